@@ -1,0 +1,179 @@
+"""``akidb``: one command line for the pipeline's stages, so a stage can run on files without the UI.
+
+Exit codes: 0 success (bad records are quarantined, not errors), 1 a stage failed, 2 bad arguments,
+66 an input file is missing or unreadable (sysexits EX_NOINPUT).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+EX_OK, EX_FAIL, EX_USAGE, EX_NOINPUT = 0, 1, 2, 66
+
+
+def _date(text: str) -> datetime:
+    try:
+        t = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date/time: {text!r} (use e.g. 2026-11-20 or 2026-11-20T06:00)") from None
+    return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
+
+
+def _positive(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if v <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
+    return v
+
+
+def _fraction(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 <= v < 1:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1): {text!r}")
+    return v
+
+
+def default_start(days: float) -> datetime:
+    """Synthetic history ends at today's midnight UTC, so every hour of it is a closed partition."""
+    today = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    return today - timedelta(days=days)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="akidb",
+        description="AkiDB observability pipelines: generate synthetic telemetry, ingest raw files into the "
+                    "Parquet lake, run the whole pipeline. Settings come from AKIDB_* environment variables "
+                    "(see README); the lake defaults to ./.akidb/lake.",
+        epilog="Exit codes: 0 ok (bad records are quarantined, not errors), 1 failure, 2 bad arguments, "
+               "66 input file missing or unreadable.",
+    )
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    g = sub.add_parser("generate", help="write seeded synthetic AkiDB telemetry (X-Ray, EMF, Prometheus) with incidents",
+                       description="Write a landing zone of synthetic telemetry plus ground_truth.json.")
+    g.add_argument("--out", type=Path, default=None, help="output folder (default $AKIDB_HOME)")
+    g.add_argument("--days", type=_positive, default=7.0, help="days of history (default 7)")
+    g.add_argument("--start", type=_date, default=None, help="first minute, UTC (default: DAYS before today 00:00)")
+    g.add_argument("--seed", type=int, default=42, help="random seed: same seed, same bytes (default 42)")
+    g.add_argument("--scenario", type=Path, default=None, help="incident scenario YAML (default: the three from history)")
+    g.add_argument("--traces-per-minute", type=_positive, default=4.0, help="sampled X-Ray traces per minute (default 4)")
+    g.add_argument("--gzip", action="store_true", help="gzip the NDJSON files")
+    g.add_argument("--corrupt-fraction", type=_fraction, default=0.0,
+                   help="share of EMF/X-Ray lines to damage on purpose, to exercise the quarantine (default 0)")
+    g.add_argument("--openmetrics", type=Path, default=None,
+                   help="also write the whole range as one OpenMetrics file (for promtool backfill)")
+
+    i = sub.add_parser("ingest", help="ingest raw files of one kind into the lake",
+                       description="Parse the files, store good records as Parquet in the lake, quarantine bad "
+                                   "ones with a reason, print the counts. Re-running the same files replaces "
+                                   "their earlier result (idempotent).")
+    i.add_argument("kind", choices=["xray", "emf", "prom"],
+                   help="xray: segment documents (NDJSON); emf: CloudWatch EMF log events (NDJSON); "
+                        "prom: Prometheus/OpenMetrics text with timestamps")
+    i.add_argument("files", nargs="+", type=Path, help="input files (plain or .gz)")
+    i.add_argument("--partition", default=None,
+                   help="hour the files were delivered for (e.g. 2026-11-20T05); records outside it are quarantined. "
+                        "Default: each record lands in the hour of its own timestamp")
+    i.add_argument("--batch", default=None, help="batch name (default: derived from the file paths)")
+    i.add_argument("--json", action="store_true", help="print the report as JSON")
+
+    d = sub.add_parser("demo", help="generate 7 days of telemetry and materialize the whole asset graph",
+                       description="The main job on the embedded default: synthetic telemetry with the three "
+                                   "incidents, ingested into a local lake through the Dagster assets; prints a summary.")
+    d.add_argument("--days", type=_positive, default=7.0, help="days of history (default 7)")
+    d.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
+    d.add_argument("--reuse", action="store_true", help="reuse existing generated data when present")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "generate":
+            return cmd_generate(args)
+        if args.command == "ingest":
+            return cmd_ingest(args)
+        if args.command == "demo":
+            from sensors.demo import run_demo
+
+            return run_demo(days=args.days, seed=args.seed, reuse=args.reuse)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EX_FAIL
+    return EX_USAGE
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from akidb_pipelines.config import Settings
+    from akidb_pipelines.synthetic import ScenarioError, generate
+    from akidb_pipelines.synthetic.generator import build_model, export_openmetrics
+    from akidb_pipelines.synthetic.scenario import load_scenario
+
+    if args.scenario is not None and not args.scenario.is_file():
+        print(f"akidb generate: {args.scenario}: scenario file not found", file=sys.stderr)
+        return EX_NOINPUT
+    out = args.out or Settings.from_env().home
+    start = args.start or default_start(args.days)
+    try:
+        res = generate(out, start, args.days, args.seed, args.scenario, args.traces_per_minute, args.gzip,
+                       progress=lambda m: print(f"  {m}", flush=True), corrupt_fraction=args.corrupt_fraction)
+        if args.openmetrics:
+            sc = load_scenario(args.scenario, res.start)
+            n = export_openmetrics(build_model(res.start, args.days, args.seed, sc), args.seed, args.openmetrics)
+            print(f"openmetrics: {n} samples -> {args.openmetrics}")
+    except ScenarioError as e:
+        print(f"akidb generate: {e}", file=sys.stderr)
+        return EX_USAGE
+    print(f"generated {res.start:%Y-%m-%d %H:%M} .. {res.end:%Y-%m-%d %H:%M} UTC into {res.out_dir}")
+    for kind, n in res.records.items():
+        print(f"  {kind:5s} {n:>10,} records in {len(res.files[kind])} files")
+    print(f"  ground truth: {res.ground_truth}")
+    return EX_OK
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from akidb_pipelines.config import Settings
+    from akidb_pipelines.ingest import ingest_files, write_manifest
+    from akidb_pipelines.storage import PartitionKey
+    from akidb_pipelines.telemetry.lines import SourceFileError
+
+    try:
+        key = PartitionKey.parse(args.partition) if args.partition else None
+    except ValueError as e:
+        print(f"akidb ingest: --partition: {e}", file=sys.stderr)
+        return EX_USAGE
+    settings = Settings.from_env()
+    try:
+        report = ingest_files(args.kind, [str(f) for f in args.files], settings.lake(), batch=args.batch,
+                              partition_of=key, catalog=settings.catalog())
+    except SourceFileError as e:
+        print(f"akidb ingest: {e}", file=sys.stderr)
+        return EX_NOINPUT
+    write_manifest(settings.home, report)
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2, default=str))
+        return EX_OK
+    print(f"{args.kind}: {report.records_read} records read from {len(args.files)} file(s)")
+    print(f"  stored       {report.records_stored:>10} records ({report.rows_stored} rows) in {report.table}")
+    print(f"  quarantined  {report.records_quarantined:>10}")
+    for reason, n in report.quarantine_by_reason.items():
+        print(f"    {reason:26s} {n}")
+    print(f"  duplicates   {report.duplicates_dropped:>10} dropped")
+    print(f"  partitions   {len(report.partitions):>10}    lake: {settings.lake_root}   ({report.seconds:.1f}s)")
+    return EX_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

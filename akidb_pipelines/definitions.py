@@ -1,0 +1,20 @@
+"""The composition root: merge each area's Definitions, bind resources chosen from the environment."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+import assets.ingest
+import sensors.ingest
+import sensors.jobs
+from assets.resources import build_resources
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    return dg.Definitions.merge(
+        assets.ingest.defs(),
+        sensors.jobs.defs(),
+        sensors.ingest.defs(),
+        dg.Definitions(resources=build_resources()),
+    )

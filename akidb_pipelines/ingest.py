@@ -1,0 +1,309 @@
+"""One ingest: raw files of one kind -> lake partitions (rows + quarantine), with a full record count.
+
+Conservation holds for every batch and is recorded: ``records_read = records_stored + records_quarantined +
+duplicates_dropped``. A batch owns files named ``<batch>-<i>.parquet`` in each partition it touches; re-running the
+batch replaces exactly those (idempotent). The parsing runs in an in-memory DuckDB, so concurrent ingests never
+contend for the catalog file; only the view refresh at the end takes the catalog lock.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import duckdb
+
+from akidb_pipelines.storage.catalog import Catalog, configure_connection
+from akidb_pipelines.storage.lake import Lake, PartitionKey, hour_partitions
+from akidb_pipelines.telemetry.conventions import (
+    MAX_RECORD_BYTES,
+    Reason,
+    PARTITION_TOLERANCE_S,
+    QUARANTINE_TABLES,
+    RAW_TABLES,
+)
+from akidb_pipelines.telemetry.emf import EMF_COLUMNS, parse_emf
+from akidb_pipelines.telemetry.lines import SourceFileError, check_readable, load_lines
+from akidb_pipelines.telemetry.prom import PROM_SCHEMA, PromParse, parse_prometheus_bytes
+from akidb_pipelines.telemetry.xray import XRAY_COLUMNS, parse_xray
+
+KINDS = tuple(RAW_TABLES)
+TIME_COLUMN = {"xray": "start_time", "emf": "ts", "prom": "ts"}
+# Timestamps outside this range are implausible for telemetry and are quarantined even without a partition window.
+SANE_FROM = datetime(2000, 1, 1, tzinfo=timezone.utc)
+# Quarantined records whose time is unknown go to this partition, so a re-run lands them in the same place.
+UNKNOWN_TIME_PARTITION = PartitionKey(datetime(1970, 1, 1, tzinfo=timezone.utc))
+
+
+@dataclass
+class IngestReport:
+    kind: str
+    table: str
+    batch: str
+    sources: list[str]
+    window: tuple[str, str] | None
+    records_read: int = 0
+    records_stored: int = 0
+    rows_stored: int = 0
+    records_quarantined: int = 0
+    duplicates_dropped: int = 0
+    blank_lines: int = 0
+    quarantine_by_reason: dict[str, int] = field(default_factory=dict)
+    partitions: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def conserved(self) -> bool:
+        return self.records_read == self.records_stored + self.records_quarantined + self.duplicates_dropped
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["conserved"] = self.conserved
+        return d
+
+    def merge(self, other: IngestReport) -> None:
+        for f in ("records_read", "records_stored", "rows_stored", "records_quarantined", "duplicates_dropped",
+                  "blank_lines"):
+            setattr(self, f, getattr(self, f) + getattr(other, f))
+        for k, v in other.quarantine_by_reason.items():
+            self.quarantine_by_reason[k] = self.quarantine_by_reason.get(k, 0) + v
+        self.sources += other.sources
+        self.partitions = sorted(set(self.partitions) | set(other.partitions))
+        self.seconds += other.seconds
+
+
+def batch_id_for(paths: list[str]) -> str:
+    """A stable batch name for files given by hand: the same files give the same batch (and replace it)."""
+    h = hashlib.sha1("\n".join(sorted(os.path.abspath(p) for p in paths)).encode()).hexdigest()[:12]
+    return f"file-{h}"
+
+
+def ingest_files(
+    kind: str,
+    paths: list[str],
+    lake: Lake,
+    batch: str | None = None,
+    partition_of: dict[str, PartitionKey] | PartitionKey | None = None,
+    owned: list[PartitionKey] | None = None,
+    catalog: Catalog | None = None,
+    tolerance_s: int = PARTITION_TOLERANCE_S,
+    now: datetime | None = None,
+    max_record_bytes: int = MAX_RECORD_BYTES,
+) -> IngestReport:
+    """Parse ``paths`` (all of one ``kind``) and publish rows and quarantine rows to ``lake``.
+
+    ``partition_of`` maps each file to the hour partition it was delivered for (the landing zone's layout), or
+    gives one partition for all files. A record whose time is more than ``tolerance_s`` outside its file's
+    partition is quarantined as ``outside_partition``. Without it, each row lands in the hour of its own time.
+    ``owned`` lists the partitions this batch is responsible for: their old files of the batch are replaced even
+    when no file arrived for them (so a re-run never leaves stale rows behind).
+    """
+    if kind not in KINDS:
+        raise ValueError(f"unknown telemetry kind {kind!r}; choose from {', '.join(KINDS)}")
+    t0 = time.perf_counter()
+    paths = [str(p) for p in paths]
+    check_readable(paths)
+    batch = batch or batch_id_for(paths)
+    now = now or datetime.now(timezone.utc)
+    if isinstance(partition_of, PartitionKey):
+        partition_of = {p: partition_of for p in paths}
+    owned = sorted(set(owned or []) | set((partition_of or {}).values()))
+    report = IngestReport(kind, RAW_TABLES[kind], batch, paths, None)
+    if owned:
+        report.window = (owned[0].start.isoformat(), owned[-1].end.isoformat())
+    lo, hi = SANE_FROM, now + timedelta(days=1)
+    if owned:
+        lo = min(lo, owned[0].start - timedelta(seconds=tolerance_s))
+        hi = max(hi, owned[-1].end + timedelta(seconds=tolerance_s))
+    con = configure_connection(duckdb.connect())
+    try:
+        if kind == "prom":
+            _parse_prom(con, paths, lo, hi, partition_of, tolerance_s, report)
+        else:
+            stats = load_lines(con, paths, max_record_bytes)
+            report.blank_lines = stats.blank
+            if kind == "emf":
+                parse_emf(con, int(lo.timestamp() * 1000), int(hi.timestamp() * 1000))
+                con.execute("ALTER TABLE emf_rows RENAME TO rows_out; ALTER TABLE emf_bad RENAME TO bad_out")
+            else:
+                report.duplicates_dropped = parse_xray(con, lo.timestamp(), hi.timestamp())
+                con.execute("ALTER TABLE xray_rows RENAME TO rows_out; ALTER TABLE xray_bad RENAME TO bad_out")
+            con.execute("INSERT INTO bad_out SELECT source, line, reason, detail, raw, NULL FROM line_rejects")
+            report.records_read = stats.lines + stats.rejected
+            if partition_of:
+                _quarantine_outside(con, TIME_COLUMN[kind], partition_of, tolerance_s)
+        report.records_stored = con.execute("SELECT count(DISTINCT rec_id) FROM rows_out").fetchone()[0]
+        report.rows_stored = con.execute("SELECT count(*) FROM rows_out").fetchone()[0]
+        report.records_quarantined = con.execute("SELECT count(*) FROM bad_out").fetchone()[0]
+        report.quarantine_by_reason = dict(
+            con.execute("SELECT reason, count(*) FROM bad_out GROUP BY reason ORDER BY reason").fetchall()
+        )
+        report.partitions = _publish(con, lake, kind, batch, partition_of, owned, now)
+    finally:
+        con.close()
+    if not report.conserved:  # a bug, never bad input: refuse to report success
+        raise AssertionError(f"record count not conserved: {report.to_dict()}")
+    if catalog is not None:
+        catalog.register(RAW_TABLES[kind])
+        catalog.register(QUARANTINE_TABLES[kind])
+    report.seconds = round(time.perf_counter() - t0, 3)
+    return report
+
+
+def _source_partitions(con: duckdb.DuckDBPyConnection, partition_of: dict[str, PartitionKey]) -> None:
+    con.execute("CREATE OR REPLACE TEMP TABLE src_part (source VARCHAR, p TIMESTAMPTZ)")
+    con.executemany("INSERT INTO src_part VALUES (?, ?)", [[s, k.start] for s, k in partition_of.items()])
+
+
+def _quarantine_outside(con: duckdb.DuckDBPyConnection, tcol: str, partition_of: dict[str, PartitionKey],
+                        tolerance_s: int) -> None:
+    """Move records whose time lies outside their file's partition (beyond the tolerance) to quarantine."""
+    _source_partitions(con, partition_of)
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE outside AS
+        SELECT r.rec_id, min(r.{tcol}) AS t, any_value(s.p) AS p
+        FROM rows_out r JOIN src_part s USING (source)
+        GROUP BY r.rec_id
+        HAVING min(r.{tcol}) < any_value(s.p) - INTERVAL {int(tolerance_s)} SECOND
+            OR min(r.{tcol}) >= any_value(s.p) + INTERVAL 1 HOUR + INTERVAL {int(tolerance_s)} SECOND"""
+    )
+    con.execute(
+        f"""INSERT INTO bad_out
+        SELECT l.source, NULL, '{Reason.OUTSIDE_PARTITION}',
+               'time ' || strftime(o.t, '%Y-%m-%dT%H:%M:%S') || 'Z outside partition ' || strftime(o.p, '%Y-%m-%dT%H')
+               || ' (tolerance {int(tolerance_s)}s)', l.raw, o.t
+        FROM outside o JOIN lines l USING (rec_id)"""
+    )
+    con.execute("DELETE FROM rows_out WHERE rec_id IN (SELECT rec_id FROM outside)")
+
+
+def _parse_prom(con: duckdb.DuckDBPyConnection, paths: list[str], lo: datetime, hi: datetime,
+                partition_of: dict[str, PartitionKey] | None, tolerance_s: int, report: IngestReport) -> None:
+    out = PromParse()
+    tol = timedelta(seconds=tolerance_s)
+    for p in paths:
+        try:
+            data = _read_bytes(p)
+        except OSError as e:
+            raise SourceFileError(f"{p}: cannot be read ({e})") from None
+        f_lo, f_hi = lo, hi
+        if partition_of and p in partition_of:
+            f_lo, f_hi = partition_of[p].start - tol, partition_of[p].end + tol
+        parse_prometheus_bytes(data, p, int(f_lo.timestamp() * 1000), int(f_hi.timestamp() * 1000), out)
+    rows, bad = out.tables()
+    con.register("prom_rows_arrow", rows)
+    con.register("prom_bad_arrow", bad)
+    con.execute("CREATE TEMP TABLE rows_out AS SELECT * FROM prom_rows_arrow")
+    con.execute("CREATE TEMP TABLE bad_out AS SELECT * FROM prom_bad_arrow")
+    con.unregister("prom_rows_arrow")
+    con.unregister("prom_bad_arrow")
+    report.records_read = out.records
+    report.duplicates_dropped = out.duplicates
+    report.blank_lines = out.blank
+
+
+def _read_bytes(p: str) -> bytes:
+    import gzip
+
+    with open(p, "rb") as fh:
+        data = fh.read()
+    return gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data
+
+
+def _publish(con: duckdb.DuckDBPyConnection, lake: Lake, kind: str, batch: str,
+             partition_of: dict[str, PartitionKey] | None, owned: list[PartitionKey], now: datetime) -> list[str]:
+    """Assign each row and quarantine row an hour partition, write Parquet by partition, publish atomically."""
+    if partition_of:
+        _source_partitions(con, partition_of)
+        fallback = owned[0].start.isoformat()
+        row_part = f"coalesce((SELECT p FROM src_part s WHERE s.source = x.source), '{fallback}'::TIMESTAMPTZ)"
+        bad_part = row_part
+    else:
+        row_part = f"date_trunc('hour', x.{TIME_COLUMN[kind]})"
+        bad_part = (f"CASE WHEN x.record_ts >= '{SANE_FROM.isoformat()}'::TIMESTAMPTZ "
+                    f"AND x.record_ts < '{(now + timedelta(days=1)).isoformat()}'::TIMESTAMPTZ "
+                    f"THEN date_trunc('hour', x.record_ts) "
+                    f"ELSE '{UNKNOWN_TIME_PARTITION.start.isoformat()}'::TIMESTAMPTZ END")
+    touched: set[str] = set()
+    for table, sql_from, expr in (
+        (RAW_TABLES[kind], "rows_out", row_part),
+        (QUARANTINE_TABLES[kind], f"(SELECT *, '{kind}' AS kind, now() AS ingested_at FROM bad_out)", bad_part),
+    ):
+        staged = lake.staging_dir()
+        n = con.execute(f"SELECT count(*) FROM {sql_from}").fetchone()[0]
+        if n:
+            con.execute(
+                f"""COPY (SELECT * EXCLUDE (_p), '{batch}' AS ingest_batch,
+                            strftime(_p, '%Y-%m-%d') AS date, strftime(_p, '%H') AS hour
+                          FROM (SELECT x.*, {expr} AS _p FROM {sql_from} x))
+                    TO '{staged}' (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (date, hour), OVERWRITE_OR_IGNORE)"""
+            )
+        written = lake.publish(table, batch, staged, owned)
+        touched |= {k for k, v in written.items() if v}
+    return sorted(touched)
+
+
+def write_manifest(lake_home: Path, report: IngestReport) -> Path:
+    """Keep the report beside the lake (JSON per table and batch) for audits and the conservation check."""
+    d = lake_home / "manifests" / report.table.replace("/", "__")
+    d.mkdir(parents=True, exist_ok=True)
+    p = d / f"{report.batch}.json"
+    p.write_text(json.dumps(report.to_dict(), indent=2, default=str) + "\n")
+    return p
+
+
+EXPECTED_COLUMNS = {
+    "xray": XRAY_COLUMNS,
+    "emf": EMF_COLUMNS,
+    "prom": tuple(n for n in PROM_SCHEMA.names),
+}
+
+
+def batch_files(lake: Lake, table: str, batch: str, keys: list[PartitionKey]) -> list[str]:
+    return [f for k in keys for f in lake.batch_files(table, k, batch)]
+
+
+def read_batch(lake: Lake, table: str, batch: str, keys: list[PartitionKey], columns: str = "*"):  # noqa: ANN201
+    """The rows one batch stored in ``keys`` as a pandas DataFrame (empty when it stored none)."""
+    files = batch_files(lake, table, batch, keys)
+    con = configure_connection(duckdb.connect(), lake)
+    try:
+        if not files:
+            return con.execute("SELECT NULL WHERE false").df()
+        return con.execute(f"SELECT {columns} FROM read_parquet(?, union_by_name = true)", [files]).df()
+    finally:
+        con.close()
+
+
+@dataclass
+class Verification:
+    records_read: int
+    records_in_lake: int
+    quarantine_in_lake: int
+    duplicates_dropped: int
+    missing_columns: list[str]
+
+    @property
+    def conserved(self) -> bool:
+        return self.records_read == self.records_in_lake + self.quarantine_in_lake + self.duplicates_dropped
+
+
+def verify_batch(lake: Lake, report: IngestReport, keys: list[PartitionKey]) -> Verification:
+    """Recount what the batch left in the lake (not what the parser believed it wrote) and check the schema."""
+    con = configure_connection(duckdb.connect(), lake)
+    try:
+        raw = batch_files(lake, report.table, report.batch, keys)
+        bad = batch_files(lake, QUARANTINE_TABLES[report.kind], report.batch, keys)
+        stored = con.execute("SELECT count(DISTINCT rec_id) FROM read_parquet(?)", [raw]).fetchone()[0] if raw else 0
+        quarantined = con.execute("SELECT count(*) FROM read_parquet(?)", [bad]).fetchone()[0] if bad else 0
+        cols = ({r[0] for r in con.execute("DESCRIBE SELECT * FROM read_parquet(?)", [raw[:1]]).fetchall()}
+                if raw else set(EXPECTED_COLUMNS[report.kind]))
+    finally:
+        con.close()
+    missing = [c for c in EXPECTED_COLUMNS[report.kind] if c not in cols]
+    return Verification(report.records_read, int(stored), int(quarantined), report.duplicates_dropped, missing)

@@ -1,0 +1,63 @@
+"""The landing zone: raw files laid out by source and hour, ``<landing>/<kind>/date=YYYY-MM-DD/hour=HH/*``.
+
+This is how the synthetic generator writes and how production delivery (Firehose/S3 exports, log shippers) is
+expected to arrive. Listing a partition gives the files to ingest and their signature, which the micro-batch
+sensor compares with its cursor to decide what changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from akidb_pipelines.storage.lake import PartitionKey
+
+SUFFIXES = {
+    "xray": (".ndjson", ".json", ".ndjson.gz", ".json.gz", ".jsonl", ".jsonl.gz"),
+    "emf": (".ndjson", ".json", ".log", ".ndjson.gz", ".json.gz", ".log.gz", ".jsonl", ".jsonl.gz"),
+    "prom": (".om", ".prom", ".txt", ".om.gz", ".prom.gz", ".txt.gz"),
+}
+
+
+@dataclass(frozen=True)
+class LandedFile:
+    path: str
+    size: int
+    mtime_ns: int
+
+
+def partition_dir(landing: str | Path, kind: str, key: PartitionKey) -> Path:
+    return Path(landing) / kind / key.path
+
+
+def list_partition(landing: str | Path, kind: str, key: PartitionKey) -> list[LandedFile]:
+    d = partition_dir(landing, kind, key)
+    if not d.is_dir():
+        return []
+    out = []
+    for f in sorted(d.iterdir()):
+        if f.is_file() and f.name.endswith(SUFFIXES[kind]) and not f.name.startswith("."):
+            st = f.stat()
+            out.append(LandedFile(str(f), st.st_size, st.st_mtime_ns))
+    return out
+
+
+def signature(files: list[LandedFile]) -> str:
+    """Changes when a file is added, removed, rewritten or grows."""
+    h = hashlib.sha1()
+    for f in files:
+        h.update(f"{os.path.basename(f.path)}:{f.size}:{f.mtime_ns};".encode())
+    return h.hexdigest()[:16] if files else ""
+
+
+def landed_partitions(landing: str | Path, kind: str) -> list[PartitionKey]:
+    root = Path(landing) / kind
+    out = []
+    for d in sorted(root.glob("date=*/hour=*")):
+        try:
+            out.append(PartitionKey.parse(f"{d.parent.name[5:]}T{d.name[5:]}"))
+        except ValueError:
+            continue
+    return out

@@ -1,0 +1,89 @@
+"""Where raw telemetry comes from: the landing zone (files, the synthetic default) or the live AWS/Prometheus APIs.
+
+Each source turns a list of hour partitions into local files plus the partition each file belongs to, which is
+what ``ingest_files`` needs. The same ingest code then runs whatever the source.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from akidb_pipelines.clients import aws as aws_client
+from akidb_pipelines.clients.prometheus import PromQuery, fetch_to_openmetrics
+from akidb_pipelines.landing import list_partition
+from akidb_pipelines.storage.lake import PartitionKey
+
+DEFAULT_QUERIES = Path(__file__).parent / "config" / "prometheus_queries.yaml"
+
+
+def load_queries(path: str | Path | None = None) -> tuple[list[PromQuery], int]:
+    p = Path(path) if path else DEFAULT_QUERIES
+    try:
+        doc = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as e:
+        raise ValueError(f"{p}: cannot read Prometheus queries ({e})") from None
+    qs = doc.get("queries")
+    if not isinstance(qs, list) or not qs:
+        raise ValueError(f"{p}: 'queries' must be a non-empty list")
+    out = []
+    for i, q in enumerate(qs):
+        if not isinstance(q, dict) or not q.get("name") or not q.get("expr"):
+            raise ValueError(f"{p}: queries[{i}] needs 'name' and 'expr'")
+        out.append(PromQuery(str(q["name"]), str(q["expr"])))
+    step = doc.get("step_seconds", 60)
+    if not isinstance(step, int) or step <= 0:
+        raise ValueError(f"{p}: step_seconds must be a positive integer")
+    return out, step
+
+
+@dataclass
+class LandingZone:
+    """Files under ``<landing>/<kind>/date=/hour=/``."""
+
+    landing: str
+    batch: str = "landing"
+
+    def fetch(self, kind: str, keys: list[PartitionKey], workdir: Path) -> dict[str, PartitionKey]:
+        return {f.path: k for k in keys for f in list_partition(self.landing, kind, k)}
+
+
+@dataclass
+class AwsApis:
+    """X-Ray and CloudWatch Logs through boto3; Prometheus over HTTP when a URL is configured."""
+
+    region: str = "us-east-1"
+    endpoint_url: str | None = None
+    log_groups: list[str] = field(default_factory=lambda: ["/aws/lambda/us-east-1.akidb-edge-router", "/akidb/rest"])
+    prometheus_url: str | None = None
+    queries_file: str | None = None
+    credentials: dict[str, str | None] = field(default_factory=dict)
+    batch: str = "api"
+
+    def fetch(self, kind: str, keys: list[PartitionKey], workdir: Path) -> dict[str, PartitionKey]:
+        out: dict[str, PartitionKey] = {}
+        for k in keys:
+            p = workdir / f"{kind}-{k.start:%Y%m%dT%H}.{'om' if kind == 'prom' else 'ndjson'}"
+            if kind == "xray":
+                aws_client.fetch_xray_documents(self._client("xray"), k.start, k.end, p)
+            elif kind == "emf":
+                logs = self._client("logs")
+                groups = [g for g in self.log_groups if _group_exists(logs, g)]
+                aws_client.fetch_log_events(logs, groups, k.start, k.end, p)
+            elif kind == "prom":
+                if not self.prometheus_url:
+                    continue
+                queries, step = load_queries(self.queries_file)
+                fetch_to_openmetrics(self.prometheus_url, queries, k.start, k.end, step, p)
+            out[str(p)] = k
+        return out
+
+    def _client(self, service: str):  # noqa: ANN202
+        return aws_client.client(service, self.region, self.endpoint_url, **self.credentials)
+
+
+def _group_exists(logs, group: str) -> bool:  # noqa: ANN001
+    resp = logs.describe_log_groups(logGroupNamePrefix=group)
+    return any(g["logGroupName"] == group for g in resp.get("logGroups", []))

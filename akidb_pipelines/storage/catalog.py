@@ -1,0 +1,110 @@
+"""The DuckDB file that serves views over the lake, behind a cross-process lock (DuckDB allows one writer)."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+
+from akidb_pipelines.storage.lake import Lake
+
+
+class CatalogLockTimeout(TimeoutError):
+    """Another process held the DuckDB catalog for longer than the configured wait."""
+
+
+def configure_connection(con: duckdb.DuckDBPyConnection, lake: Lake | None = None) -> duckdb.DuckDBPyConnection:
+    """UTC everywhere; S3 access through the offline httpfs extension when the lake lives in S3."""
+    con.execute("SET TimeZone='UTC'")
+    con.execute("SET enable_progress_bar = false")
+    if lake is not None and lake.is_s3:
+        load_httpfs(con, lake)
+    return con
+
+
+def load_httpfs(con: duckdb.DuckDBPyConnection, lake: Lake) -> None:
+    import duckdb_extension_httpfs  # the PyPI wheel that carries the extension binary
+
+    ext = next(Path(duckdb_extension_httpfs.__file__).parent.rglob("httpfs.duckdb_extension"))
+    con.execute(f"LOAD '{ext}'")
+    from urllib.parse import urlparse
+
+    ep = urlparse(lake.s3_endpoint) if lake.s3_endpoint else None
+    key = os.environ.get("AWS_ACCESS_KEY_ID", "")
+    secret = os.environ.get("AWS_SECRET_ACCESS_KEY", "")
+    parts = [f"TYPE s3", f"KEY_ID '{key}'", f"SECRET '{secret}'", f"REGION '{lake.s3_region}'"]
+    if ep:
+        parts += [f"ENDPOINT '{ep.netloc}'", "URL_STYLE 'path'", f"USE_SSL {'true' if ep.scheme == 'https' else 'false'}"]
+    con.execute(f"CREATE OR REPLACE SECRET akidb_lake ({', '.join(parts)})")
+
+
+class Catalog:
+    """``<home>/akidb.duckdb``: schemas ``raw`` and ``quarantine`` with one view per lake table."""
+
+    def __init__(self, path: str | os.PathLike[str], lake: Lake, lock_timeout_s: float = 120.0):
+        self.path = Path(path)
+        self.lake = lake
+        self.lock_timeout_s = lock_timeout_s
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+
+    @contextlib.contextmanager
+    def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A short-lived connection under an exclusive file lock; waits instead of failing on a busy file."""
+        lock_path = self.path.with_suffix(self.path.suffix + ".lock")
+        deadline = time.monotonic() + self.lock_timeout_s
+        with open(lock_path, "a+") as lf:
+            while True:
+                try:
+                    fcntl.flock(lf, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        raise CatalogLockTimeout(f"{self.path} stayed locked for {self.lock_timeout_s:.0f}s") from None
+                    time.sleep(0.05)
+            try:
+                con = self._open(read_only, deadline)
+                try:
+                    yield configure_connection(con, self.lake)
+                finally:
+                    con.close()
+            finally:
+                fcntl.flock(lf, fcntl.LOCK_UN)
+
+    def _open(self, read_only: bool, deadline: float) -> duckdb.DuckDBPyConnection:
+        # A process outside our lock (e.g. someone's duckdb shell) may still hold the file: retry until the deadline.
+        while True:
+            try:
+                if read_only and not self.path.exists():
+                    return duckdb.connect(str(self.path))
+                return duckdb.connect(str(self.path), read_only=read_only)
+            except duckdb.IOException as e:
+                if "lock" not in str(e).lower() or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+
+    def register(self, table: str) -> bool:
+        """Create or refresh the view ``<layer>.<name>`` for lake table ``<layer>/<name>``; False while it has no files."""
+        schema = table.split("/")[0] if "/" in table else "main"
+        if not self.lake.has_data(table):
+            return False
+        with self.connect() as con:
+            con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+            con.execute(
+                f"CREATE OR REPLACE VIEW {schema}.{_view_name(table)} AS SELECT * FROM read_parquet("
+                f"'{self.lake.glob(table)}', hive_partitioning = true, "
+                f"hive_types = {{'date': DATE, 'hour': INTEGER}}, union_by_name = true)"
+            )
+        return True
+
+    def query(self, sql: str, params: list | None = None):  # noqa: ANN201 - returns a pandas DataFrame
+        with self.connect(read_only=True) as con:
+            return con.execute(sql, params or []).df()
+
+
+def _view_name(table: str) -> str:
+    return table.split("/")[-1]

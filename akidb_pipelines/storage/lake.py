@@ -1,0 +1,193 @@
+"""Hive-partitioned Parquet tables under one root: ``<root>/<table>/date=YYYY-MM-DD/hour=HH/<batch>-<i>.parquet``.
+
+A *batch* is one ingest of one source into one partition (``landing`` for the scheduled ingest of the landing zone,
+``file-<hash>`` for a file given on the command line). Writing a batch replaces that batch's files in the partition
+and nothing else, so re-running is idempotent and different sources can feed one partition. Files are written to a
+staging folder first and moved into place with an atomic rename (local) or a single PUT each (S3).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from urllib.parse import urlparse
+
+
+@dataclass(frozen=True, order=True)
+class PartitionKey:
+    """One hour of data, UTC."""
+
+    start: datetime
+
+    @classmethod
+    def of(cls, t: datetime) -> PartitionKey:
+        t = t.astimezone(timezone.utc) if t.tzinfo else t.replace(tzinfo=timezone.utc)
+        return cls(t.replace(minute=0, second=0, microsecond=0))
+
+    @classmethod
+    def parse(cls, text: str) -> PartitionKey:
+        """Accepts Dagster's hourly key ``2026-11-20-05:00`` and ISO forms like ``2026-11-20T05``."""
+        s = text.strip()
+        for fmt in ("%Y-%m-%d-%H:%M", "%Y-%m-%dT%H", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S"):
+            try:
+                return cls.of(datetime.strptime(s, fmt).replace(tzinfo=timezone.utc))
+            except ValueError:
+                continue
+        raise ValueError(f"not an hour partition: {text!r} (expected e.g. 2026-11-20-05:00 or 2026-11-20T05)")
+
+    @property
+    def end(self) -> datetime:
+        return self.start + timedelta(hours=1)
+
+    @property
+    def path(self) -> str:
+        return f"date={self.start:%Y-%m-%d}/hour={self.start:%H}"
+
+    @property
+    def dagster_key(self) -> str:
+        return self.start.strftime("%Y-%m-%d-%H:%M")
+
+    def __str__(self) -> str:
+        return self.dagster_key
+
+
+def hour_partitions(start: datetime, end: datetime) -> list[PartitionKey]:
+    """Every hour partition that overlaps [start, end)."""
+    out, k = [], PartitionKey.of(start)
+    while k.start < end:
+        out.append(k)
+        k = PartitionKey(k.end)
+    return out
+
+
+class Lake:
+    """Parquet tables under a local folder or an ``s3://bucket/prefix`` root."""
+
+    def __init__(self, root: str | os.PathLike[str], s3_endpoint: str | None = None, s3_region: str | None = None):
+        root = str(root)
+        self.is_s3 = root.startswith("s3://")
+        self.s3_endpoint = s3_endpoint or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+        self.s3_region = s3_region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+        if self.is_s3:
+            u = urlparse(root)
+            if not u.netloc:
+                raise ValueError(f"lake root {root!r} has no bucket")
+            self.bucket, self.prefix = u.netloc, u.path.strip("/")
+            self.root = f"s3://{self.bucket}/{self.prefix}".rstrip("/")
+        else:
+            self.root = str(Path(root).expanduser().resolve())
+
+    def __repr__(self) -> str:
+        return f"Lake({self.root!r})"
+
+    # -- paths ---------------------------------------------------------------------------------------------------
+    def table_uri(self, table: str) -> str:
+        return f"{self.root}/{table}"
+
+    def glob(self, table: str) -> str:
+        return f"{self.table_uri(table)}/*/*/*.parquet"
+
+    def partition_uri(self, table: str, key: PartitionKey) -> str:
+        return f"{self.table_uri(table)}/{key.path}"
+
+    # -- S3 ------------------------------------------------------------------------------------------------------
+    def _s3(self):  # noqa: ANN202 - boto3 client
+        import boto3
+
+        return boto3.client("s3", endpoint_url=self.s3_endpoint, region_name=self.s3_region)
+
+    def _key(self, uri: str) -> str:
+        return uri[len(f"s3://{self.bucket}/"):]
+
+    # -- listing -------------------------------------------------------------------------------------------------
+    def list_files(self, table: str, key: PartitionKey | None = None) -> list[str]:
+        base = self.partition_uri(table, key) if key else self.table_uri(table)
+        if self.is_s3:
+            out, pag = [], self._s3().get_paginator("list_objects_v2")
+            for page in pag.paginate(Bucket=self.bucket, Prefix=self._key(base) + "/"):
+                out += [f"s3://{self.bucket}/{o['Key']}" for o in page.get("Contents", []) if o["Key"].endswith(".parquet")]
+            return sorted(out)
+        p = Path(base)
+        return sorted(str(f) for f in p.rglob("*.parquet")) if p.exists() else []
+
+    def has_data(self, table: str) -> bool:
+        return bool(self.list_files(table))
+
+    def batch_files(self, table: str, key: PartitionKey, batch: str) -> list[str]:
+        return [f for f in self.list_files(table, key) if os.path.basename(f).startswith(f"{batch}-")]
+
+    # -- writing -------------------------------------------------------------------------------------------------
+    def staging_dir(self) -> Path:
+        base = Path(os.environ.get("AKIDB_STAGING_DIR") or tempfile.gettempdir())
+        d = base / f"akidb-stage-{uuid.uuid4().hex[:12]}"
+        d.mkdir(parents=True)
+        return d
+
+    def publish(self, table: str, batch: str, staged: Path, partitions: list[PartitionKey]) -> dict[str, int]:
+        """Move staged ``date=/hour=/*.parquet`` files into place as ``<batch>-<i>.parquet``.
+
+        ``partitions`` lists every partition this batch owns: those without new files lose the batch's old files,
+        so a re-run that yields nothing for an hour leaves nothing stale behind. Returns files per partition path.
+        """
+        written: dict[str, int] = {}
+        staged_parts: dict[str, list[Path]] = {}
+        for f in sorted(staged.rglob("*.parquet")):
+            rel = f.parent.relative_to(staged).as_posix()
+            staged_parts.setdefault(rel, []).append(f)
+        keys = {k.path: k for k in partitions}
+        for rel in staged_parts:
+            if rel not in keys:
+                keys[rel] = _key_from_path(rel)
+        for rel, key in sorted(keys.items()):
+            new = staged_parts.get(rel, [])
+            old = self.batch_files(table, key, batch)
+            targets = [f"{self.partition_uri(table, key)}/{batch}-{i}.parquet" for i in range(len(new))]
+            for src, dst in zip(new, targets):
+                self._put(src, dst)
+            for stale in set(old) - set(targets):
+                self._delete(stale)
+            written[rel] = len(new)
+        shutil.rmtree(staged, ignore_errors=True)
+        return written
+
+    def _put(self, src: Path, dst: str) -> None:
+        if self.is_s3:
+            self._s3().upload_file(str(src), self.bucket, self._key(dst))
+            return
+        Path(dst).parent.mkdir(parents=True, exist_ok=True)
+        tmp = f"{dst}.tmp-{uuid.uuid4().hex[:8]}"
+        shutil.copyfile(src, tmp) if _cross_device(src, Path(dst).parent) else os.replace(src, tmp)
+        os.replace(tmp, dst)
+
+    def _delete(self, uri: str) -> None:
+        if self.is_s3:
+            self._s3().delete_object(Bucket=self.bucket, Key=self._key(uri))
+        else:
+            Path(uri).unlink(missing_ok=True)
+
+    def iter_partition_keys(self, table: str) -> Iterator[PartitionKey]:
+        seen = set()
+        for f in self.list_files(table):
+            parts = f.split("/")
+            rel = "/".join(parts[-3:-1])
+            if rel not in seen:
+                seen.add(rel)
+                yield _key_from_path(rel)
+
+
+def _key_from_path(rel: str) -> PartitionKey:
+    d, h = rel.split("/")
+    return PartitionKey(datetime.strptime(f"{d[5:]} {h[5:]}", "%Y-%m-%d %H").replace(tzinfo=timezone.utc))
+
+
+def _cross_device(src: Path, dst_dir: Path) -> bool:
+    try:
+        return os.stat(src).st_dev != os.stat(dst_dir).st_dev
+    except OSError:
+        return True

@@ -1,0 +1,166 @@
+"""AWS X-Ray segment documents -> one row per segment and subsegment, any depth.
+
+Document format: https://docs.aws.amazon.com/xray/latest/devguide/xray-api-segmentdocuments.html
+A line holds one segment document (or an independent subsegment document, ``"type": "subsegment"``). Nested
+``subsegments`` are flattened level by level until none remain; each row keeps its parent's id, the id of the
+document's root and its depth. The document is the record: one invalid node quarantines the whole document.
+Duplicate documents (same trace id and id) keep the most complete copy (finished over in-progress) and are counted.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+from akidb_pipelines.telemetry.conventions import Reason
+
+_NODE = (
+    '{"id":"VARCHAR","name":"VARCHAR","trace_id":"VARCHAR","parent_id":"VARCHAR","type":"VARCHAR",'
+    '"start_time":"DOUBLE","end_time":"DOUBLE","in_progress":"BOOLEAN","origin":"VARCHAR","namespace":"VARCHAR",'
+    '"error":"BOOLEAN","fault":"BOOLEAN","throttle":"BOOLEAN",'
+    '"http":{"request":{"method":"VARCHAR","url":"VARCHAR"},"response":{"status":"JSON"}},'
+    '"annotations":"MAP(VARCHAR, VARCHAR)","subsegments":["JSON"]}'
+)
+MAX_DEPTH = 64
+
+XRAY_COLUMNS = (
+    "rec_id", "source", "trace_id", "id", "parent_id", "segment_id", "kind", "depth", "name", "origin", "namespace",
+    "tier", "start_time", "end_time", "duration_ms", "in_progress", "http_method", "http_url", "http_status",
+    "error", "fault", "throttle", "annotations", "edge_location", "model", "instance_lifecycle",
+)
+
+
+def parse_xray(con: duckdb.DuckDBPyConnection, lo_s: float, hi_s: float) -> int:
+    """From ``lines`` build ``xray_rows`` and ``xray_bad``; returns the number of duplicate documents dropped."""
+    for t in ("xr_docs", "xr_nodes", "xray_rows", "xray_bad", "xr_level"):
+        con.execute(f"DROP TABLE IF EXISTS {t}")
+    con.execute(
+        f"""CREATE TEMP TABLE xr_docs AS
+        SELECT rec_id, source, raw, try(json_transform_strict(raw, '"MAP(VARCHAR, JSON)"')) IS NOT NULL AS is_object,
+               try(json_transform(raw, '{_NODE}')) AS n
+        FROM lines"""
+    )
+    con.execute(
+        f"""CREATE TEMP TABLE xr_level AS
+        SELECT rec_id, 0 AS depth, n, n.trace_id AS trace_id, n.parent_id AS parent_id, n.id AS segment_id,
+               coalesce(n.annotations['tier'],
+                        CASE WHEN n.origin LIKE 'AWS::CloudFront%' THEN 'cloudfront'
+                             WHEN n.origin LIKE 'AWS::Lambda%' THEN 'lambda-edge'
+                             WHEN n.origin LIKE 'AWS::ElasticLoadBalancing%' THEN 'alb'
+                             ELSE n.name END) AS tier
+        FROM xr_docs WHERE is_object AND n IS NOT NULL"""
+    )
+    con.execute("CREATE TEMP TABLE xr_nodes AS SELECT * EXCLUDE (n), n FROM xr_level WHERE false")
+    depth = 0
+    while True:
+        con.execute("INSERT INTO xr_nodes SELECT rec_id, depth, trace_id, parent_id, segment_id, tier, n FROM xr_level")
+        if depth >= MAX_DEPTH:
+            break
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE xr_next AS
+            SELECT rec_id, depth + 1 AS depth, try(json_transform(s, '{_NODE}')) AS n, trace_id, parent_id, segment_id,
+                   tier
+            FROM (SELECT rec_id, depth, trace_id, n.id AS parent_id, segment_id, tier, unnest(n.subsegments) AS s
+                  FROM xr_level WHERE len(n.subsegments) > 0)"""
+        )
+        con.execute("DROP TABLE xr_level; ALTER TABLE xr_next RENAME TO xr_level")
+        if con.execute("SELECT count(*) FROM xr_level").fetchone()[0] == 0:
+            break
+        depth += 1
+    con.execute("DROP TABLE IF EXISTS xr_level")
+    # Node checks; the first failing node (shallowest) names the document's reason.
+    con.execute(
+        f"""CREATE TEMP TABLE xr_node_bad AS
+        SELECT rec_id, min_by(reason, depth) AS reason, min_by(detail, depth) AS detail FROM (
+          SELECT rec_id, depth,
+            CASE WHEN n IS NULL THEN '{Reason.WRONG_TYPE}'
+                 WHEN n.id IS NULL THEN '{Reason.MISSING_FIELD}'
+                 WHEN NOT regexp_full_match(n.id, '[0-9a-f]{{16}}') THEN '{Reason.INVALID_ID}'
+                 WHEN depth = 0 AND n.trace_id IS NULL THEN '{Reason.MISSING_FIELD}'
+                 WHEN depth = 0 AND NOT regexp_full_match(n.trace_id, '1-[0-9a-f]{{8}}-[0-9a-f]{{24}}') THEN '{Reason.INVALID_ID}'
+                 WHEN depth = 0 AND n.type = 'subsegment' AND n.parent_id IS NULL THEN '{Reason.MISSING_FIELD}'
+                 WHEN n.name IS NULL OR n.name = '' THEN '{Reason.MISSING_FIELD}'
+                 WHEN n.start_time IS NULL THEN '{Reason.MISSING_FIELD}'
+                 WHEN isnan(n.start_time) OR isinf(n.start_time) OR isnan(n.end_time) OR isinf(n.end_time)
+                     THEN '{Reason.NON_FINITE}'
+                 WHEN n.end_time IS NULL AND NOT coalesce(n.in_progress, false) THEN '{Reason.MISSING_FIELD}'
+                 WHEN n.end_time < n.start_time THEN '{Reason.NEGATIVE_DURATION}'
+                 WHEN n.http.response.status IS NOT NULL AND (
+                      json_type(n.http.response.status) NOT IN ('BIGINT', 'UBIGINT')
+                      OR NOT (n.http.response.status::BIGINT BETWEEN 100 AND 599)) THEN '{Reason.INVALID_STATUS}'
+                 WHEN depth = 0 AND (n.start_time < {float(lo_s)!r} OR n.start_time >= {float(hi_s)!r})
+                     THEN '{Reason.OUTSIDE_PARTITION}'
+            END AS reason,
+            CASE WHEN n IS NULL THEN 'subsegment at depth ' || depth || ' is not an object'
+                 WHEN n.id IS NULL THEN 'id missing at depth ' || depth
+                 WHEN NOT regexp_full_match(n.id, '[0-9a-f]{{16}}') THEN 'id ' || n.id || ' is not 16 hex digits'
+                 WHEN depth = 0 AND n.trace_id IS NULL THEN 'trace_id missing'
+                 WHEN depth = 0 AND NOT regexp_full_match(n.trace_id, '1-[0-9a-f]{{8}}-[0-9a-f]{{24}}')
+                     THEN 'trace_id ' || n.trace_id || ' is not 1-<8 hex>-<24 hex>'
+                 WHEN depth = 0 AND n.type = 'subsegment' AND n.parent_id IS NULL THEN 'independent subsegment without parent_id'
+                 WHEN n.name IS NULL OR n.name = '' THEN 'name missing at depth ' || depth
+                 WHEN n.start_time IS NULL THEN 'start_time missing or not a number at depth ' || depth
+                 WHEN isnan(n.start_time) OR isinf(n.start_time) OR isnan(n.end_time) OR isinf(n.end_time)
+                     THEN 'start_time/end_time is NaN or Infinity at depth ' || depth
+                 WHEN n.end_time IS NULL AND NOT coalesce(n.in_progress, false)
+                     THEN 'end_time missing (and not in_progress) at depth ' || depth
+                 WHEN n.end_time < n.start_time THEN 'end_time before start_time at depth ' || depth
+                 WHEN n.http.response.status IS NOT NULL
+                     THEN 'http.response.status ' || n.http.response.status || ' is not an HTTP status'
+                 ELSE 'start_time ' || n.start_time
+            END AS detail
+          FROM xr_nodes
+        ) WHERE reason IS NOT NULL GROUP BY rec_id"""
+    )
+    con.execute(
+        f"""CREATE TEMP TABLE xr_doc_status AS
+        SELECT d.rec_id,
+            CASE WHEN d.n IS NULL AND NOT json_valid(d.raw) THEN '{Reason.INVALID_JSON}'
+                 WHEN NOT d.is_object OR d.n IS NULL THEN '{Reason.NOT_AN_OBJECT}'
+                 ELSE b.reason END AS reason,
+            CASE WHEN d.n IS NULL OR NOT d.is_object THEN NULL ELSE b.detail END AS detail
+        FROM xr_docs d LEFT JOIN xr_node_bad b USING (rec_id)"""
+    )
+    # Duplicates among good documents: keep the finished copy, then the first seen.
+    con.execute(
+        """CREATE TEMP TABLE xr_keep AS
+        SELECT x.rec_id, row_number() OVER (
+                   PARTITION BY x.n.trace_id, x.n.id
+                   ORDER BY (x.n.end_time IS NULL), coalesce(len(x.n.subsegments), 0) DESC, x.rec_id) AS rk
+        FROM xr_nodes x JOIN xr_doc_status s USING (rec_id)
+        WHERE x.depth = 0 AND s.reason IS NULL"""
+    )
+    dups = con.execute("SELECT count(*) FROM xr_keep WHERE rk > 1").fetchone()[0]
+    con.execute(
+        """CREATE TEMP TABLE xray_bad AS
+        SELECT d.source, NULL::BIGINT AS line, s.reason, s.detail, d.raw,
+               CASE WHEN d.n.start_time BETWEEN 0 AND 253402300799 THEN to_timestamp(d.n.start_time) END AS record_ts
+        FROM xr_docs d JOIN xr_doc_status s USING (rec_id) WHERE s.reason IS NOT NULL"""
+    )
+    con.execute(
+        """CREATE TEMP TABLE xray_rows AS
+        SELECT x.rec_id, d.source, x.trace_id, x.n.id AS id,
+               CASE WHEN x.depth = 0 THEN x.n.parent_id ELSE x.parent_id END AS parent_id,
+               x.segment_id,
+               CASE WHEN x.depth = 0 AND coalesce(x.n.type, 'segment') <> 'subsegment' THEN 'segment' ELSE 'subsegment' END
+                   AS kind,
+               x.depth::INTEGER AS depth, x.n.name AS name, x.n.origin AS origin, x.n.namespace AS namespace,
+               x.tier,
+               to_timestamp(x.n.start_time) AS start_time, to_timestamp(x.n.end_time) AS end_time,
+               (x.n.end_time - x.n.start_time) * 1000.0 AS duration_ms,
+               coalesce(x.n.in_progress, false) AS in_progress,
+               x.n.http.request.method AS http_method, x.n.http.request.url AS http_url,
+               TRY_CAST(x.n.http.response.status AS INTEGER) AS http_status,
+               coalesce(x.n.error, false) AS error, coalesce(x.n.fault, false) AS fault,
+               coalesce(x.n.throttle, false) AS throttle,
+               x.n.annotations AS annotations,
+               x.n.annotations['edge_location'] AS edge_location, x.n.annotations['model'] AS model,
+               x.n.annotations['instance_lifecycle'] AS instance_lifecycle
+        FROM xr_nodes x
+        JOIN xr_doc_status s USING (rec_id)
+        JOIN xr_keep k USING (rec_id)
+        JOIN xr_docs d USING (rec_id)
+        WHERE s.reason IS NULL AND k.rk = 1"""
+    )
+    for t in ("xr_node_bad", "xr_doc_status", "xr_keep", "xr_nodes", "xr_docs"):
+        con.execute(f"DROP TABLE IF EXISTS {t}")
+    return int(dups)

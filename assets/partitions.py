@@ -1,0 +1,14 @@
+"""Partitions follow the data's clock: one partition per UTC hour, the current (open) hour included."""
+
+import os
+
+import dagster as dg
+
+# The first hour the lake can hold. Backfills of 90 days and more fit after this date; move it with
+# AKIDB_PARTITIONS_START (format 2026-06-01-00:00) when loading older history.
+PARTITIONS_START = os.environ.get("AKIDB_PARTITIONS_START", "2026-06-01-00:00")
+
+hourly = dg.HourlyPartitionsDefinition(start_date=PARTITIONS_START, timezone="UTC", end_offset=1)
+
+# A backfill runs a day of hours per run: one parse of 24 files beats 24 runs.
+ingest_backfill_policy = dg.BackfillPolicy.multi_run(max_partitions_per_run=24)

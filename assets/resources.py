@@ -1,0 +1,102 @@
+"""Resources: the lake (local folder or S3) and the telemetry source (landing zone or AWS APIs).
+
+Each is a thin configurable wrapper over a core object; ``build_resources`` picks the implementations from the
+environment in one place. Secrets reach the AWS source only through ``dg.EnvVar``.
+"""
+
+
+from pathlib import Path
+
+import dagster as dg
+
+from akidb_pipelines.config import Settings
+from akidb_pipelines.sources import AwsApis, LandingZone
+from akidb_pipelines.storage import Catalog, Lake, PartitionKey
+
+
+class LakeResource(dg.ConfigurableResource):
+    """Parquet lake root (folder or s3://bucket/prefix) and the DuckDB catalog file serving views over it."""
+
+    lake_root: str
+    duckdb_path: str
+    s3_endpoint_url: str | None = None
+
+    def lake(self) -> Lake:
+        return Lake(self.lake_root, s3_endpoint=self.s3_endpoint_url)
+
+    def catalog(self) -> Catalog:
+        return Catalog(self.duckdb_path, self.lake())
+
+
+class TelemetrySource(dg.ConfigurableResource):
+    """Interface: turn hour partitions into local raw files (path -> partition)."""
+
+    def fetch(self, kind: str, keys: list[PartitionKey], workdir: Path) -> dict[str, PartitionKey]:
+        raise NotImplementedError
+
+    @property
+    def batch(self) -> str:
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        raise NotImplementedError
+
+
+class LandingZoneSource(TelemetrySource):
+    """Raw files under ``<landing>/<kind>/date=YYYY-MM-DD/hour=HH/`` (the synthetic generator writes this layout)."""
+
+    landing: str
+
+    def fetch(self, kind: str, keys: list[PartitionKey], workdir: Path) -> dict[str, PartitionKey]:
+        return LandingZone(self.landing).fetch(kind, keys, workdir)
+
+    @property
+    def batch(self) -> str:
+        return "landing"
+
+    def describe(self) -> str:
+        return f"landing zone {self.landing}"
+
+
+class AwsTelemetrySource(TelemetrySource):
+    """Live AWS X-Ray and CloudWatch Logs (boto3), plus a Prometheus server when ``prometheus_url`` is set."""
+
+    region_name: str = "us-east-1"
+    endpoint_url: str | None = None
+    log_group_names: list[str] = ["/aws/lambda/us-east-1.akidb-edge-router", "/akidb/rest"]
+    prometheus_url: str | None = None
+    prometheus_queries_file: str | None = None
+    aws_access_key_id: str | None = None
+    aws_secret_access_key: str | None = None
+
+    def fetch(self, kind: str, keys: list[PartitionKey], workdir: Path) -> dict[str, PartitionKey]:
+        return AwsApis(
+            region=self.region_name, endpoint_url=self.endpoint_url, log_groups=list(self.log_group_names),
+            prometheus_url=self.prometheus_url, queries_file=self.prometheus_queries_file,
+            credentials={"aws_access_key_id": self.aws_access_key_id,
+                         "aws_secret_access_key": self.aws_secret_access_key},
+        ).fetch(kind, keys, workdir)
+
+    @property
+    def batch(self) -> str:
+        return "api"
+
+    def describe(self) -> str:
+        return f"AWS APIs in {self.region_name}" + (f" + Prometheus {self.prometheus_url}" if self.prometheus_url else "")
+
+
+def build_resources(settings: Settings | None = None) -> dict[str, dg.ConfigurableResource]:
+    """The one place that maps the environment to resource implementations."""
+    s = settings or Settings.from_env()
+    lake = LakeResource(lake_root=s.lake_root, duckdb_path=str(s.duckdb_path), s3_endpoint_url=s.s3_endpoint_url)
+    if s.source == "aws":
+        source: TelemetrySource = AwsTelemetrySource(
+            region_name=dg.EnvVar("AWS_REGION").get_value("us-east-1") or "us-east-1",
+            endpoint_url=s.s3_endpoint_url,
+            prometheus_url=s.prometheus_url,
+            aws_access_key_id=dg.EnvVar("AWS_ACCESS_KEY_ID"),
+            aws_secret_access_key=dg.EnvVar("AWS_SECRET_ACCESS_KEY"),
+        )
+    else:  # synthetic (the generator fills the landing zone) and files (someone else does) read the same way
+        source = LandingZoneSource(landing=s.landing)
+    return {"lake": lake, "telemetry": source}

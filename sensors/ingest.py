@@ -1,0 +1,56 @@
+"""The micro-batch sensor: every minute, ingest the hours whose raw data changed (cursor-driven, idempotent)."""
+
+
+import json
+from datetime import datetime, timedelta, timezone
+
+import dagster as dg
+
+from akidb_pipelines.landing import list_partition, signature
+from akidb_pipelines.microbatch import load_cursor, plan_api, plan_landing
+from akidb_pipelines.storage import PartitionKey, hour_partitions
+from assets.ingest import INGEST_KINDS, quarantine_key, raw_key
+from assets.resources import LandingZoneSource, TelemetrySource
+
+LOOKBACK_HOURS = 6
+
+
+@dg.sensor(
+    name="ingest_microbatch_sensor",
+    minimum_interval_seconds=60,
+    asset_selection=dg.AssetSelection.groups("ingest"),
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Every minute: re-ingest the hours whose raw telemetry changed (landing zone) or the open hour (APIs).",
+)
+def ingest_microbatch_sensor(context: dg.SensorEvaluationContext, telemetry: TelemetrySource):
+    now = datetime.now(timezone.utc)
+    cursor = load_cursor(context.cursor)
+    if isinstance(telemetry, LandingZoneSource):
+        keys = hour_partitions(now - timedelta(hours=LOOKBACK_HOURS), now)
+        observed = {
+            kind: {k: signature(list_partition(telemetry.landing, kind, k)) for k in keys} for kind in INGEST_KINDS
+        }
+        requests, new_cursor = plan_landing(observed, cursor, set(keys))
+        reason = f"no change in the last {LOOKBACK_HOURS} hours of {telemetry.describe()}"
+    else:
+        requests, new_cursor = plan_api(list(INGEST_KINDS), now, cursor)
+        reason = "already requested this minute"
+    context.update_cursor(json.dumps(new_cursor, sort_keys=True))
+    if not requests:
+        return dg.SkipReason(reason)
+    return [
+        dg.RunRequest(
+            run_key=r.run_key,
+            partition_key=r.partition.dagster_key,
+            asset_selection=[raw_key(r.kind), quarantine_key(r.kind)],
+            tags={"akidb/trigger": "microbatch", "akidb/kind": r.kind},
+        )
+        for r in requests
+    ]
+
+
+def defs() -> dg.Definitions:
+    return dg.Definitions(sensors=[ingest_microbatch_sensor])
+
+
+__all__ = ["PartitionKey", "defs", "ingest_microbatch_sensor"]
