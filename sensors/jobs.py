@@ -2,12 +2,10 @@
 
 import dagster as dg
 
-from assets.partitions import hourly
 
 ingest_job = dg.define_asset_job(
     "ingest_job",
     selection=dg.AssetSelection.groups("ingest"),
-    partitions_def=hourly,
     description="Ingest X-Ray, EMF and Prometheus telemetry for the selected hours.",
 )
 
@@ -15,7 +13,6 @@ ingest_job = dg.define_asset_job(
 main_job = dg.define_asset_job(
     "akidb_main",
     selection=dg.AssetSelection.all(),
-    partitions_def=hourly,
     description="Everything: ingest and all downstream assets for the selected hours.",
 )
 

@@ -38,7 +38,8 @@ def check_readable(paths: list[str]) -> None:
                 head = fh.read(2)
                 if p.endswith(".gz") or head == b"\x1f\x8b":
                     with gzip.open(p, "rb") as gz:
-                        gz.read(1)
+                        while gz.read(1 << 20):  # to the end: a truncated or damaged stream raises here
+                            pass
         except (OSError, EOFError) as e:
             raise SourceFileError(f"{p}: cannot be read ({e})") from None
 
@@ -98,7 +99,7 @@ def _restore_exact_bytes(con: duckdb.DuckDBPyConnection, plain: list[str]) -> No
         if src not in plain_set:
             continue
         with open(src, "rb") as fh:
-            fh.seek(int(pos))
+            fh.seek(max(int(pos) - 1, 0))  # DuckDB byte_position is 1-based
             raw = fh.readline(MAX_RECORD_BYTES + 1).rstrip(b"\n")
         con.execute("UPDATE line_rejects SET raw = ? WHERE rowid = ?", [raw.decode("utf-8", "backslashreplace"), rowid])
 

@@ -16,7 +16,8 @@ import pyarrow as pa
 from akidb_pipelines.telemetry.conventions import Reason
 
 _SAMPLE = re.compile(
-    r"^(?P<name>[a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(?P<labels>.*)\})?[ \t]+(?P<value>\S+)(?:[ \t]+(?P<ts>[^\s#]+))?"
+    r'^(?P<name>[a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(?P<labels>(?:[^"}]|"(?:[^"\\]|\\.)*")*)\})?[ \t]+(?P<value>\S+)'
+    r"(?:[ \t]+(?P<ts>[^\s#]+))?"
     r"(?:[ \t]+#.*)?[ \t]*$"
 )
 _LABEL = re.compile(r'\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*=\s*"((?:[^"\\]|\\.)*)"\s*(,|$)')
@@ -92,7 +93,8 @@ def parse_prometheus_bytes(
     out = into or PromParse()
     openmetrics = b"\n# EOF" in data or data.startswith(b"# EOF")
     ts_scale = 1000.0 if openmetrics else 1.0
-    seen: set[tuple[str, str, int]] = set()
+    seen: set[tuple[str, tuple, int]] = set()
+    label_canon: dict[str, tuple] = {}
     label_cache: dict[str, dict[str, str] | None] = {}
     label_index, label_sets = out.label_index, out.label_sets
     rows, bad = out.rows, out.bad
@@ -106,7 +108,10 @@ def parse_prometheus_bytes(
         bad["raw"].append(raw)
         bad["record_ts"].append(int(ts_ms) if ts_ms is not None and -6.2e13 < ts_ms < 2.5e14 else None)
 
-    for lineno, bline in enumerate(data.split(b"\n"), start=1):
+    chunks = data.split(b"\n")
+    if chunks and chunks[-1] == b"":  # the newline ending the last line does not start a blank line
+        chunks.pop()
+    for lineno, bline in enumerate(chunks, start=1):
         if not bline.strip():
             out.blank += 1
             continue
@@ -158,7 +163,10 @@ def parse_prometheus_bytes(
         if not lo_ms <= ts_ms < hi_ms:
             quarantine(lineno, Reason.OUTSIDE_PARTITION, f"timestamp {tstxt}", line, ts_ms)
             continue
-        key = (name, ltxt, int(ts_ms))
+        canon = label_canon.get(ltxt)
+        if canon is None:  # a series is its name and label set, whatever the order the labels were written in
+            canon = label_canon[ltxt] = tuple(sorted(labels.items()))
+        key = (name, canon, int(ts_ms))
         if key in seen:
             out.duplicates += 1
             continue

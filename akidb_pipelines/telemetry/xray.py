@@ -57,7 +57,9 @@ def parse_xray(con: duckdb.DuckDBPyConnection, lo_s: float, hi_s: float) -> int:
             break
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE xr_next AS
-            SELECT rec_id, depth + 1 AS depth, try(json_transform(s, '{_NODE}')) AS n, trace_id, parent_id, segment_id,
+            SELECT rec_id, depth + 1 AS depth,
+                   CASE WHEN json_type(s) = 'OBJECT' THEN try(json_transform(s, '{_NODE}')) END AS n,
+                   trace_id, parent_id, segment_id,
                    tier
             FROM (SELECT rec_id, depth, trace_id, n.id AS parent_id, segment_id, tier, unnest(n.subsegments) AS s
                   FROM xr_level WHERE len(n.subsegments) > 0)"""
@@ -86,7 +88,7 @@ def parse_xray(con: duckdb.DuckDBPyConnection, lo_s: float, hi_s: float) -> int:
                  WHEN n.end_time < n.start_time THEN '{Reason.NEGATIVE_DURATION}'
                  WHEN n.http.response.status IS NOT NULL AND (
                       json_type(n.http.response.status) NOT IN ('BIGINT', 'UBIGINT')
-                      OR NOT (n.http.response.status::BIGINT BETWEEN 100 AND 599)) THEN '{Reason.INVALID_STATUS}'
+                      OR NOT coalesce(TRY_CAST(n.http.response.status AS BIGINT) BETWEEN 100 AND 599, false)) THEN '{Reason.INVALID_STATUS}'
                  WHEN depth = 0 AND (n.start_time < {float(lo_s)!r} OR n.start_time >= {float(hi_s)!r})
                      THEN '{Reason.OUTSIDE_PARTITION}'
             END AS reason,

@@ -1,0 +1,81 @@
+"""Shared fixtures: a small seeded dataset, a temporary lake, and real servers on 127.0.0.1 (moto)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from akidb_pipelines.storage import Catalog, Lake
+from akidb_pipelines.synthetic import generate
+
+DATA = Path(__file__).parent / "data"
+SHORT_START = datetime(2026, 11, 2, 0, 0, tzinfo=timezone.utc)  # a Monday
+SHORT_HOURS = 3
+
+
+@pytest.fixture(scope="session")
+def short_dataset(tmp_path_factory: pytest.TempPathFactory):
+    """Three hours of telemetry with all three incident types inside them (tests/data/scenario_short.yaml)."""
+    out = tmp_path_factory.mktemp("short")
+    return generate(out, SHORT_START, SHORT_HOURS / 24, seed=7, scenario=DATA / "scenario_short.yaml",
+                    traces_per_minute=4)
+
+
+@pytest.fixture()
+def lake(tmp_path: Path) -> Lake:
+    return Lake(tmp_path / "lake")
+
+
+@pytest.fixture()
+def catalog(tmp_path: Path, lake: Lake) -> Catalog:
+    return Catalog(tmp_path / "akidb.duckdb", lake)
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint():
+    """moto in server mode over HTTP on a random loopback port, for the whole session."""
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    srv = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    srv.start()
+    host, port = srv.get_host_and_port()
+    yield f"http://{host}:{port}"
+    srv.stop()
+
+
+@pytest.fixture()
+def aws_env(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Point boto3 at moto (fresh state per test) with throwaway credentials."""
+    import requests
+
+    requests.post(f"{moto_endpoint}/moto-api/reset", timeout=10)
+    for k, v in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                 "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1",
+                 "AWS_ENDPOINT_URL": moto_endpoint}.items():
+        monkeypatch.setenv(k, v)
+    return moto_endpoint
+
+
+def require_binary(name: str) -> str:
+    """Integration tests need the Debian binaries that `make test` installs; missing ones are an error, not a skip."""
+    path = shutil.which(name)
+    if not path:
+        pytest.fail(f"{name} not found on PATH: run the tests through `make test`, which installs it")
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test writes into the developer's ./.akidb."""
+    monkeypatch.setenv("AKIDB_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("AKIDB_LAKE_ROOT", raising=False)
+    monkeypatch.delenv("AKIDB_DUCKDB_PATH", raising=False)
+    monkeypatch.delenv("AKIDB_SOURCE", raising=False)
+    monkeypatch.setenv("GX_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("TZ", "UTC")
