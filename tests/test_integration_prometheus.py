@@ -130,7 +130,7 @@ def test_prometheus_api_ingest_matches_file_ingest(prometheus: str, short_datase
 
 def test_chunks_respect_the_point_limit() -> None:
     """Unit test (no server): a 30-day range at 60 s needs 4 requests of at most 11,000 points each."""
-    start = 60.0 * 29_966_667  # 2026-12-22T09:47Z, a multiple of 60
+    start = 60.0 * 29_966_667  # 2026-12-23T04:27Z, a multiple of 60
     end = start + 30 * 86400
     cs = chunks(start, end, 60)
     assert len(cs) == 4

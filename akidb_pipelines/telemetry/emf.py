@@ -55,7 +55,7 @@ def parse_emf(con: duckdb.DuckDBPyConnection, lo_ms: int, hi_ms: int) -> None:
                 WHEN m IS NULL THEN '{Reason.NOT_AN_OBJECT}'
                 WHEN aws_json IS NULL THEN '{Reason.MISSING_AWS}'
                 WHEN json_type(aws_json) <> 'OBJECT' THEN '{Reason.INVALID_AWS}'
-                WHEN aws.Timestamp IS NULL THEN '{Reason.INVALID_AWS}'
+                WHEN aws.Timestamp IS NULL OR json_type(aws_json, '$.Timestamp') NOT IN ('BIGINT', 'UBIGINT') THEN '{Reason.INVALID_AWS}'
                 WHEN aws.CloudWatchMetrics IS NULL OR len(aws.CloudWatchMetrics) = 0 THEN '{Reason.INVALID_AWS}'
                 WHEN aws.Timestamp < {int(lo_ms)} OR aws.Timestamp >= {int(hi_ms)} THEN '{Reason.OUTSIDE_PARTITION}'
             END AS reason,
@@ -63,7 +63,7 @@ def parse_emf(con: duckdb.DuckDBPyConnection, lo_ms: int, hi_ms: int) -> None:
                 WHEN m IS NULL THEN NULL
                 WHEN aws_json IS NULL THEN 'no _aws member'
                 WHEN json_type(aws_json) <> 'OBJECT' THEN '_aws is ' || json_type(aws_json)
-                WHEN aws.Timestamp IS NULL THEN '_aws.Timestamp missing or not an integer'
+                WHEN aws.Timestamp IS NULL OR json_type(aws_json, '$.Timestamp') NOT IN ('BIGINT', 'UBIGINT') THEN '_aws.Timestamp missing or not an integer'
                 WHEN aws.CloudWatchMetrics IS NULL OR len(aws.CloudWatchMetrics) = 0
                     THEN '_aws.CloudWatchMetrics missing, empty or malformed'
                 ELSE 'Timestamp ' || aws.Timestamp
@@ -124,7 +124,9 @@ def parse_emf(con: duckdb.DuckDBPyConnection, lo_ms: int, hi_ms: int) -> None:
         )
         SELECT rec_id, ts_ms, namespace, dimension_sets, dims, x.name AS metric_name, x.unit AS unit,
                x.res AS storage_resolution, json_type(x.vj) AS vt,
-               CASE WHEN json_type(x.vj) = 'ARRAY' THEN try(json_transform_strict(x.vj, '["DOUBLE"]'))
+               CASE WHEN json_type(x.vj) = 'ARRAY' AND coalesce(list_bool_and(list_transform(json_type(x.vj, '$[*]'),
+                             t -> t IN ('BIGINT', 'UBIGINT', 'DOUBLE'))), true)  -- no strings, booleans or nulls
+                        THEN try(json_transform_strict(x.vj, '["DOUBLE"]'))
                     WHEN json_type(x.vj) IN ('BIGINT', 'UBIGINT', 'DOUBLE') THEN [TRY_CAST(x.vj AS DOUBLE)]
                END AS vals
         FROM x"""
