@@ -122,23 +122,35 @@ def ingest_files(
         hi = max(hi, owned[-1].end + timedelta(seconds=tolerance_s))
     con = configure_connection(duckdb.connect())
     try:
+        # Each parser leaves: good_recs(rec_id, source, t, n_rows), the view rows_out over the good records,
+        # and bad_out (quarantine shape). Counting and the partition check work on records, not rows.
         if kind == "prom":
             _parse_prom(con, paths, lo, hi, partition_of, tolerance_s, report)
+            con.execute("CREATE TEMP TABLE good_recs AS SELECT rec_id, source, ts AS t, 1 AS n_rows FROM prom_rows")
+            con.execute("CREATE TEMP VIEW rows_out AS SELECT * FROM prom_rows")
         else:
+            good_table = "good_recs"
             stats = load_lines(con, paths, max_record_bytes)
             report.blank_lines = stats.blank
             if kind == "emf":
                 parse_emf(con, int(lo.timestamp() * 1000), int(hi.timestamp() * 1000))
-                con.execute("ALTER TABLE emf_rows RENAME TO rows_out; ALTER TABLE emf_bad RENAME TO bad_out")
+                good_table = "emf_good"  # the rows view reads it directly: deleting a record there removes its rows
+                con.execute("CREATE TEMP VIEW good_recs AS SELECT rec_id, source, t, n_rows FROM emf_good")
+                con.execute("CREATE TEMP VIEW rows_out AS SELECT * FROM emf_rows")
+                con.execute("ALTER TABLE emf_bad RENAME TO bad_out")
             else:
                 report.duplicates_dropped = parse_xray(con, lo.timestamp(), hi.timestamp())
-                con.execute("ALTER TABLE xray_rows RENAME TO rows_out; ALTER TABLE xray_bad RENAME TO bad_out")
+                con.execute("""CREATE TEMP TABLE good_recs AS SELECT rec_id, any_value(source) AS source,
+                               min(start_time) AS t, count(*) AS n_rows FROM xray_rows GROUP BY rec_id""")
+                con.execute(
+                    "CREATE TEMP VIEW rows_out AS SELECT * FROM xray_rows WHERE rec_id IN (SELECT rec_id FROM good_recs)")
+                con.execute("ALTER TABLE xray_bad RENAME TO bad_out")
             con.execute("INSERT INTO bad_out SELECT source, line, reason, detail, raw, NULL FROM line_rejects")
             report.records_read = stats.lines + stats.rejected
             if partition_of:
-                _quarantine_outside(con, TIME_COLUMN[kind], partition_of, tolerance_s)
-        report.records_stored = con.execute("SELECT count(DISTINCT rec_id) FROM rows_out").fetchone()[0]
-        report.rows_stored = con.execute("SELECT count(*) FROM rows_out").fetchone()[0]
+                _quarantine_outside(con, partition_of, tolerance_s, good_table)
+        report.records_stored, report.rows_stored = (
+            int(v or 0) for v in con.execute("SELECT count(*), sum(n_rows) FROM good_recs").fetchone())
         report.records_quarantined = con.execute("SELECT count(*) FROM bad_out").fetchone()[0]
         report.quarantine_by_reason = dict(
             con.execute("SELECT reason, count(*) FROM bad_out GROUP BY reason ORDER BY reason").fetchall()
@@ -160,17 +172,16 @@ def _source_partitions(con: duckdb.DuckDBPyConnection, partition_of: dict[str, P
     con.executemany("INSERT INTO src_part VALUES (?, ?)", [[s, k.start] for s, k in partition_of.items()])
 
 
-def _quarantine_outside(con: duckdb.DuckDBPyConnection, tcol: str, partition_of: dict[str, PartitionKey],
-                        tolerance_s: int) -> None:
+def _quarantine_outside(con: duckdb.DuckDBPyConnection, partition_of: dict[str, PartitionKey],
+                        tolerance_s: int, good_table: str) -> None:
     """Move records whose time lies outside their file's partition (beyond the tolerance) to quarantine."""
     _source_partitions(con, partition_of)
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE outside AS
-        SELECT r.rec_id, min(r.{tcol}) AS t, any_value(s.p) AS p
-        FROM rows_out r JOIN src_part s USING (source)
-        GROUP BY r.rec_id
-        HAVING min(r.{tcol}) < any_value(s.p) - INTERVAL {int(tolerance_s)} SECOND
-            OR min(r.{tcol}) >= any_value(s.p) + INTERVAL 1 HOUR + INTERVAL {int(tolerance_s)} SECOND"""
+        SELECT g.rec_id, g.t, s.p
+        FROM good_recs g JOIN src_part s USING (source)
+        WHERE g.t < s.p - INTERVAL {int(tolerance_s)} SECOND
+           OR g.t >= s.p + INTERVAL 1 HOUR + INTERVAL {int(tolerance_s)} SECOND"""
     )
     con.execute(
         f"""INSERT INTO bad_out
@@ -179,7 +190,7 @@ def _quarantine_outside(con: duckdb.DuckDBPyConnection, tcol: str, partition_of:
                || ' (tolerance {int(tolerance_s)}s)', l.raw, o.t
         FROM outside o JOIN lines l USING (rec_id)"""
     )
-    con.execute("DELETE FROM rows_out WHERE rec_id IN (SELECT rec_id FROM outside)")
+    con.execute(f"DELETE FROM {good_table} WHERE rec_id IN (SELECT rec_id FROM outside)")
 
 
 def _parse_prom(con: duckdb.DuckDBPyConnection, paths: list[str], lo: datetime, hi: datetime,
@@ -198,7 +209,7 @@ def _parse_prom(con: duckdb.DuckDBPyConnection, paths: list[str], lo: datetime, 
     rows, bad = out.tables()
     con.register("prom_rows_arrow", rows)
     con.register("prom_bad_arrow", bad)
-    con.execute("CREATE TEMP TABLE rows_out AS SELECT * FROM prom_rows_arrow")
+    con.execute("CREATE TEMP TABLE prom_rows AS SELECT * FROM prom_rows_arrow")
     con.execute("CREATE TEMP TABLE bad_out AS SELECT * FROM prom_bad_arrow")
     con.unregister("prom_rows_arrow")
     con.unregister("prom_bad_arrow")
@@ -217,12 +228,26 @@ def _read_bytes(p: str) -> bytes:
 
 def _publish(con: duckdb.DuckDBPyConnection, lake: Lake, kind: str, batch: str,
              partition_of: dict[str, PartitionKey] | None, owned: list[PartitionKey], now: datetime) -> list[str]:
-    """Assign each row and quarantine row an hour partition, write Parquet by partition, publish atomically."""
+    """Assign each row and quarantine row an hour partition, write Parquet by partition, publish atomically.
+
+    With ``partition_of`` a row belongs to its file's partition; an hourly run (one partition) writes one file
+    with no partitioning work at all. Without it, a row belongs to the hour of its own timestamp.
+    """
+    join, single = "", None
     if partition_of:
         _source_partitions(con, partition_of)
         fallback = owned[0].start.isoformat()
-        row_part = f"coalesce((SELECT p FROM src_part s WHERE s.source = x.source), '{fallback}'::TIMESTAMPTZ)"
-        bad_part = row_part
+        parts = con.execute(
+            f"""SELECT DISTINCT coalesce(sp.p, '{fallback}'::TIMESTAMPTZ) FROM
+                (SELECT DISTINCT source FROM good_recs UNION SELECT DISTINCT source FROM bad_out) x
+                LEFT JOIN src_part sp USING (source)"""
+        ).fetchall()
+        if len(parts) == 1:
+            single = PartitionKey.of(parts[0][0])
+            row_part = bad_part = f"'{single.start.isoformat()}'::TIMESTAMPTZ"
+        else:
+            row_part = bad_part = f"coalesce(sp.p, '{fallback}'::TIMESTAMPTZ)"
+            join = "LEFT JOIN src_part sp ON sp.source = x.source"
     else:
         row_part = f"date_trunc('hour', x.{TIME_COLUMN[kind]})"
         bad_part = (f"CASE WHEN x.record_ts >= '{SANE_FROM.isoformat()}'::TIMESTAMPTZ "
@@ -235,14 +260,18 @@ def _publish(con: duckdb.DuckDBPyConnection, lake: Lake, kind: str, batch: str,
         (QUARANTINE_TABLES[kind], f"(SELECT *, '{kind}' AS kind, now() AS ingested_at FROM bad_out)", bad_part),
     ):
         staged = lake.staging_dir()
-        n = con.execute(f"SELECT count(*) FROM {sql_from}").fetchone()[0]
-        if n:
-            con.execute(
-                f"""COPY (SELECT * EXCLUDE (_p), '{batch}' AS ingest_batch,
-                            strftime(_p, '%Y-%m-%d') AS date, strftime(_p, '%H') AS hour
-                          FROM (SELECT x.*, {expr} AS _p FROM {sql_from} x))
-                    TO '{staged}' (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (date, hour), OVERWRITE_OR_IGNORE)"""
-            )
+        if con.execute(f"SELECT EXISTS (SELECT 1 FROM {sql_from})").fetchone()[0]:
+            if single is not None:  # staged as <staged>/_h=<epoch hour>/data_0.parquet, like PARTITION_BY would
+                d = staged / f"_h={int(single.start.timestamp()) // 3600}"
+                d.mkdir()
+                con.execute(f"""COPY (SELECT x.*, '{batch}' AS ingest_batch FROM {sql_from} x)
+                                TO '{d / "data_0.parquet"}' (FORMAT parquet, COMPRESSION zstd)""")
+            else:
+                con.execute(
+                    f"""COPY (SELECT x.*, '{batch}' AS ingest_batch, (epoch({expr}) // 3600)::BIGINT AS _h
+                              FROM {sql_from} x {join})
+                        TO '{staged}' (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (_h), OVERWRITE_OR_IGNORE)"""
+                )
         written = lake.publish(table, batch, staged, owned)
         touched |= {k for k, v in written.items() if v}
     return sorted(touched)

@@ -104,7 +104,9 @@ def test_an_emf_array_value_becomes_one_row_per_value_with_every_column_filled(t
     r = ingest("emf", tmp_path, lake, [emf_event()])
     assert (r.records_read, r.records_stored, r.rows_stored, r.records_quarantined) == (1, 1, 3, 0)
     rows = query(lake, EMF, """SELECT ts, namespace, metric_name, unit, storage_resolution, value, value_index,
-                                      service, edge_location, model, dimensions, dimension_sets
+                                      service, edge_location, model,
+                                      json_transform(dimensions, '"MAP(VARCHAR, VARCHAR)"'),
+                                      json_transform(dimension_sets, '[["VARCHAR"]]')
                                FROM t ORDER BY value_index""")
     dims = {"EdgeLocation": "NRT57", "Model": "rec-v3", "Service": "akidb-rest"}
     sets = [["Service", "EdgeLocation", "Model"], ["Service"]]
@@ -129,7 +131,8 @@ def test_two_directives_in_one_event_give_rows_under_each_namespace(tmp_path, la
     }
     r = ingest("emf", tmp_path, lake, [ev])
     assert (r.records_read, r.records_stored, r.rows_stored) == (1, 1, 4)
-    rows = query(lake, EMF, """SELECT namespace, metric_name, unit, value, value_index, dimension_sets, service,
+    rows = query(lake, EMF, """SELECT namespace, metric_name, unit, value, value_index,
+                                      json_transform(dimension_sets, '[["VARCHAR"]]'), service,
                                       edge_location, model
                                FROM t ORDER BY namespace, metric_name, value_index""")
     assert rows == [

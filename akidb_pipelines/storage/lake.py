@@ -130,7 +130,7 @@ class Lake:
         return d
 
     def publish(self, table: str, batch: str, staged: Path, partitions: list[PartitionKey]) -> dict[str, int]:
-        """Move staged ``date=/hour=/*.parquet`` files into place as ``<batch>-<i>.parquet``.
+        """Move staged ``_h=<hours since epoch>/*.parquet`` files into place as ``<batch>-<i>.parquet``.
 
         ``partitions`` lists every partition this batch owns: those without new files lose the batch's old files,
         so a re-run that yields nothing for an hour leaves nothing stale behind. Returns files per partition path.
@@ -138,8 +138,9 @@ class Lake:
         written: dict[str, int] = {}
         staged_parts: dict[str, list[Path]] = {}
         for f in sorted(staged.rglob("*.parquet")):
-            rel = f.parent.relative_to(staged).as_posix()
-            staged_parts.setdefault(rel, []).append(f)
+            hours = int(f.parent.name.split("=", 1)[1])
+            key = PartitionKey(datetime.fromtimestamp(hours * 3600, tz=timezone.utc))
+            staged_parts.setdefault(key.path, []).append(f)
         keys = {k.path: k for k in partitions}
         for rel in staged_parts:
             if rel not in keys:

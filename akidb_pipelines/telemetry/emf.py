@@ -34,145 +34,150 @@ EMF_COLUMNS = (
 
 
 def parse_emf(con: duckdb.DuckDBPyConnection, lo_ms: int, hi_ms: int) -> None:
-    """From ``lines`` build ``emf_rows`` (good values) and ``emf_bad`` (quarantined events, quarantine shape).
+    """From ``lines`` build ``emf_good`` (valid events), ``emf_bad`` (quarantine shape) and the view ``emf_rows``.
 
-    ``[lo_ms, hi_ms)`` is the accepted timestamp range (the partition plus tolerance); outside it an event is
-    quarantined as ``outside_partition``.
+    ``[lo_ms, hi_ms)`` is the accepted timestamp range; outside it an event is quarantined as ``outside_partition``.
+    All checks run per event on nested lists (one row per event); only the output view unnests to one row per
+    value, and it is evaluated once, by the Parquet writer. ``emf_good(rec_id, source, t, n_rows)`` is what the
+    ingest counts and what a later partition check may delete from.
     """
-    con.execute("DROP TABLE IF EXISTS emf_recs; DROP TABLE IF EXISTS emf_rows; DROP TABLE IF EXISTS emf_bad")
-    # 1. One parse per line: a map of root members, then the small _aws member typed.
+    for t in ("emf_good", "emf_bad", "emf_p1", "emf_p2"):
+        con.execute(f"DROP TABLE IF EXISTS {t}")
+    con.execute("DROP VIEW IF EXISTS emf_rows")
+    # 1. One parse per line into a map of root members; everything else reads small member values from the map.
     con.execute(
-        f"""CREATE TEMP TABLE emf_recs AS
+        f"""CREATE TEMP TABLE emf_p1 AS
         WITH p AS (
             SELECT rec_id, source, raw, try(json_transform_strict(raw, '"MAP(VARCHAR, JSON)"')) AS m FROM lines
         ), a AS (
-            SELECT *, m['_aws'] AS aws_json, json_transform(m['_aws'], '{_AWS_TYPE}') AS aws FROM p
+            SELECT rec_id, source, raw, m, m['_aws'] AS aws_json, json_transform(m['_aws'], '{_AWS_TYPE}') AS aws FROM p
+        ), b AS (
+            SELECT *, list_distinct(flatten(flatten(list_transform(aws.CloudWatchMetrics, d -> d.Dimensions))))
+                      AS dim_keys
+            FROM a
         )
-        SELECT rec_id, source, raw, m, aws,
-            list_distinct(flatten(flatten(list_transform(aws.CloudWatchMetrics, d -> d.Dimensions)))) AS dim_keys,
+        SELECT rec_id, source,
             CASE
                 WHEN m IS NULL AND NOT json_valid(raw) THEN '{Reason.INVALID_JSON}'
                 WHEN m IS NULL THEN '{Reason.NOT_AN_OBJECT}'
                 WHEN aws_json IS NULL THEN '{Reason.MISSING_AWS}'
                 WHEN json_type(aws_json) <> 'OBJECT' THEN '{Reason.INVALID_AWS}'
-                WHEN aws.Timestamp IS NULL OR json_type(aws_json, '$.Timestamp') NOT IN ('BIGINT', 'UBIGINT') THEN '{Reason.INVALID_AWS}'
+                WHEN aws.Timestamp IS NULL OR json_type(aws_json, '$.Timestamp') NOT IN ('BIGINT', 'UBIGINT')
+                    THEN '{Reason.INVALID_AWS}'
                 WHEN aws.CloudWatchMetrics IS NULL OR len(aws.CloudWatchMetrics) = 0 THEN '{Reason.INVALID_AWS}'
                 WHEN aws.Timestamp < {int(lo_ms)} OR aws.Timestamp >= {int(hi_ms)} THEN '{Reason.OUTSIDE_PARTITION}'
-            END AS reason,
+            END AS reason0,
             CASE
                 WHEN m IS NULL THEN NULL
                 WHEN aws_json IS NULL THEN 'no _aws member'
                 WHEN json_type(aws_json) <> 'OBJECT' THEN '_aws is ' || json_type(aws_json)
-                WHEN aws.Timestamp IS NULL OR json_type(aws_json, '$.Timestamp') NOT IN ('BIGINT', 'UBIGINT') THEN '_aws.Timestamp missing or not an integer'
+                WHEN aws.Timestamp IS NULL OR json_type(aws_json, '$.Timestamp') NOT IN ('BIGINT', 'UBIGINT')
+                    THEN '_aws.Timestamp missing or not an integer'
                 WHEN aws.CloudWatchMetrics IS NULL OR len(aws.CloudWatchMetrics) = 0
                     THEN '_aws.CloudWatchMetrics missing, empty or malformed'
                 ELSE 'Timestamp ' || aws.Timestamp
-            END AS detail
-        FROM a"""
+            END AS detail0,
+            aws.Timestamp AS ts_ms,
+            list_filter(dim_keys, k -> m[k] IS NULL) AS dim_missing,
+            list_filter(dim_keys, k -> json_type(m[k]) <> 'VARCHAR') AS dim_not_string,
+            map_from_entries(list_transform(dim_keys, k -> {{'key': k, 'value': json_extract_string(m[k], '$')}}))
+                AS dims,
+            list_transform(aws.CloudWatchMetrics, d -> {{
+                'ns': d.Namespace, 'sets': d.Dimensions, 'has_metrics': d.Metrics IS NOT NULL,
+                'metrics': list_transform(d.Metrics, x -> {{
+                    'name': x.Name, 'unit': x.Unit, 'res': x.StorageResolution, 'vt': json_type(m[x.Name]),
+                    'vals': CASE
+                        WHEN json_type(m[x.Name]) = 'ARRAY'
+                             AND coalesce(list_bool_and(list_transform(json_type(m[x.Name], '$[*]'),
+                                          t -> t IN ('BIGINT', 'UBIGINT', 'DOUBLE'))), true)  -- numbers only
+                            THEN try(json_transform_strict(m[x.Name], '["DOUBLE"]'))
+                        WHEN json_type(m[x.Name]) IN ('BIGINT', 'UBIGINT', 'DOUBLE') THEN [TRY_CAST(m[x.Name] AS DOUBLE)]
+                    END}})}}) AS dirs
+        FROM b"""
     )
-    # 2. Directive-level and dimension checks on events that passed step 1.
-    con.execute(
-        f"""UPDATE emf_recs SET
-            reason = CASE
-                WHEN list_bool_or(list_transform(aws.CloudWatchMetrics, d -> d.Namespace IS NULL OR d.Namespace = ''))
-                    THEN '{Reason.MISSING_FIELD}'
-                WHEN list_bool_or(list_transform(aws.CloudWatchMetrics, d -> d.Metrics IS NULL OR d.Dimensions IS NULL))
-                    THEN '{Reason.MISSING_FIELD}'
-                WHEN list_bool_or(list_transform(aws.CloudWatchMetrics,
-                        d -> len(d.Metrics) > {EMF_MAX_METRICS}
-                             OR list_bool_or(list_transform(d.Dimensions, s -> len(s) > {EMF_MAX_DIMENSIONS}))))
-                    THEN '{Reason.LIMIT_EXCEEDED}'
-                WHEN list_bool_or(list_transform(aws.CloudWatchMetrics,
-                        d -> list_bool_or(list_transform(d.Metrics, x -> x.Name IS NULL))))
-                    THEN '{Reason.MISSING_FIELD}'
-                WHEN len(list_filter(dim_keys, k -> m[k] IS NULL)) > 0 THEN '{Reason.MISSING_DIMENSION}'
-                WHEN len(list_filter(dim_keys, k -> json_type(m[k]) <> 'VARCHAR')) > 0 THEN '{Reason.WRONG_TYPE}'
-            END,
-            detail = CASE
-                WHEN list_bool_or(list_transform(aws.CloudWatchMetrics, d -> d.Namespace IS NULL OR d.Namespace = ''))
-                    THEN 'Namespace missing in a CloudWatchMetrics directive'
-                WHEN list_bool_or(list_transform(aws.CloudWatchMetrics, d -> d.Metrics IS NULL OR d.Dimensions IS NULL))
-                    THEN 'Metrics or Dimensions missing in a CloudWatchMetrics directive'
-                WHEN list_bool_or(list_transform(aws.CloudWatchMetrics,
-                        d -> len(d.Metrics) > {EMF_MAX_METRICS}
-                             OR list_bool_or(list_transform(d.Dimensions, s -> len(s) > {EMF_MAX_DIMENSIONS}))))
-                    THEN 'more than {EMF_MAX_METRICS} metrics or {EMF_MAX_DIMENSIONS} dimensions in a set'
-                WHEN list_bool_or(list_transform(aws.CloudWatchMetrics,
-                        d -> list_bool_or(list_transform(d.Metrics, x -> x.Name IS NULL))))
-                    THEN 'a metric without Name'
-                WHEN len(list_filter(dim_keys, k -> m[k] IS NULL)) > 0
-                    THEN 'dimension ' || list_filter(dim_keys, k -> m[k] IS NULL)[1] || ' has no member'
-                WHEN len(list_filter(dim_keys, k -> json_type(m[k]) <> 'VARCHAR')) > 0
-                    THEN 'dimension ' || list_filter(dim_keys, k -> json_type(m[k]) <> 'VARCHAR')[1] || ' is not a string'
-            END
-        WHERE reason IS NULL"""
+    # 2. Directive, dimension and value checks per event; the first failing rule names the reason.
+    bad_metric = (
+        "list_filter(flatten(list_transform(dirs, d -> d.metrics)), x -> x.vt IS NULL OR x.vals IS NULL "
+        f"OR len(x.vals) = 0 OR len(x.vals) > {EMF_MAX_VALUES} "
+        "OR list_bool_or(list_transform(x.vals, v -> isnan(v) OR isinf(v))) "
+        "OR (x.res IS NOT NULL AND x.res NOT IN (1, 60)))[1]"
     )
-    # 3. One row per metric with its value(s), then value checks.
     con.execute(
-        f"""CREATE TEMP TABLE emf_metric AS
-        WITH d AS (
-            SELECT rec_id, aws.Timestamp AS ts_ms, unnest(aws.CloudWatchMetrics) AS d,
-                   map_from_entries(list_transform(dim_keys, k -> {{'key': k, 'value': json_extract_string(m[k], '$')}}))
-                       AS dims,
-                   m
-            FROM emf_recs WHERE reason IS NULL
-        ), x AS (
-            SELECT rec_id, ts_ms, d.Namespace AS namespace, d.Dimensions AS dimension_sets, dims,
-                   unnest(list_transform(d.Metrics, x -> {{'name': x.Name, 'unit': x.Unit,
-                        'res': x.StorageResolution, 'vj': m[x.Name]}})) AS x
-            FROM d
+        f"""CREATE TEMP TABLE emf_p2 AS
+        WITH c AS (
+            SELECT *,
+                list_bool_or(list_transform(dirs, d -> d.ns IS NULL OR d.ns = '')) AS no_ns,
+                list_bool_or(list_transform(dirs, d -> NOT d.has_metrics OR d.sets IS NULL)) AS no_parts,
+                list_bool_or(list_transform(dirs, d -> len(d.metrics) > {EMF_MAX_METRICS}
+                    OR list_bool_or(list_transform(d.sets, s -> len(s) > {EMF_MAX_DIMENSIONS})))) AS over_limit,
+                list_bool_or(list_transform(dirs, d -> list_bool_or(list_transform(d.metrics, x -> x.name IS NULL))))
+                    AS unnamed,
+                {bad_metric} AS bm
+            FROM emf_p1 WHERE reason0 IS NULL
         )
-        SELECT rec_id, ts_ms, namespace, dimension_sets, dims, x.name AS metric_name, x.unit AS unit,
-               x.res AS storage_resolution, json_type(x.vj) AS vt,
-               CASE WHEN json_type(x.vj) = 'ARRAY' AND coalesce(list_bool_and(list_transform(json_type(x.vj, '$[*]'),
-                             t -> t IN ('BIGINT', 'UBIGINT', 'DOUBLE'))), true)  -- no strings, booleans or nulls
-                        THEN try(json_transform_strict(x.vj, '["DOUBLE"]'))
-                    WHEN json_type(x.vj) IN ('BIGINT', 'UBIGINT', 'DOUBLE') THEN [TRY_CAST(x.vj AS DOUBLE)]
-               END AS vals
-        FROM x"""
-    )
-    con.execute(
-        f"""CREATE TEMP TABLE emf_metric_bad AS
-        SELECT rec_id, min_by(reason, ord) AS reason, min_by(detail, ord) AS detail FROM (
-            SELECT rec_id, metric_name,
-                CASE WHEN vt IS NULL THEN '{Reason.MISSING_METRIC_VALUE}'
-                     WHEN vals IS NULL THEN '{Reason.WRONG_TYPE}'
-                     WHEN len(vals) = 0 THEN '{Reason.WRONG_TYPE}'
-                     WHEN len(vals) > {EMF_MAX_VALUES} THEN '{Reason.TOO_MANY_VALUES}'
-                     WHEN list_bool_or(list_transform(vals, v -> isnan(v) OR isinf(v))) THEN '{Reason.NON_FINITE}'
-                     WHEN storage_resolution IS NOT NULL AND storage_resolution NOT IN (1, 60) THEN '{Reason.WRONG_TYPE}'
-                END AS reason,
-                CASE WHEN vt IS NULL THEN 'metric ' || metric_name || ' has no member'
-                     WHEN vals IS NULL THEN 'metric ' || metric_name || ' is ' || vt || ', not a number or number array'
-                     WHEN len(vals) = 0 THEN 'metric ' || metric_name || ' is an empty array'
-                     WHEN len(vals) > {EMF_MAX_VALUES} THEN 'metric ' || metric_name || ' has ' || len(vals) || ' values'
-                     WHEN list_bool_or(list_transform(vals, v -> isnan(v) OR isinf(v)))
-                         THEN 'metric ' || metric_name || ' holds NaN or Infinity'
-                     ELSE 'metric ' || metric_name || ' StorageResolution ' || storage_resolution || ' is not 1 or 60'
-                END AS detail,
-                row_number() OVER () AS ord
-            FROM emf_metric
-        ) WHERE reason IS NOT NULL GROUP BY rec_id"""
-    )
-    con.execute(
-        """UPDATE emf_recs SET reason = b.reason, detail = b.detail FROM emf_metric_bad b
-           WHERE emf_recs.rec_id = b.rec_id AND emf_recs.reason IS NULL"""
+        SELECT rec_id,
+            CASE WHEN no_ns THEN '{Reason.MISSING_FIELD}'
+                 WHEN no_parts THEN '{Reason.MISSING_FIELD}'
+                 WHEN over_limit THEN '{Reason.LIMIT_EXCEEDED}'
+                 WHEN unnamed THEN '{Reason.MISSING_FIELD}'
+                 WHEN len(dim_missing) > 0 THEN '{Reason.MISSING_DIMENSION}'
+                 WHEN len(dim_not_string) > 0 THEN '{Reason.WRONG_TYPE}'
+                 WHEN bm.vt IS NULL AND bm.name IS NOT NULL THEN '{Reason.MISSING_METRIC_VALUE}'
+                 WHEN bm.vals IS NULL AND bm.name IS NOT NULL THEN '{Reason.WRONG_TYPE}'
+                 WHEN len(bm.vals) = 0 THEN '{Reason.WRONG_TYPE}'
+                 WHEN len(bm.vals) > {EMF_MAX_VALUES} THEN '{Reason.TOO_MANY_VALUES}'
+                 WHEN list_bool_or(list_transform(bm.vals, v -> isnan(v) OR isinf(v))) THEN '{Reason.NON_FINITE}'
+                 WHEN bm.name IS NOT NULL THEN '{Reason.WRONG_TYPE}'
+            END AS reason,
+            CASE WHEN no_ns THEN 'Namespace missing in a CloudWatchMetrics directive'
+                 WHEN no_parts THEN 'Metrics or Dimensions missing in a CloudWatchMetrics directive'
+                 WHEN over_limit THEN 'more than {EMF_MAX_METRICS} metrics or {EMF_MAX_DIMENSIONS} dimensions in a set'
+                 WHEN unnamed THEN 'a metric without Name'
+                 WHEN len(dim_missing) > 0 THEN 'dimension ' || dim_missing[1] || ' has no member'
+                 WHEN len(dim_not_string) > 0 THEN 'dimension ' || dim_not_string[1] || ' is not a string'
+                 WHEN bm.vt IS NULL AND bm.name IS NOT NULL THEN 'metric ' || bm.name || ' has no member'
+                 WHEN bm.vals IS NULL AND bm.name IS NOT NULL
+                     THEN 'metric ' || bm.name || ' is ' || bm.vt || ', not a number or number array'
+                 WHEN len(bm.vals) = 0 THEN 'metric ' || bm.name || ' is an empty array'
+                 WHEN len(bm.vals) > {EMF_MAX_VALUES} THEN 'metric ' || bm.name || ' has ' || len(bm.vals) || ' values'
+                 WHEN list_bool_or(list_transform(bm.vals, v -> isnan(v) OR isinf(v)))
+                     THEN 'metric ' || bm.name || ' holds NaN or Infinity'
+                 WHEN bm.name IS NOT NULL
+                     THEN 'metric ' || bm.name || ' StorageResolution ' || bm.res || ' is not 1 or 60'
+            END AS detail
+        FROM c"""
     )
     con.execute(
         """CREATE TEMP TABLE emf_bad AS
-        SELECT source, NULL::BIGINT AS line, reason, detail, raw,
-               CASE WHEN aws.Timestamp BETWEEN -62135596800000 AND 253402300799000
-                    THEN make_timestamptz(aws.Timestamp * 1000) END AS record_ts
-        FROM emf_recs WHERE reason IS NOT NULL"""
+        SELECT l.source, NULL::BIGINT AS line, coalesce(p1.reason0, p2.reason) AS reason,
+               coalesce(p1.detail0, p2.detail) AS detail, l.raw,
+               CASE WHEN p1.ts_ms BETWEEN -62135596800000 AND 253402300799000
+                    THEN make_timestamptz(p1.ts_ms * 1000) END AS record_ts
+        FROM emf_p1 p1 LEFT JOIN emf_p2 p2 USING (rec_id) JOIN lines l USING (rec_id)
+        WHERE p1.reason0 IS NOT NULL OR p2.reason IS NOT NULL"""
     )
     con.execute(
-        """CREATE TEMP TABLE emf_rows AS
-        SELECT m.rec_id, r.source, make_timestamptz(m.ts_ms * 1000) AS ts, m.namespace, m.metric_name,
-               coalesce(m.unit, 'None') AS unit, coalesce(m.storage_resolution, 60)::INTEGER AS storage_resolution,
-               unnest(m.vals) AS value, unnest(range(len(m.vals)))::INTEGER AS value_index,
-               m.dims['Service'] AS service, m.dims['EdgeLocation'] AS edge_location, m.dims['Model'] AS model,
-               m.dims AS dimensions, m.dimension_sets
-        FROM emf_metric m JOIN emf_recs r ON r.rec_id = m.rec_id
-        WHERE r.reason IS NULL"""
+        """CREATE TEMP TABLE emf_good AS
+        SELECT p1.rec_id, p1.source, make_timestamptz(p1.ts_ms * 1000) AS t, p1.ts_ms,
+               list_sum(list_transform(p1.dirs, d -> list_sum(list_transform(d.metrics, x -> len(x.vals))))) AS n_rows,
+               p1.dims['Service'] AS service, p1.dims['EdgeLocation'] AS edge_location, p1.dims['Model'] AS model,
+               to_json(p1.dims)::VARCHAR AS dimensions, p1.dirs
+        FROM emf_p1 p1 JOIN emf_p2 p2 USING (rec_id)
+        WHERE p1.reason0 IS NULL AND p2.reason IS NULL"""
     )
-    con.execute("DROP TABLE emf_metric; DROP TABLE emf_metric_bad")
+    con.execute("DROP TABLE emf_p1; DROP TABLE emf_p2")
+    con.execute(
+        """CREATE TEMP VIEW emf_rows AS
+        WITH d AS (
+            SELECT rec_id, source, t, service, edge_location, model, dimensions, unnest(dirs) AS d FROM emf_good
+        ), x AS (
+            SELECT rec_id, source, t, service, edge_location, model, dimensions, d.ns AS namespace,
+                   to_json(d.sets)::VARCHAR AS dimension_sets, unnest(d.metrics) AS x
+            FROM d
+        )
+        SELECT rec_id, source, t AS ts, namespace, x.name AS metric_name, coalesce(x.unit, 'None') AS unit,
+               coalesce(x.res, 60)::INTEGER AS storage_resolution,
+               unnest(x.vals) AS value, unnest(range(len(x.vals)))::INTEGER AS value_index,
+               service, edge_location, model, dimensions, dimension_sets
+        FROM x"""
+    )

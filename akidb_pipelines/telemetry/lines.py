@@ -82,9 +82,10 @@ def load_lines(con: duckdb.DuckDBPyConnection, paths: list[str], max_record_byte
                e.csv_line AS raw, e.byte_position AS byte_position
         FROM reject_errors e JOIN reject_scans s USING (scan_id, file_id)"""
     )
-    _restore_exact_bytes(con, plain)
     lines = con.execute("SELECT count(*) FROM lines").fetchone()[0]
     rejected = con.execute("SELECT count(*) FROM line_rejects").fetchone()[0]
+    if rejected:
+        _restore_exact_bytes(con, plain)
     con.execute("ALTER TABLE line_rejects DROP COLUMN byte_position")
     return LineStats(int(lines), int(blank), int(rejected))
 
