@@ -32,7 +32,30 @@ def partition_dir(landing: str | Path, kind: str, key: PartitionKey) -> Path:
     return Path(landing) / kind / key.path
 
 
+def _s3_split(uri: str) -> tuple[str, str]:
+    bucket, _, prefix = uri[len("s3://"):].partition("/")
+    return bucket, prefix.strip("/")
+
+
+def _s3_client():  # noqa: ANN202
+    import boto3
+
+    return boto3.client("s3", endpoint_url=os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL"))
+
+
 def list_partition(landing: str | Path, kind: str, key: PartitionKey) -> list[LandedFile]:
+    """Files of one hour, local or under an ``s3://bucket/prefix`` landing zone (size and ETag-derived signature)."""
+    if str(landing).startswith("s3://"):
+        bucket, prefix = _s3_split(str(landing))
+        base = "/".join(p for p in (prefix, kind, key.path) if p) + "/"
+        out = []
+        for page in _s3_client().get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=base):
+            for o in page.get("Contents", []):
+                name = o["Key"].rsplit("/", 1)[-1]
+                if name.endswith(SUFFIXES[kind]) and not name.startswith("."):
+                    out.append(LandedFile(f"s3://{bucket}/{o['Key']}", o["Size"],
+                                          int(o["LastModified"].timestamp() * 1e9)))
+        return sorted(out, key=lambda f: f.path)
     d = partition_dir(landing, kind, key)
     if not d.is_dir():
         return []
@@ -50,6 +73,21 @@ def signature(files: list[LandedFile]) -> str:
     for f in files:
         h.update(f"{os.path.basename(f.path)}:{f.size}:{f.mtime_ns};".encode())
     return h.hexdigest()[:16] if files else ""
+
+
+def download(files: list[LandedFile], workdir: Path) -> dict[str, str]:
+    """Local copies of S3 files (local files map to themselves): original path -> local path."""
+    out, client = {}, None
+    for i, f in enumerate(files):
+        if not f.path.startswith("s3://"):
+            out[f.path] = f.path
+            continue
+        client = client or _s3_client()
+        bucket, key = _s3_split(f.path)
+        local = workdir / f"{i:05d}-{key.rsplit('/', 1)[-1]}"
+        client.download_file(bucket, key, str(local))
+        out[f.path] = str(local)
+    return out
 
 
 def landed_partitions(landing: str | Path, kind: str) -> list[PartitionKey]:

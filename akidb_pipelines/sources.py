@@ -13,7 +13,7 @@ import yaml
 
 from akidb_pipelines.clients import aws as aws_client
 from akidb_pipelines.clients.prometheus import PromQuery, fetch_to_openmetrics
-from akidb_pipelines.landing import list_partition
+from akidb_pipelines.landing import download, list_partition
 from akidb_pipelines.storage.lake import PartitionKey
 
 DEFAULT_QUERIES = Path(__file__).parent / "config" / "prometheus_queries.yaml"
@@ -47,7 +47,9 @@ class LandingZone:
     batch: str = "landing"
 
     def fetch(self, kind: str, keys: list[PartitionKey], workdir: Path) -> dict[str, PartitionKey]:
-        return {f.path: k for k in keys for f in list_partition(self.landing, kind, k)}
+        listed = [(f, k) for k in keys for f in list_partition(self.landing, kind, k)]
+        local = download([f for f, _ in listed], workdir)
+        return {local[f.path]: k for f, k in listed}
 
 
 @dataclass

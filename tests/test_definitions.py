@@ -67,3 +67,30 @@ def test_no_core_module_imports_dagster_except_the_composition_root():
             if any(n == "dagster" or n.startswith(("dagster.", "dagster_")) for n in names):
                 offenders.append(str(py.relative_to(ROOT)))
     assert offenders == []
+
+
+def test_hourly_partitions_reach_back_90_days_and_include_the_open_hour():
+    from datetime import datetime, timedelta, timezone
+
+    from assets.partitions import hourly
+
+    now = datetime.now(timezone.utc)
+    keys = hourly.get_partition_keys(current_time=now)
+    assert (now - timedelta(days=90)).strftime("%Y-%m-%d-%H:00") in keys
+    assert now.strftime("%Y-%m-%d-%H:00") == keys[-1]  # end_offset=1: micro-batches can fill the current hour
+
+
+def test_aws_credentials_reach_the_source_only_as_env_vars(monkeypatch):
+    from akidb_pipelines.config import Settings
+    from assets.resources import build_resources
+
+    monkeypatch.setenv("AKIDB_SOURCE", "aws")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAEXAMPLEKEY")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "very-secret-value")
+    source = build_resources(Settings.from_env())["telemetry"]
+    fields = source.__dict__.get("_Resource__resource_config") or source.model_dump()
+    for name in ("aws_access_key_id", "aws_secret_access_key"):
+        v = getattr(source, name)
+        assert isinstance(v, dg.EnvVar), f"{name} must be an EnvVar, not a plain value"
+        assert v.env_var_name == name.upper()
+    assert "very-secret-value" not in source.describe() and "very-secret-value" not in repr(fields)

@@ -292,3 +292,33 @@ def test_xray_fetch_retries_throttling(tmp_path: Path) -> None:
     assert calls == ["/TraceSummaries"] * 3
     (p,) = fetched
     assert Path(p).read_text() == ""
+
+
+def test_ingest_asset_reads_a_landing_zone_in_s3(aws_env: str, short_dataset, tmp_path: Path) -> None:
+    """AKIDB_LANDING=s3://...: the asset lists the hour's objects, downloads them and stores what the files hold."""
+    import dagster as dg
+
+    from assets.ingest import ingest_assets
+    from assets.resources import LakeResource, LandingZoneSource
+
+    s3 = _client("s3", aws_env)
+    s3.create_bucket(Bucket="akidb-landing")
+    landing = short_dataset.out_dir / "landing"
+    for f in landing.rglob("*"):
+        if f.is_file():
+            s3.upload_file(str(f), "akidb-landing", f"delivery/{f.relative_to(landing).as_posix()}")
+    res = dg.materialize(
+        ingest_assets,
+        resources={"lake": LakeResource(lake_root=str(tmp_path / "lake"), duckdb_path=str(tmp_path / "a.duckdb")),
+                   "telemetry": LandingZoneSource(landing="s3://akidb-landing/delivery")},
+        partition_key="2026-11-02-01:00", instance=dg.DagsterInstance.ephemeral(),
+    )
+    assert res.success and all(e.passed for e in res.get_asset_check_evaluations())
+    key = PartitionKey.parse("2026-11-02T01")
+    for kind, table in (("xray", XRAY_TABLE), ("emf", EMF_TABLE)):
+        direct = Lake(tmp_path / f"direct-{kind}")
+        ingest_files(kind, [str(_hour_file(short_dataset.files[kind], key))], direct, batch="file", partition_of=key)
+        got, want = _rows(Lake(tmp_path / "lake"), table, "landing", key), _rows(direct, table, "file", key)
+        sort = ["trace_id", "id"] if kind == "xray" else ["ts", "namespace", "metric_name", "dimensions", "value_index"]
+        assert len(got) == len(want) > 0
+        pd.testing.assert_frame_equal(_canonical(got, sort), _canonical(want, sort), check_dtype=False)

@@ -183,3 +183,26 @@ def test_query_range_over_point_limit_is_chunked(prometheus: str, short_dataset)
     assert len(minute_value) == SHORT_HOURS * 60
     for t, v in values:
         assert float(v) == minute_value[t0 + (t - t0) // 60 * 60 if t <= last_sample else last_sample], t
+
+
+@pytest.mark.integration
+def test_the_ingest_asset_pulls_prometheus_through_the_api_source(prometheus: str, short_dataset, tmp_path: Path):
+    """The Dagster asset, wired to the API source, queries the real server and stores what the files hold."""
+    import dagster as dg
+
+    from assets.ingest import build_ingest_asset
+    from assets.resources import AwsTelemetrySource, LakeResource
+
+    res = dg.materialize(
+        [build_ingest_asset("prom")],
+        resources={"lake": LakeResource(lake_root=str(tmp_path / "lake"), duckdb_path=str(tmp_path / "a.duckdb")),
+                   "telemetry": AwsTelemetrySource(prometheus_url=prometheus)},
+        partition_key="2026-11-02-01:00", instance=dg.DagsterInstance.ephemeral(),
+    )
+    assert res.success and all(e.passed for e in res.get_asset_check_evaluations())
+    key = PartitionKey.parse("2026-11-02T01")
+    file_lake = Lake(tmp_path / "file-lake")
+    f = [p for p in short_dataset.files["prom"] if key.path in p.as_posix()]
+    ingest_files("prom", [str(p) for p in f], file_lake, batch="file", partition_of=key)
+    pd.testing.assert_frame_equal(_samples(Lake(tmp_path / "lake"), "api", key), _samples(file_lake, "file", key),
+                                  check_dtype=False)

@@ -91,17 +91,15 @@ def load_lines(con: duckdb.DuckDBPyConnection, paths: list[str], max_record_byte
 
 
 def _restore_exact_bytes(con: duckdb.DuckDBPyConnection, plain: list[str]) -> None:
-    """For rejected lines of plain files, keep the original bytes (decoded with replacement) instead of DuckDB's copy."""
-    rows = con.execute(
-        "SELECT rowid, source, byte_position FROM line_rejects WHERE reason = ?", [Reason.INVALID_UTF8]
-    ).fetchall()
+    """Keep the original line of every rejected record (nothing is lost): DuckDB's copy of a line with bad UTF-8
+    has the bytes replaced, and it keeps no copy at all of an over-long line. Bad bytes are backslash-escaped."""
+    rows = con.execute("SELECT rowid, source, byte_position FROM line_rejects ORDER BY source, byte_position").fetchall()
     plain_set = set(plain)
     for rowid, src, pos in rows:
-        if src not in plain_set:
-            continue
-        with open(src, "rb") as fh:
+        opener = open if src in plain_set else gzip.open  # gzip seeks in the decompressed stream
+        with opener(src, "rb") as fh:
             fh.seek(max(int(pos) - 1, 0))  # DuckDB byte_position is 1-based
-            raw = fh.readline(MAX_RECORD_BYTES + 1).rstrip(b"\n")
+            raw = fh.readline().rstrip(b"\n")
         con.execute("UPDATE line_rejects SET raw = ? WHERE rowid = ?", [raw.decode("utf-8", "backslashreplace"), rowid])
 
 

@@ -105,24 +105,32 @@ def _flatten_xray(doc: dict, trace_id: str | None, parent: str | None, depth: in
 
 
 def naive(kind: str, path: Path, work: Path) -> int:
-    rows: list[dict] = []
+    """The obvious script: json.loads per line, flatten in Python into column lists, pandas, Parquet."""
+    cols: dict[str, list] = {}
+
+    def add(row: dict) -> None:
+        for k, v in row.items():
+            cols.setdefault(k, []).append(v)
+
     opener = gzip.open if str(path).endswith(".gz") else open
     with opener(path, "rt", encoding="utf-8") as fh:
         for line in fh:
             doc = json.loads(line)
             if kind == "xray":
+                rows: list[dict] = []
                 _flatten_xray(doc, None, None, 0, rows)
+                for r in rows:
+                    add(r)
                 continue
             aws = doc["_aws"]
             for d in aws["CloudWatchMetrics"]:
-                dims = {k: doc[k] for s in d["Dimensions"] for k in s}
+                dims = json.dumps({k: doc[k] for s in d["Dimensions"] for k in s})
                 for m in d["Metrics"]:
                     v = doc[m["Name"]]
                     for i, x in enumerate(v if isinstance(v, list) else [v]):
-                        rows.append({"ts": aws["Timestamp"], "namespace": d["Namespace"], "metric_name": m["Name"],
-                                     "unit": m.get("Unit"), "value": float(x), "value_index": i,
-                                     "dimensions": json.dumps(dims)})
-    df = pd.DataFrame(rows)
+                        add({"ts": aws["Timestamp"], "namespace": d["Namespace"], "metric_name": m["Name"],
+                             "unit": m.get("Unit"), "value": float(x), "value_index": i, "dimensions": dims})
+    df = pd.DataFrame(cols)
     df.to_parquet(work / "naive.parquet")
     return len(df)
 
