@@ -59,6 +59,13 @@ def suite_spec(kind: str, lo: datetime | None, hi: datetime | None) -> list[tupl
     return spec
 
 
+def required_columns(kind: str) -> list[str]:
+    """The columns a suite reads (the rest need not be loaded)."""
+    spec = suite_spec(kind, None, None) + [("", {"column": {"xray": "start_time"}.get(kind, "ts")})]
+    return sorted({kw["column"] for _, kw in spec if kw.get("column")}
+                  | {c for _, kw in spec for c in kw.get("column_list", [])})
+
+
 @dataclass
 class ExpectationOutcome:
     expectation: str
@@ -106,9 +113,7 @@ def validate(kind: str, df: pd.DataFrame, lo: datetime | None = None, hi: dateti
     for cls, kwargs in suite_spec(kind, lo, hi):
         suite.add_expectation(getattr(gxe, cls)(**kwargs))
     # GX compares timestamps best as tz-aware pandas values; Arrow-backed maps/lists are not needed by any rule.
-    cols = sorted({kw.get("column") for _, kw in suite_spec(kind, lo, hi) if kw.get("column")}
-                  | {c for _, kw in suite_spec(kind, lo, hi) for c in kw.get("column_list", [])})
-    frame = df[[c for c in cols if c in df.columns]].copy()
+    frame = df[[c for c in required_columns(kind) if c in df.columns]].copy()
     res = batch_def.get_batch(batch_parameters={"dataframe": frame}).validate(suite)
     outcomes = []
     for r in res.results:

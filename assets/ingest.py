@@ -98,7 +98,7 @@ def build_ingest_asset(kind: str) -> dg.AssetsDefinition:
         )
         yield dg.AssetCheckResult(check_name="schema_matches", asset_key=raw, passed=not v.missing_columns,
                                   metadata={"missing_columns": ", ".join(v.missing_columns) or "none"})
-        df = read_batch(the_lake, report.table, report.batch, keys)
+        df = read_batch(the_lake, report.table, report.batch, keys, ", ".join(quality.required_columns(kind)))
         suite = quality.validate(kind, df, keys[0].start, keys[-1].end) if len(df) else None
         yield dg.AssetCheckResult(
             check_name="great_expectations", asset_key=raw,
