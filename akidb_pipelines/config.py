@@ -20,6 +20,7 @@ class Settings:
     landing: str             # AKIDB_LANDING: landing zone of raw files (default $AKIDB_HOME/landing)
     prometheus_url: str | None  # AKIDB_PROMETHEUS_URL: pull samples from this Prometheus (optional)
     s3_endpoint_url: str | None  # AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL (moto, MinIO, LocalStack)
+    aws_region: str = "us-east-1"  # AWS_REGION / AWS_DEFAULT_REGION
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -36,6 +37,7 @@ class Settings:
             landing=e.get("AKIDB_LANDING") or str(home / "landing"),
             prometheus_url=e.get("AKIDB_PROMETHEUS_URL") or None,
             s3_endpoint_url=e.get("AWS_ENDPOINT_URL_S3") or e.get("AWS_ENDPOINT_URL") or None,
+            aws_region=e.get("AWS_REGION") or e.get("AWS_DEFAULT_REGION") or "us-east-1",
         )
 
     def lake(self) -> Lake:

@@ -19,7 +19,7 @@ from pathlib import Path
 import duckdb
 
 from akidb_pipelines.storage.catalog import Catalog, configure_connection
-from akidb_pipelines.storage.lake import Lake, PartitionKey, hour_partitions
+from akidb_pipelines.storage.lake import Lake, PartitionKey
 from akidb_pipelines.telemetry.conventions import (
     MAX_RECORD_BYTES,
     Reason,

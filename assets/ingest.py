@@ -13,7 +13,7 @@ import dagster as dg
 
 from akidb_pipelines import quality
 from akidb_pipelines.ingest import ingest_files, read_batch, verify_batch, write_manifest
-from akidb_pipelines.storage import PartitionKey, hour_partitions
+from akidb_pipelines.storage import hour_partitions
 from akidb_pipelines.telemetry.conventions import QUARANTINE_TABLES, RAW_TABLES
 from assets.partitions import hourly, ingest_backfill_policy
 from assets.resources import LakeResource, TelemetrySource

@@ -91,7 +91,7 @@ def build_resources(settings: Settings | None = None) -> dict[str, dg.Configurab
     lake = LakeResource(lake_root=s.lake_root, duckdb_path=str(s.duckdb_path), s3_endpoint_url=s.s3_endpoint_url)
     if s.source == "aws":
         source: TelemetrySource = AwsTelemetrySource(
-            region_name=dg.EnvVar("AWS_REGION").get_value("us-east-1") or "us-east-1",
+            region_name=s.aws_region,
             endpoint_url=s.s3_endpoint_url,
             prometheus_url=s.prometheus_url,
             aws_access_key_id=dg.EnvVar("AWS_ACCESS_KEY_ID"),

@@ -9,7 +9,6 @@ import json
 import os
 import sys
 import time
-from datetime import timedelta
 from pathlib import Path
 
 from akidb_pipelines.cli import default_start
@@ -59,7 +58,6 @@ def run_demo(days: float = 7.0, seed: int = 42, reuse: bool = False, out=sys.std
     job = definitions.resolve_job_def("akidb_main")
     instance = dg.DagsterInstance.get()
     say(f"[2/3] materializing the asset graph, one day of hourly partitions per run (Dagster home {dagster_home})")
-    first = hourly.get_partition_key_for_timestamp(_ts(gt["start"]))
     checks_passed = checks_total = 0
     failed_checks: list[str] = []
     day = _ts(gt["start"])
@@ -89,7 +87,6 @@ def run_demo(days: float = 7.0, seed: int = 42, reuse: bool = False, out=sys.std
             say("      the run failed; see the Dagster UI (make ui) for the step logs")
             return 1
         day += 86400
-    del first
 
     say("[3/3] summary")
     catalog = settings.catalog()
@@ -141,5 +138,3 @@ def _reasons(catalog, view: str) -> dict[str, int]:  # noqa: ANN001
         return {}
     return dict(zip(df["reason"], df["n"].astype(int)))
 
-
-__all__ = ["run_demo", "timedelta"]

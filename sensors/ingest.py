@@ -8,7 +8,7 @@ import dagster as dg
 
 from akidb_pipelines.landing import list_partition, signature
 from akidb_pipelines.microbatch import load_cursor, plan_api, plan_landing
-from akidb_pipelines.storage import PartitionKey, hour_partitions
+from akidb_pipelines.storage import hour_partitions
 from assets.ingest import INGEST_KINDS, quarantine_key, raw_key
 from assets.resources import LandingZoneSource, TelemetrySource
 
@@ -52,5 +52,3 @@ def ingest_microbatch_sensor(context: dg.SensorEvaluationContext, telemetry: Tel
 def defs() -> dg.Definitions:
     return dg.Definitions(sensors=[ingest_microbatch_sensor])
 
-
-__all__ = ["PartitionKey", "defs", "ingest_microbatch_sensor"]

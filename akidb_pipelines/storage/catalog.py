@@ -37,10 +37,20 @@ def load_httpfs(con: duckdb.DuckDBPyConnection, lake: Lake) -> None:
     ep = urlparse(lake.s3_endpoint) if lake.s3_endpoint else None
     key = os.environ.get("AWS_ACCESS_KEY_ID", "")
     secret = os.environ.get("AWS_SECRET_ACCESS_KEY", "")
-    parts = [f"TYPE s3", f"KEY_ID '{key}'", f"SECRET '{secret}'", f"REGION '{lake.s3_region}'"]
+    token = os.environ.get("AWS_SESSION_TOKEN", "")
+
+    def q(v: str) -> str:
+        return "'" + v.replace("'", "''") + "'"
+
+    parts = ["TYPE s3", f"KEY_ID {q(key)}", f"SECRET {q(secret)}", f"REGION {q(lake.s3_region)}"]
+    if token:
+        parts.append(f"SESSION_TOKEN {q(token)}")
     if ep:
-        parts += [f"ENDPOINT '{ep.netloc}'", "URL_STYLE 'path'", f"USE_SSL {'true' if ep.scheme == 'https' else 'false'}"]
-    con.execute(f"CREATE OR REPLACE SECRET akidb_lake ({', '.join(parts)})")
+        parts += [f"ENDPOINT {q(ep.netloc)}", "URL_STYLE 'path'", f"USE_SSL {'true' if ep.scheme == 'https' else 'false'}"]
+    try:
+        con.execute(f"CREATE OR REPLACE SECRET akidb_lake ({', '.join(parts)})")
+    except duckdb.Error as e:  # never let the statement (with the credentials) travel in an error message
+        raise RuntimeError(f"could not configure DuckDB S3 access for {lake.root}: {type(e).__name__}") from None
 
 
 class Catalog:

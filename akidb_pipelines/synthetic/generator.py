@@ -380,13 +380,13 @@ def write_xray(model: MinuteModel, sink: HourlySink, rng: np.random.Generator, t
             via_edge = rng.random() < topo.EDGE_PATH_SHARE
             cache_hit = via_edge and rng.random() < topo.EDGE_CACHE_HIT
             trace_id = f"1-{int(t0):08x}-{_hex(rng, 12)}"
-            status, fault, error, throttle = 200, False, False, False
+            status, fault, throttle = 200, False, False
             u = rng.random()
             if not cache_hit and u < model.rest_error_rate[m]:
                 status = 503 if rng.random() < model.rest_503_share[m] else 500
                 fault = True
             elif u > 1 - model.throttle_rate[m]:
-                status, error, throttle = 429, True, True
+                status, throttle = 429, True
 
             def own(tier: str, mult: float = 1.0) -> float:
                 return float(rng.lognormal(math.log(L[tier].median_ms * mult), L[tier].sigma)) / 1000.0
@@ -407,7 +407,7 @@ def write_xray(model: MinuteModel, sink: HourlySink, rng: np.random.Generator, t
                     "name": "akidb-edge-router", "id": le_id, "trace_id": trace_id, "parent_id": cf_id,
                     "start_time": cursor, "origin": topo.ORIGINS["lambda-edge"],
                     "annotations": {"tier": "lambda-edge", "edge_location": edge, "model": mdl, "cold_start": bool(cold)},
-                    "aws": {"function_arn": f"arn:aws:lambda:us-east-1:123456789012:function:akidb-edge-router:42",
+                    "aws": {"function_arn": "arn:aws:lambda:us-east-1:123456789012:function:akidb-edge-router:42",
                             "region": "us-east-1"},
                 }
                 cursor += le_own / 2

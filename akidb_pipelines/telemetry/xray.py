@@ -40,7 +40,7 @@ def parse_xray(con: duckdb.DuckDBPyConnection, lo_s: float, hi_s: float) -> int:
         FROM lines"""
     )
     con.execute(
-        f"""CREATE TEMP TABLE xr_level AS
+        """CREATE TEMP TABLE xr_level AS
         SELECT rec_id, 0 AS depth, n, n.trace_id AS trace_id, n.parent_id AS parent_id, n.id AS segment_id,
                coalesce(n.annotations['tier'],
                         CASE WHEN n.origin LIKE 'AWS::CloudFront%' THEN 'cloudfront'
