@@ -23,7 +23,7 @@ from akidb_pipelines.telemetry.conventions import (
 )
 
 _AWS_TYPE = (
-    '{"Timestamp":"BIGINT","CloudWatchMetrics":[{"Namespace":"VARCHAR","Dimensions":[["VARCHAR"]],'
+    '{"Timestamp":"JSON","CloudWatchMetrics":[{"Namespace":"VARCHAR","Dimensions":[["VARCHAR"]],'
     '"Metrics":[{"Name":"VARCHAR","Unit":"VARCHAR","StorageResolution":"INTEGER"}]}]}'
 )
 
@@ -53,8 +53,11 @@ def parse_emf(con: duckdb.DuckDBPyConnection, lo_ms: int, hi_ms: int) -> None:
             SELECT rec_id, source, raw, m, m['_aws'] AS aws_json, json_transform(m['_aws'], '{_AWS_TYPE}') AS aws FROM p
         ), b AS (
             SELECT *, list_distinct(flatten(flatten(list_transform(aws.CloudWatchMetrics, d -> d.Dimensions))))
-                      AS dim_keys
+                      AS dim_keys,
+                   json_type(aws.Timestamp) AS ts_type, TRY_CAST(aws.Timestamp AS BIGINT) AS ts_ms
             FROM a
+        ), c AS (
+            SELECT *, list_transform(dim_keys, k -> m[k]) AS dim_vals FROM b
         )
         SELECT rec_id, source,
             CASE
@@ -62,49 +65,48 @@ def parse_emf(con: duckdb.DuckDBPyConnection, lo_ms: int, hi_ms: int) -> None:
                 WHEN m IS NULL THEN '{Reason.NOT_AN_OBJECT}'
                 WHEN aws_json IS NULL THEN '{Reason.MISSING_AWS}'
                 WHEN json_type(aws_json) <> 'OBJECT' THEN '{Reason.INVALID_AWS}'
-                WHEN aws.Timestamp IS NULL OR json_type(aws_json, '$.Timestamp') NOT IN ('BIGINT', 'UBIGINT')
-                    THEN '{Reason.INVALID_AWS}'
+                WHEN ts_ms IS NULL OR ts_type NOT IN ('BIGINT', 'UBIGINT') THEN '{Reason.INVALID_AWS}'
                 WHEN aws.CloudWatchMetrics IS NULL OR len(aws.CloudWatchMetrics) = 0 THEN '{Reason.INVALID_AWS}'
-                WHEN aws.Timestamp < {int(lo_ms)} OR aws.Timestamp >= {int(hi_ms)} THEN '{Reason.OUTSIDE_PARTITION}'
+                WHEN ts_ms < {int(lo_ms)} OR ts_ms >= {int(hi_ms)} THEN '{Reason.OUTSIDE_PARTITION}'
             END AS reason0,
             CASE
                 WHEN m IS NULL THEN NULL
                 WHEN aws_json IS NULL THEN 'no _aws member'
                 WHEN json_type(aws_json) <> 'OBJECT' THEN '_aws is ' || json_type(aws_json)
-                WHEN aws.Timestamp IS NULL OR json_type(aws_json, '$.Timestamp') NOT IN ('BIGINT', 'UBIGINT')
-                    THEN '_aws.Timestamp missing or not an integer'
+                WHEN ts_ms IS NULL OR ts_type NOT IN ('BIGINT', 'UBIGINT') THEN '_aws.Timestamp missing or not an integer'
                 WHEN aws.CloudWatchMetrics IS NULL OR len(aws.CloudWatchMetrics) = 0
                     THEN '_aws.CloudWatchMetrics missing, empty or malformed'
-                ELSE 'Timestamp ' || aws.Timestamp
+                ELSE 'Timestamp ' || ts_ms
             END AS detail0,
-            aws.Timestamp AS ts_ms,
-            list_filter(dim_keys, k -> m[k] IS NULL) AS dim_missing,
-            list_filter(dim_keys, k -> json_type(m[k]) <> 'VARCHAR') AS dim_not_string,
-            map_from_entries(list_transform(dim_keys, k -> {{'key': k, 'value': json_extract_string(m[k], '$')}}))
-                AS dims,
+            ts_ms,
+            list_filter(dim_keys, (k, i) -> dim_vals[i] IS NULL) AS dim_missing,
+            list_filter(dim_keys, (k, i) -> NOT starts_with(dim_vals[i], '"')) AS dim_not_string,
+            map(dim_keys, list_transform(dim_vals, v -> json_extract_string(v, '$'))) AS dims,
             list_transform(aws.CloudWatchMetrics, d -> {{
                 'ns': d.Namespace, 'sets': d.Dimensions, 'has_metrics': d.Metrics IS NOT NULL,
                 'metrics': list_transform(d.Metrics, x -> {{
-                    'name': x.Name, 'unit': x.Unit, 'res': x.StorageResolution, 'vt': json_type(m[x.Name]),
-                    'vals': CASE
-                        WHEN json_type(m[x.Name]) = 'ARRAY'
-                             AND coalesce(list_bool_and(list_transform(json_type(m[x.Name], '$[*]'),
-                                          t -> t IN ('BIGINT', 'UBIGINT', 'DOUBLE'))), true)  -- numbers only
-                            THEN try(json_transform_strict(m[x.Name], '["DOUBLE"]'))
-                        WHEN json_type(m[x.Name]) IN ('BIGINT', 'UBIGINT', 'DOUBLE') THEN [TRY_CAST(m[x.Name] AS DOUBLE)]
-                    END}})}}) AS dirs
-        FROM b"""
+                    'name': x.Name, 'unit': x.Unit, 'res': x.StorageResolution, 'vj': m[x.Name]}})}}) AS dirs
+        FROM c"""
     )
     # 2. Directive, dimension and value checks per event; the first failing rule names the reason.
     bad_metric = (
-        "list_filter(flatten(list_transform(dirs, d -> d.metrics)), x -> x.vt IS NULL OR x.vals IS NULL "
+        "list_filter(flatten(list_transform(dirs, d -> d.metrics)), x -> x.vj IS NULL OR x.vals IS NULL "
         f"OR len(x.vals) = 0 OR len(x.vals) > {EMF_MAX_VALUES} "
-        "OR list_bool_or(list_transform(x.vals, v -> isnan(v) OR isinf(v))) "
+        "OR list_bool_or(list_transform(x.vals, v -> v IS NULL OR isnan(v) OR isinf(v))) "
         "OR (x.res IS NOT NULL AND x.res NOT IN (1, 60)))[1]"
     )
     con.execute(
         f"""CREATE TEMP TABLE emf_p2 AS
-        WITH c AS (
+        WITH v AS (
+            SELECT * REPLACE (list_transform(dirs, d -> {{
+                'ns': d.ns, 'sets': d.sets, 'has_metrics': d.has_metrics,
+                'metrics': list_transform(d.metrics, x -> {{
+                    'name': x.name, 'unit': x.unit, 'res': x.res, 'vj': x.vj,
+                    'vals': CASE WHEN regexp_matches(x.vj, '"|true|false|null') THEN NULL  -- numbers only
+                                 WHEN starts_with(x.vj, '[') THEN TRY_CAST(x.vj::JSON AS DOUBLE[])
+                                 ELSE [TRY_CAST(x.vj::JSON AS DOUBLE)] END}})}}) AS dirs)
+            FROM emf_p1 WHERE reason0 IS NULL
+        ), c AS (
             SELECT *,
                 list_bool_or(list_transform(dirs, d -> d.ns IS NULL OR d.ns = '')) AS no_ns,
                 list_bool_or(list_transform(dirs, d -> NOT d.has_metrics OR d.sets IS NULL)) AS no_parts,
@@ -113,7 +115,7 @@ def parse_emf(con: duckdb.DuckDBPyConnection, lo_ms: int, hi_ms: int) -> None:
                 list_bool_or(list_transform(dirs, d -> list_bool_or(list_transform(d.metrics, x -> x.name IS NULL))))
                     AS unnamed,
                 {bad_metric} AS bm
-            FROM emf_p1 WHERE reason0 IS NULL
+            FROM v
         )
         SELECT rec_id,
             CASE WHEN no_ns THEN '{Reason.MISSING_FIELD}'
@@ -122,9 +124,10 @@ def parse_emf(con: duckdb.DuckDBPyConnection, lo_ms: int, hi_ms: int) -> None:
                  WHEN unnamed THEN '{Reason.MISSING_FIELD}'
                  WHEN len(dim_missing) > 0 THEN '{Reason.MISSING_DIMENSION}'
                  WHEN len(dim_not_string) > 0 THEN '{Reason.WRONG_TYPE}'
-                 WHEN bm.vt IS NULL AND bm.name IS NOT NULL THEN '{Reason.MISSING_METRIC_VALUE}'
+                 WHEN bm.vj IS NULL AND bm.name IS NOT NULL THEN '{Reason.MISSING_METRIC_VALUE}'
                  WHEN bm.vals IS NULL AND bm.name IS NOT NULL THEN '{Reason.WRONG_TYPE}'
                  WHEN len(bm.vals) = 0 THEN '{Reason.WRONG_TYPE}'
+                 WHEN list_bool_or(list_transform(bm.vals, v -> v IS NULL)) THEN '{Reason.WRONG_TYPE}'
                  WHEN len(bm.vals) > {EMF_MAX_VALUES} THEN '{Reason.TOO_MANY_VALUES}'
                  WHEN list_bool_or(list_transform(bm.vals, v -> isnan(v) OR isinf(v))) THEN '{Reason.NON_FINITE}'
                  WHEN bm.name IS NOT NULL THEN '{Reason.WRONG_TYPE}'
@@ -135,16 +138,17 @@ def parse_emf(con: duckdb.DuckDBPyConnection, lo_ms: int, hi_ms: int) -> None:
                  WHEN unnamed THEN 'a metric without Name'
                  WHEN len(dim_missing) > 0 THEN 'dimension ' || dim_missing[1] || ' has no member'
                  WHEN len(dim_not_string) > 0 THEN 'dimension ' || dim_not_string[1] || ' is not a string'
-                 WHEN bm.vt IS NULL AND bm.name IS NOT NULL THEN 'metric ' || bm.name || ' has no member'
-                 WHEN bm.vals IS NULL AND bm.name IS NOT NULL
-                     THEN 'metric ' || bm.name || ' is ' || bm.vt || ', not a number or number array'
+                 WHEN bm.vj IS NULL AND bm.name IS NOT NULL THEN 'metric ' || bm.name || ' has no member'
+                 WHEN (bm.vals IS NULL OR list_bool_or(list_transform(bm.vals, v -> v IS NULL))) AND bm.name IS NOT NULL
+                     THEN 'metric ' || bm.name || ' is ' || json_type(bm.vj::JSON) || ', not a number or number array'
                  WHEN len(bm.vals) = 0 THEN 'metric ' || bm.name || ' is an empty array'
                  WHEN len(bm.vals) > {EMF_MAX_VALUES} THEN 'metric ' || bm.name || ' has ' || len(bm.vals) || ' values'
                  WHEN list_bool_or(list_transform(bm.vals, v -> isnan(v) OR isinf(v)))
                      THEN 'metric ' || bm.name || ' holds NaN or Infinity'
                  WHEN bm.name IS NOT NULL
                      THEN 'metric ' || bm.name || ' StorageResolution ' || bm.res || ' is not 1 or 60'
-            END AS detail
+            END AS detail,
+            dirs
         FROM c"""
     )
     con.execute(
@@ -159,9 +163,9 @@ def parse_emf(con: duckdb.DuckDBPyConnection, lo_ms: int, hi_ms: int) -> None:
     con.execute(
         """CREATE TEMP TABLE emf_good AS
         SELECT p1.rec_id, p1.source, make_timestamptz(p1.ts_ms * 1000) AS t, p1.ts_ms,
-               list_sum(list_transform(p1.dirs, d -> list_sum(list_transform(d.metrics, x -> len(x.vals))))) AS n_rows,
+               list_sum(list_transform(p2.dirs, d -> list_sum(list_transform(d.metrics, x -> len(x.vals))))) AS n_rows,
                p1.dims['Service'] AS service, p1.dims['EdgeLocation'] AS edge_location, p1.dims['Model'] AS model,
-               to_json(p1.dims)::VARCHAR AS dimensions, p1.dirs
+               to_json(p1.dims)::VARCHAR AS dimensions, p2.dirs
         FROM emf_p1 p1 JOIN emf_p2 p2 USING (rec_id)
         WHERE p1.reason0 IS NULL AND p2.reason IS NULL"""
     )
