@@ -1,6 +1,4 @@
-"""The composition root: merge each area's Definitions, bind resources chosen from the environment."""
-
-from __future__ import annotations
+"""The composition root: merge each area's Definitions and bind resources chosen from the environment."""
 
 import dagster as dg
 

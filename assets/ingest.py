@@ -15,7 +15,7 @@ from akidb_pipelines import quality
 from akidb_pipelines.ingest import ingest_files, read_batch, verify_batch, write_manifest
 from akidb_pipelines.storage import hour_partitions
 from akidb_pipelines.telemetry.conventions import QUARANTINE_TABLES, RAW_TABLES
-from assets.partitions import hourly, ingest_backfill_policy
+from assets.partitions import freshness, hourly, ingest_backfill_policy
 from assets.resources import LakeResource, TelemetrySource
 
 DESCRIPTIONS = {
@@ -42,10 +42,10 @@ def build_ingest_asset(kind: str) -> dg.AssetsDefinition:
         name=f"ingest_{table}",
         specs=[
             dg.AssetSpec(raw, description=DESCRIPTIONS[kind], group_name="ingest", kinds={"parquet", "duckdb"},
-                         owners=OWNERS, metadata={"dagster/table_name": f"raw.{table}"}),
+                         owners=OWNERS, metadata={"dagster/table_name": f"raw.{table}"}, freshness_policy=freshness),
             dg.AssetSpec(bad, description=f"Quarantined {kind} records: reason, detail and the raw record.",
                          group_name="ingest", kinds={"parquet", "duckdb"}, owners=OWNERS,
-                         metadata={"dagster/table_name": f"quarantine.{table}"}),
+                         metadata={"dagster/table_name": f"quarantine.{table}"}, freshness_policy=freshness),
         ],
         check_specs=[
             dg.AssetCheckSpec("records_conserved", asset=raw, blocking=True,

@@ -1,6 +1,7 @@
 """Partitions follow the data's clock: one partition per UTC hour, the current (open) hour included."""
 
 import os
+from datetime import timedelta
 
 import dagster as dg
 
@@ -12,3 +13,8 @@ hourly = dg.HourlyPartitionsDefinition(start_date=PARTITIONS_START, timezone="UT
 
 # A backfill runs a day of hours per run: one parse of 24 files beats 24 runs.
 ingest_backfill_policy = dg.BackfillPolicy.multi_run(max_partitions_per_run=24)
+
+# Raw telemetry is expected every minute: an asset not updated for this long is flagged (warned at a quarter of it).
+# Telemetry that stops arriving is an incident of its own. AKIDB_FRESHNESS_FAIL_MINUTES moves the bound.
+FRESHNESS_FAIL = timedelta(minutes=int(os.environ.get("AKIDB_FRESHNESS_FAIL_MINUTES", "120")))
+freshness = dg.FreshnessPolicy.time_window(fail_window=FRESHNESS_FAIL, warn_window=FRESHNESS_FAIL / 4)

@@ -94,3 +94,10 @@ def test_aws_credentials_reach_the_source_only_as_env_vars(monkeypatch):
         assert isinstance(v, dg.EnvVar), f"{name} must be an EnvVar, not a plain value"
         assert v.env_var_name == name.upper()
     assert "very-secret-value" not in source.describe() and "very-secret-value" not in repr(fields)
+
+
+def test_every_asset_carries_the_global_freshness_policy():
+    graph = defs().resolve_asset_graph()
+    for key in graph.get_all_asset_keys():
+        policy = graph.get(key).freshness_policy
+        assert policy is not None and policy.fail_window.to_timedelta().total_seconds() == 7200, key
