@@ -3,6 +3,7 @@
 import dagster as dg
 
 import assets.ingest
+import assets.sql_models
 import sensors.ingest
 import sensors.jobs
 from assets.resources import build_resources
@@ -12,6 +13,7 @@ from assets.resources import build_resources
 def defs() -> dg.Definitions:
     return dg.Definitions.merge(
         assets.ingest.defs(),
+        assets.sql_models.defs(),
         sensors.jobs.defs(),
         sensors.ingest.defs(),
         dg.Definitions(resources=build_resources()),

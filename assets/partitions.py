@@ -11,7 +11,7 @@ PARTITIONS_START = os.environ.get("AKIDB_PARTITIONS_START", "2026-06-01-00:00")
 
 hourly = dg.HourlyPartitionsDefinition(start_date=PARTITIONS_START, timezone="UTC", end_offset=1)
 
-# A backfill runs a day of hours per run: one parse of 24 files beats 24 runs.
+# A backfill runs a day of hours per run (one parse of 24 files beats 24 runs), for ingest and SQL models alike.
 ingest_backfill_policy = dg.BackfillPolicy.multi_run(max_partitions_per_run=24)
 
 # Raw telemetry is expected every minute: an asset not updated for this long is flagged (warned at a quarter of it).

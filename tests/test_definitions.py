@@ -16,6 +16,10 @@ EXPECTED_ASSETS = {
     "lake/quarantine/xray_spans": "ingest",
     "lake/quarantine/emf_metrics": "ingest",
     "lake/quarantine/prometheus_samples": "ingest",
+    "duckdb/staging/stg_xray_spans": "staging",
+    "duckdb/staging/stg_emf_metrics": "staging",
+    "duckdb/staging/stg_prometheus_samples": "staging",
+    "duckdb/marts/golden_signals_1m": "marts",
 }
 
 

@@ -61,7 +61,7 @@ def test_dg_dev_serves_the_location_with_every_asset_job_and_sensor(tmp_path):
         keys = {"/".join(a["assetKey"]["path"]) for a in repo["assetNodes"]}
         assert keys >= {"lake/raw/xray_spans", "lake/raw/emf_metrics", "lake/raw/prometheus_samples",
                         "lake/quarantine/xray_spans", "lake/quarantine/emf_metrics",
-                        "lake/quarantine/prometheus_samples"}
+                        "lake/quarantine/prometheus_samples", "duckdb/marts/golden_signals_1m"}
         assert {"akidb_main", "ingest_job"} <= {j["name"] for j in repo["jobs"]}
         assert "ingest_microbatch_sensor" in {s["name"] for s in repo["sensors"]}
     finally:

@@ -97,15 +97,16 @@ class Catalog:
                     raise
                 time.sleep(0.1)
 
-    def register(self, table: str) -> bool:
-        """Create or refresh the view ``<layer>.<name>`` for lake table ``<layer>/<name>``; False while it has no files."""
-        schema = table.split("/")[0] if "/" in table else "main"
+    def register(self, table: str, schema: str | None = None, view: str | None = None) -> bool:
+        """Create or refresh the view ``<layer>.<name>`` for lake table ``<layer>/<name>`` (or the given schema and
+        view name); False while the table has no files."""
+        schema = schema or (table.split("/")[0] if "/" in table else "main")
         if not self.lake.has_data(table):
             return False
         with self.connect() as con:
             con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
             con.execute(
-                f"CREATE OR REPLACE VIEW {schema}.{_view_name(table)} AS SELECT * FROM read_parquet("
+                f"CREATE OR REPLACE VIEW {schema}.{view or _view_name(table)} AS SELECT * FROM read_parquet("
                 f"'{self.lake.glob(table)}', hive_partitioning = true, "
                 f"hive_types = {{'date': DATE, 'hour': INTEGER}}, union_by_name = true)"
             )
