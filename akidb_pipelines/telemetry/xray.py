@@ -35,7 +35,7 @@ def parse_xray(con: duckdb.DuckDBPyConnection, lo_s: float, hi_s: float) -> int:
         con.execute(f"DROP TABLE IF EXISTS {t}")
     con.execute(
         f"""CREATE TEMP TABLE xr_docs AS
-        SELECT rec_id, source, raw, try(json_transform_strict(raw, '"MAP(VARCHAR, JSON)"')) IS NOT NULL AS is_object,
+        SELECT rec_id, source, raw, starts_with(ltrim(raw), '{{') AS is_object,  -- valid JSON that opens with a brace is an object
                try(json_transform(raw, '{_NODE}')) AS n
         FROM lines"""
     )
