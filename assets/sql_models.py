@@ -10,6 +10,8 @@ from pathlib import Path
 
 import dagster as dg
 
+from akidb_pipelines.slo.spec import load_specs
+from akidb_pipelines.slo.sql import burn_rates_sql, sli_events_sql
 from akidb_pipelines.sqlmodels import Model, ModelGraph, load_models
 from akidb_pipelines.sqlmodels.runner import KNOWN_SOURCES, run_model, run_tests
 from akidb_pipelines.storage import hour_partitions
@@ -79,7 +81,9 @@ def build_sql_models(graph: ModelGraph) -> dg.AssetsDefinition:
     return _sql_models
 
 
-graph = load_models(SQL_ROOT, KNOWN_SOURCES)
+slos, windows = load_specs()
+graph = load_models(SQL_ROOT, KNOWN_SOURCES, macros={
+    "slo_sli_events": sli_events_sql(slos), "slo_burn_rates": burn_rates_sql(slos, windows)})
 sql_models = build_sql_models(graph)
 
 

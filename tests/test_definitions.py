@@ -20,6 +20,8 @@ EXPECTED_ASSETS = {
     "duckdb/staging/stg_emf_metrics": "staging",
     "duckdb/staging/stg_prometheus_samples": "staging",
     "duckdb/marts/golden_signals_1m": "marts",
+    "duckdb/marts/sli_events_1m": "marts",
+    "duckdb/marts/slo_burn_rates_1m": "marts",
 }
 
 

@@ -12,7 +12,7 @@ from akidb_pipelines.sqlmodels.runner import KNOWN_SOURCES, run_model, run_tests
 from akidb_pipelines.storage import Lake, hour_partitions
 from assets.ingest import ingest_assets
 from assets.resources import LakeResource, LandingZoneSource
-from assets.sql_models import SQL_ROOT, sql_models
+from assets.sql_models import graph as SHIPPED, sql_models
 from tests.conftest import SHORT_START
 
 RANGE_TAGS = {"dagster/asset_partition_range_start": "2026-11-02-00:00",
@@ -28,7 +28,7 @@ def _tree(tmp_path: Path, files: dict[str, str]) -> Path:
 
 
 def test_the_shipped_models_load_in_dependency_order():
-    g = load_models(SQL_ROOT, KNOWN_SOURCES)
+    g = SHIPPED
     assert g.order.index("golden_signals_1m") > max(
         g.order.index(n) for n in ("stg_xray_spans", "stg_emf_metrics", "stg_prometheus_samples"))
     gs = g.models["golden_signals_1m"]
@@ -52,9 +52,10 @@ def test_the_shipped_models_load_in_dependency_order():
          "sql/a/schema.yml:4: x.minute: unknown test 'positive'"),
         ({"a/x.sql": "SELECT 1 AS minute\n", "a/schema.yml": "models:\n  z:\n    columns: {}\n"},
          "sql/a/schema.yml:2: tests for unknown model 'z'"),
+        ({"a/x.sql": "-- x\n{{ nope() }}\n"}, "sql/a/x.sql:2: unknown macro nope()"),
     ],
     ids=["missing ref", "cycle", "syntax error", "unknown source", "two statements", "duplicate name",
-         "unknown test", "tests for a missing model"],
+         "unknown test", "tests for a missing model", "unknown macro"],
 )
 def test_broken_model_folders_fail_at_load_naming_file_and_line(tmp_path, files, expected):
     with pytest.raises(ModelGraphError) as e:
@@ -86,7 +87,7 @@ def test_materializing_the_graph_runs_every_model_and_every_column_test_passes(m
             [e.event_specific_data.materialization for e in res.get_asset_materialization_events()]}
     assert {"duckdb/staging/stg_xray_spans", "duckdb/marts/golden_signals_1m"} <= mats
     evals = [e for e in res.get_asset_check_evaluations() if e.asset_key.path[0] == "duckdb"]
-    assert len(evals) == sum(len(m.tests) for m in load_models(SQL_ROOT, KNOWN_SOURCES).models.values())
+    assert len(evals) == sum(len(m.tests) for m in SHIPPED.models.values())
     assert all(e.passed for e in evals), [e.check_name for e in evals if not e.passed]
     views = duckdb.connect(str(tmp / "akidb.duckdb"), read_only=True).execute(
         "SELECT schema_name, view_name FROM duckdb_views() WHERE NOT internal ORDER BY 1, 2").fetchall()
@@ -130,7 +131,7 @@ def test_golden_signals_show_the_lstm_over_provisioning(modelled):
 
 def test_rerunning_a_model_replaces_its_rows(modelled):
     _, con, lake, _ = modelled
-    g = load_models(SQL_ROOT, KNOWN_SOURCES)
+    g = SHIPPED
     keys = hour_partitions(SHORT_START, SHORT_START + timedelta(hours=1))
     before = con.execute("SELECT count(*) FROM gs").fetchone()[0]
     again = run_model(g.models["golden_signals_1m"], g, lake, keys)
@@ -154,3 +155,50 @@ def test_column_tests_report_failing_rows_with_a_sample(modelled, tmp_path):
     assert outcomes["accepted_values_tier"].failures == res.rows and outcomes["accepted_values_tier"].sample[0] == "x"
     assert outcomes["not_null_ts"].passed
     assert outcomes["unique_k"].failures == 1
+
+
+def test_slo_burn_rates_equal_the_reference_maths_minute_by_minute(modelled):
+    """The generated SQL and akidb_pipelines.slo.maths agree on every minute, window, budget and state."""
+    from akidb_pipelines.slo.maths import alert_state, burn_rate, error_budget, window_sums
+    from akidb_pipelines.slo.sql import label
+    from assets.sql_models import slos, windows
+
+    _, con, lake, _ = modelled
+    events = con.execute(f"SELECT slo, minute, good, total FROM read_parquet('{lake.glob('models/marts/sli_events_1m')}')"
+                         ).fetchall()
+    sql = {(r[0], r[1]): r for r in con.execute(
+        f"SELECT slo, minute, burn_5m, burn_30m, burn_1h, burn_6h, burn_3d, budget_remaining, alert_state "
+        f"FROM read_parquet('{lake.glob('models/marts/slo_burn_rates_1m')}')").fetchall()}
+    checked = 0
+    for s in slos:
+        ev = {m: (g, t) for name, m, g, t in events if name == s.name}
+        first, last = min(ev), SHORT_START + timedelta(hours=3) - timedelta(minutes=1)
+        grid = [first + timedelta(minutes=i) for i in range(int((last - first).total_seconds() // 60) + 1)]
+        good = [ev[m][0] if m in ev else None for m in grid]
+        total = [ev[m][1] if m in ev else None for m in grid]
+        ws = {w: (window_sums(good, int(w.total_seconds() // 60)), window_sums(total, int(w.total_seconds() // 60)))
+              for w in windows.windows + [windows.period]}
+        for i, m in enumerate(grid):
+            bad = {w: (ws[w][1][i] - ws[w][0][i]) if ws[w][1][i] is not None else None for w in ws}
+            tot = {w: ws[w][1][i] for w in ws}
+            st = alert_state(bad, tot, s.target, windows, guarded=s.budgeting == "Occurrences")
+            row = sql[(s.name, m)]
+            for j, w in enumerate(windows.windows):
+                ref = burn_rate(bad[w], tot[w], s.target) if tot[w] else None
+                assert row[2 + j] == (pytest.approx(ref) if ref is not None else None), (s.name, m, label(w))
+            b = error_budget(bad[windows.period] or 0, tot[windows.period] or 0, s.target, windows.period, None)
+            assert row[7] == pytest.approx(b.remaining), (s.name, m)
+            assert row[8] == st.state, (s.name, m)
+            checked += 1
+    assert checked == len(sql) and checked > 500
+
+
+def test_the_spot_cascade_raises_the_error_rate_slo_from_ok_to_a_page(modelled):
+    _, con, lake, _ = modelled
+    states = dict(con.execute(
+        f"SELECT minute, alert_state FROM read_parquet('{lake.glob('models/marts/slo_burn_rates_1m')}') "
+        f"WHERE slo = 'error-rate' AND minute BETWEEN ? AND ?",
+        [SHORT_START + timedelta(minutes=10), SHORT_START + timedelta(minutes=27)]).fetchall())
+    before = [states[SHORT_START + timedelta(minutes=i)] for i in range(10, 20)]
+    assert set(before) == {"ok"}
+    assert states[SHORT_START + timedelta(minutes=27)] == "medium"  # P1 within the incident's 8 minutes

@@ -44,8 +44,11 @@ class AlertState:
 
 
 def alert_state(bad: dict[timedelta, float | None], total: dict[timedelta, float | None], target: float,
-                table: WindowTable) -> AlertState:
-    """The state of one SLO at one instant from its bad/total counts per window."""
+                table: WindowTable, guarded: bool = True) -> AlertState:
+    """The state of one SLO at one instant from its bad/total counts per window.
+
+    ``guarded=False`` skips the low-traffic guard (Timeslices SLOs: every event is a whole minute).
+    """
     rates = {_label(w): (burn_rate(bad[w] or 0.0, total[w], target) if total.get(w) is not None else None)
              for w in table.windows}
     firing = []
@@ -55,7 +58,7 @@ def alert_state(bad: dict[timedelta, float | None], total: dict[timedelta, float
         r_long, r_short = rates[_label(tier.long_window)], rates[_label(tier.short_window)]
         if r_long is None or r_short is None:
             continue
-        if long_total is not None and long_total < table.min_events:
+        if guarded and long_total is not None and long_total < table.min_events:
             low_traffic = True
             continue
         if r_long > tier.factor and r_short > tier.factor:

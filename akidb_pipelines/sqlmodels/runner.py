@@ -84,7 +84,7 @@ def render(model: Model, graph: ModelGraph, lake: Lake, keys: list[PartitionKey]
         return _relation(lake, f"{layer}/{table}", SOURCE_TIME[(layer, table)], read_from, end,
                          f"{model.path.name}: source('{layer}', '{table}')")
 
-    return model.render(ref_sql, source_sql)
+    return model.render(ref_sql, source_sql, (start.isoformat(), end.isoformat()))
 
 
 def run_model(model: Model, graph: ModelGraph, lake: Lake, keys: list[PartitionKey]) -> ModelResult:

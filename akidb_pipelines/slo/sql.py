@@ -1,0 +1,131 @@
+"""SQL for the SLO models, generated from the specs and the window table (so a new SLO is only YAML).
+
+``sli_events_sql``: per minute and SLO, good and total events (one slice per minute for Timeslices SLOs).
+``burn_rates_sql``: per minute and SLO, window sums on a gap-free minute grid (running sums differenced with LAG
+at fixed offsets, the fastest exact method measured here), burn rates, the 30-day budget and the alert state with
+the faster-tier suppression, the low-traffic guard and ``no_data`` as a state of its own. Both mirror
+``akidb_pipelines.slo.maths``, which the tests hold them to.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from akidb_pipelines.slo.spec import OPS, SLO, WindowTable
+
+
+def _q(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def sli_events_sql(slos: list[SLO]) -> str:
+    parts = []
+    for s in slos:
+        if s.threshold is not None:  # Timeslices, threshold: a minute is good when the metric meets the objective
+            m = s.threshold
+            parts.append(
+                f"SELECT minute, {_q(s.name)} AS slo, "
+                f"CASE WHEN max({m.expr}) {OPS[s.op]} {s.value!r} THEN 1.0 ELSE 0.0 END AS good, 1.0 AS total "
+                f"FROM {{{{ ref('{m.model}') }}}} WHERE ({m.where}) AND ({m.expr}) IS NOT NULL GROUP BY minute")
+        elif s.budgeting == "Timeslices":  # Timeslices, ratio: a minute is good when its ratio reaches the target
+            g, t = s.good, s.total
+            parts.append(
+                f"SELECT minute, {_q(s.name)} AS slo, CASE WHEN sum({g.expr}) / nullif(sum({t.expr}), 0) >= "
+                f"{s.slice_target!r} THEN 1.0 ELSE 0.0 END AS good, 1.0 AS total "
+                f"FROM {{{{ ref('{g.model}') }}}} WHERE ({t.where}) GROUP BY minute HAVING sum({t.expr}) > 0")
+        else:
+            g, t = s.good, s.total
+            if (g.model, g.where) == (t.model, t.where):
+                parts.append(
+                    f"SELECT minute, {_q(s.name)} AS slo, sum({g.expr})::DOUBLE AS good, sum({t.expr})::DOUBLE AS total "
+                    f"FROM {{{{ ref('{g.model}') }}}} WHERE ({g.where}) GROUP BY minute HAVING sum({t.expr}) IS NOT NULL")
+            else:
+                parts.append(
+                    f"SELECT coalesce(a.minute, b.minute) AS minute, {_q(s.name)} AS slo, a.good, b.total FROM "
+                    f"(SELECT minute, sum({g.expr})::DOUBLE AS good FROM {{{{ ref('{g.model}') }}}} WHERE ({g.where}) "
+                    f"GROUP BY minute) a FULL JOIN (SELECT minute, sum({t.expr})::DOUBLE AS total FROM "
+                    f"{{{{ ref('{t.model}') }}}} WHERE ({t.where}) GROUP BY minute) b USING (minute)")
+    return "\nUNION ALL\n".join(parts)
+
+
+def _minutes(w: timedelta) -> int:
+    return int(w.total_seconds() // 60)
+
+
+def label(w: timedelta) -> str:
+    m = _minutes(w)
+    return f"{m // 1440}d" if m % 1440 == 0 else f"{m // 60}h" if m % 60 == 0 else f"{m}m"
+
+
+def burn_rates_sql(slos: list[SLO], table: WindowTable) -> str:
+    targets = " ".join(f"WHEN {_q(s.name)} THEN {s.target!r}" for s in slos)
+    # The low-traffic guard counts events; a Timeslices SLO's events are whole minutes, so it does not apply.
+    guarded = " ".join(f"WHEN {_q(s.name)} THEN {str(s.budgeting == 'Occurrences').lower()}" for s in slos)
+    windows = table.windows + [table.period]
+    lagged = []
+    for w in windows:
+        n, lb = _minutes(w), label(w)
+        for col in ("good", "total", "seen"):
+            lagged.append(f"run_{col} - coalesce(lag(run_{col}, {n}) OVER w, 0) AS {col}_{lb}")
+    rates = []
+    for w in table.windows:
+        lb = label(w)
+        rates.append(f"CASE WHEN seen_{lb} > 0 AND total_{lb} > 0 "
+                     f"THEN ((total_{lb} - good_{lb}) / total_{lb}) / (1 - target) END AS burn_{lb}")
+    fire = []
+    for t in table.tiers:
+        lo, sh = label(t.long_window), label(t.short_window)
+        fire.append(f"WHEN burn_{lo} > {t.factor!r} AND burn_{sh} > {t.factor!r} "
+                    f"AND (NOT guarded OR total_{lo} >= {table.min_events}) THEN '{t.name}'")
+    sev = " ".join(f"WHEN '{t.name}' THEN '{t.severity}'" for t in table.tiers)
+    low = " OR ".join(f"(guarded AND burn_{label(t.long_window)} IS NOT NULL AND burn_{label(t.short_window)} IS NOT NULL "
+                      f"AND total_{label(t.long_window)} < {table.min_events})" for t in table.tiers)
+    nodata = " AND ".join(f"burn_{label(w)} IS NULL" for w in table.windows)
+    p = label(table.period)
+    hours = table.period.total_seconds() / 3600.0
+    fast = label(table.tiers[0].long_window)
+    return f"""WITH ev AS (
+    SELECT minute, slo, good, total FROM {{{{ ref('sli_events_1m') }}}}
+),
+bounds AS (SELECT slo, min(minute) AS lo FROM ev GROUP BY slo),
+grid AS (  -- every minute of every SLO, so fixed LAG offsets are exact windows even with missing minutes
+    SELECT b.slo, unnest(generate_series(b.lo, {{{{ window_end }}}} - INTERVAL 1 MINUTE, INTERVAL 1 MINUTE)) AS minute
+    FROM bounds b
+),
+runs AS (
+    SELECT g.slo, g.minute, e.good, e.total,
+           sum(coalesce(e.good, 0)) OVER o AS run_good,
+           sum(coalesce(e.total, 0)) OVER o AS run_total,
+           sum(CASE WHEN e.total IS NULL THEN 0 ELSE 1 END) OVER o AS run_seen
+    FROM grid g LEFT JOIN ev e USING (slo, minute)
+    WINDOW o AS (PARTITION BY g.slo ORDER BY g.minute ROWS UNBOUNDED PRECEDING)
+),
+sums AS (
+    SELECT slo, minute, good, total, CASE slo {targets} END AS target, CASE slo {guarded} END AS guarded,
+           {(','+chr(10)+'           ').join(lagged)}
+    FROM runs
+    WINDOW w AS (PARTITION BY slo ORDER BY minute)
+),
+rates AS (
+    SELECT *, {(','+chr(10)+'           ').join(rates)},
+           CASE WHEN total_{p} > 0 THEN ((total_{p} - good_{p}) / total_{p}) / (1 - target) ELSE 0 END
+               AS budget_consumed
+    FROM sums
+),
+states AS (
+    SELECT *,
+           CASE {' '.join(fire)}
+                WHEN {nodata} THEN 'no_data'
+                WHEN {low} THEN 'low_traffic'
+                ELSE 'ok' END AS alert_state
+    FROM rates
+)
+SELECT minute, slo, target, good, total,
+       {', '.join(f'good_{label(w)}, total_{label(w)}' for w in windows)},
+       {', '.join(f'burn_{label(w)}' for w in table.windows)},
+       budget_consumed, 1 - budget_consumed AS budget_remaining,
+       CASE WHEN burn_{fast} > 0 AND budget_consumed < 1 THEN (1 - budget_consumed) * {hours!r} / burn_{fast} END
+           AS hours_to_exhaustion,
+       alert_state,
+       CASE alert_state {sev} END AS severity
+FROM states"""
