@@ -110,6 +110,18 @@ def run_demo(days: float = 7.0, seed: int = 42, reuse: bool = False, out=sys.std
                         for r in worst.itertuples()))
     except Exception:  # noqa: BLE001 - the summary never hides the run's own result
         pass
+    try:
+        slo = catalog.query(
+            "SELECT slo, arg_max(budget_remaining, minute) AS remaining, "
+            "count(*) FILTER (WHERE alert_state = 'fast') AS fast, count(*) FILTER (WHERE alert_state = 'medium') AS medium, "
+            "count(*) FILTER (WHERE alert_state = 'slow') AS slow, count(*) FILTER (WHERE alert_state = 'no_data') AS no_data "
+            "FROM marts.slo_burn_rates_1m GROUP BY slo ORDER BY slo")
+        say("      SLOs (budget remaining at the end; minutes in each alert tier):")
+        for r in slo.itertuples():
+            say(f"        {r.slo:14s} budget {100 * r.remaining:6.1f}%   fast/P0 {r.fast:>4} min   "
+                f"medium/P1 {r.medium:>4} min   slow/P2 {r.slow:>5} min   no data {r.no_data:>4} min")
+    except Exception:  # noqa: BLE001 - the summary never hides the run's own result
+        pass
     say(f"      asset checks passed: {checks_passed}/{checks_total}" + (f"  FAILED: {failed_checks}" if failed_checks else ""))
     say("      incidents in the data (ground truth):")
     for inc in gt["incidents"]:

@@ -92,7 +92,7 @@ class DeployPolicy:
 
     weekdays_at: str | None = "14:00"
     duration_minutes: int = 2
-    latency_factor: float = 1.4
+    latency_factor: float = 1.15
     error_rate: float = 0.0005
 
 
