@@ -10,8 +10,8 @@ from pathlib import Path
 
 import dagster as dg
 
-from akidb_pipelines.slo.spec import load_specs
-from akidb_pipelines.slo.sql import burn_rates_sql, sli_events_sql
+from akidb_pipelines.slo.spec import load_policy, load_specs
+from akidb_pipelines.slo.sql import budget_events_sql, burn_rates_sql, sli_events_sql
 from akidb_pipelines.sqlmodels import Model, ModelGraph, load_models
 from akidb_pipelines.sqlmodels.runner import KNOWN_SOURCES, run_model, run_tests
 from akidb_pipelines.storage import hour_partitions
@@ -83,7 +83,8 @@ def build_sql_models(graph: ModelGraph) -> dg.AssetsDefinition:
 
 slos, windows = load_specs()
 graph = load_models(SQL_ROOT, KNOWN_SOURCES, macros={
-    "slo_sli_events": sli_events_sql(slos), "slo_burn_rates": burn_rates_sql(slos, windows)})
+    "slo_sli_events": sli_events_sql(slos), "slo_burn_rates": burn_rates_sql(slos, windows),
+    "slo_budget_events": budget_events_sql(load_policy())})
 sql_models = build_sql_models(graph)
 
 

@@ -22,6 +22,7 @@ EXPECTED_ASSETS = {
     "duckdb/marts/golden_signals_1m": "marts",
     "duckdb/marts/sli_events_1m": "marts",
     "duckdb/marts/slo_burn_rates_1m": "marts",
+    "duckdb/marts/slo_budget_events": "marts",
 }
 
 

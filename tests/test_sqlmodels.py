@@ -202,3 +202,21 @@ def test_the_spot_cascade_raises_the_error_rate_slo_from_ok_to_a_page(modelled):
     before = [states[SHORT_START + timedelta(minutes=i)] for i in range(10, 20)]
     assert set(before) == {"ok"}
     assert states[SHORT_START + timedelta(minutes=27)] == "medium"  # P1 within the incident's 8 minutes
+
+
+def test_budget_policy_events_are_the_level_crossings_of_the_remaining_budget(modelled):
+    from akidb_pipelines.slo.maths import policy_crossings
+    from akidb_pipelines.slo.spec import load_policy
+
+    _, con, lake, _ = modelled
+    levels = [lv.remaining for lv in load_policy()]
+    rows = con.execute(f"SELECT slo, minute, budget_remaining FROM read_parquet('{lake.glob('models/marts/slo_burn_rates_1m')}')"
+                       " ORDER BY slo, minute").fetchall()
+    expected, previous = set(), {}
+    for slo, minute, remaining in rows:
+        for lv in policy_crossings(previous.get(slo), remaining, levels):
+            expected.add((slo, minute, lv))
+        previous[slo] = remaining
+    got = set(con.execute(f"SELECT slo, minute, level FROM read_parquet('{lake.glob('models/marts/slo_budget_events')}')"
+                          ).fetchall())
+    assert got == expected and got

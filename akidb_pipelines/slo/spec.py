@@ -18,6 +18,7 @@ import yaml
 
 SPEC_DIR = Path(__file__).parent / "specs"
 WINDOWS_FILE = "burn_rate_windows.yaml"
+POLICY_FILE = "budget_policy.yaml"
 _DURATION = re.compile(r"^(\d+)([smhdw])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 OPS = {"lt": "<", "lte": "<=", "gt": ">", "gte": ">="}
@@ -206,6 +207,32 @@ def parse_windows(doc: Any, source: str) -> WindowTable:
     return WindowTable(period, tuple(tiers), me)
 
 
+@dataclass(frozen=True)
+class PolicyLevel:
+    remaining: float
+    action: str
+
+
+def parse_policy(doc: Any, source: str) -> tuple[PolicyLevel, ...]:
+    levels = doc.get("levels") if isinstance(doc, dict) else None
+    if not isinstance(levels, list) or not levels:
+        raise SpecError(f"{source}: levels: a non-empty list is required")
+    out = []
+    for i, lv in enumerate(levels):
+        r = lv.get("remaining") if isinstance(lv, dict) else None
+        if isinstance(r, bool) or not isinstance(r, (int, float)) or not -1 <= r < 1:
+            raise SpecError(f"{source}: levels[{i}].remaining: a share of the budget in [-1, 1), got {r!r}")
+        if not isinstance(lv.get("action"), str) or not lv["action"]:
+            raise SpecError(f"{source}: levels[{i}].action: required")
+        out.append(PolicyLevel(float(r), lv["action"]))
+    return tuple(sorted(out, key=lambda x: -x.remaining))
+
+
+def load_policy(folder: str | Path | None = None) -> tuple[PolicyLevel, ...]:
+    p = (Path(folder) if folder else SPEC_DIR) / POLICY_FILE
+    return parse_policy(_read_yaml(p), str(p))
+
+
 def _read_yaml(path: Path) -> Any:
     try:
         return yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -221,7 +248,7 @@ def load_specs(folder: str | Path | None = None) -> tuple[list[SLO], WindowTable
     windows = parse_windows(_read_yaml(d / WINDOWS_FILE), str(d / WINDOWS_FILE))
     slos, seen = [], {}
     for p in sorted(d.glob("*.yaml")):
-        if p.name == WINDOWS_FILE:
+        if p.name in (WINDOWS_FILE, POLICY_FILE):
             continue
         slo = parse_slo(_read_yaml(p), str(p))
         if slo.name in seen:

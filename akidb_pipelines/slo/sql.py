@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from akidb_pipelines.slo.spec import OPS, SLO, WindowTable
+from akidb_pipelines.slo.spec import OPS, SLO, PolicyLevel, WindowTable
 
 
 def _q(text: str) -> str:
@@ -129,3 +129,18 @@ SELECT minute, slo, target, good, total,
        alert_state,
        CASE alert_state {sev} END AS severity
 FROM states"""
+
+
+def budget_events_sql(levels: tuple[PolicyLevel, ...]) -> str:
+    """One row each time an SLO's remaining budget falls through a policy level (first minute at or below it)."""
+    values = ", ".join(f"({lv.remaining!r}, {_q(lv.action)})" for lv in levels)
+    return f"""WITH b AS (
+    SELECT minute, slo, budget_remaining, hours_to_exhaustion, alert_state,
+           lag(budget_remaining) OVER (PARTITION BY slo ORDER BY minute) AS previous
+    FROM {{{{ ref('slo_burn_rates_1m') }}}}
+),
+levels(level, action) AS (VALUES {values})
+SELECT b.minute, b.slo, l.level, l.action, b.previous AS remaining_before, b.budget_remaining AS remaining_after,
+       b.hours_to_exhaustion, b.alert_state,
+       b.slo || ':' || l.action || ':' || strftime(b.minute, '%Y-%m-%dT%H:%M') AS event_id
+FROM b JOIN levels l ON b.budget_remaining <= l.level AND coalesce(b.previous, 1.0) > l.level"""
