@@ -89,6 +89,12 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--batch", default=None, help="batch name (default: derived from the file paths)")
     i.add_argument("--json", action="store_true", help="print the report as JSON")
 
+    r = sub.add_parser("rules", help="write Prometheus recording and alerting rules for the SLOs",
+                       description="Generate Prometheus rules (multi-window multi-burn-rate alerts) from the same SLO "
+                                   "specs and window table the SQL models use.")
+    r.add_argument("--specs", type=Path, default=None, help="folder of SLO YAML (default: the shipped specs)")
+    r.add_argument("--out", type=Path, default=None, help="output file (default: standard output)")
+
     d = sub.add_parser("demo", help="generate 7 days of telemetry and materialize the whole asset graph",
                        description="The main job on the embedded default: synthetic telemetry with the three "
                                    "incidents, ingested into a local lake through the Dagster assets; prints a summary.")
@@ -105,6 +111,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_generate(args)
         if args.command == "ingest":
             return cmd_ingest(args)
+        if args.command == "rules":
+            return cmd_rules(args)
         if args.command == "demo":
             from sensors.demo import run_demo
 
@@ -140,6 +148,27 @@ def cmd_generate(args: argparse.Namespace) -> int:
     for kind, n in res.records.items():
         print(f"  {kind:5s} {n:>10,} records in {len(res.files[kind])} files")
     print(f"  ground truth: {res.ground_truth}")
+    return EX_OK
+
+
+def cmd_rules(args: argparse.Namespace) -> int:
+    from akidb_pipelines.slo.promrules import render_rules
+    from akidb_pipelines.slo.spec import SpecError, load_specs
+
+    if args.specs is not None and not args.specs.is_dir():
+        print(f"akidb rules: {args.specs}: no such folder", file=sys.stderr)
+        return EX_NOINPUT
+    try:
+        slos, table = load_specs(args.specs)
+    except SpecError as e:
+        print(f"akidb rules: {e}", file=sys.stderr)
+        return EX_USAGE
+    text = render_rules(slos, table)
+    if args.out:
+        args.out.write_text(text)
+        print(f"wrote {args.out}")
+    else:
+        sys.stdout.write(text)
     return EX_OK
 
 

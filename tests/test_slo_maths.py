@@ -182,3 +182,26 @@ def test_window_table_errors_name_the_field():
         parse_windows({"period": "30d", "tiers": [{"name": "x", "severity": "P0", "long_window": "1h",
                                                    "short_window": "5m", "factor": 2, "budget_consumed": 0.1}]},
                       "w.yaml")
+
+
+def test_akidb_rules_writes_rules_that_promtool_accepts(tmp_path, capsys):
+    import shutil
+    import subprocess
+
+    from akidb_pipelines.cli import main
+    from akidb_pipelines.slo.spec import SPEC_DIR
+    from tests.conftest import require_binary
+
+    out = tmp_path / "rules.yml"
+    assert main(["rules", "--out", str(out)]) == 0
+    check = subprocess.run([require_binary("promtool"), "check", "rules", str(out)], capture_output=True, text=True)
+    assert check.returncode == 0 and "SUCCESS: 38 rules found" in check.stdout, check.stdout + check.stderr
+    text = out.read_text()
+    assert 'slo:sli_error:ratio_rate1h{slo="availability"} > 0.0072' in text        # 14.4 x 0.05%
+    assert "unless on(slo)" in text and "AkidbSLONoData" in text
+    assert main(["rules", "--specs", str(tmp_path / "nope")]) == 66
+    shutil.copytree(SPEC_DIR, tmp_path / "specs")
+    (tmp_path / "specs" / "availability.yaml").write_text(
+        (tmp_path / "specs" / "availability.yaml").read_text().replace("target: 0.9995", "target: 9.995"))
+    assert main(["rules", "--specs", str(tmp_path / "specs")]) == 2
+    assert "spec.objectives[0].target" in capsys.readouterr().err

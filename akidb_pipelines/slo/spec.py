@@ -59,6 +59,7 @@ class SLO:
     slice_target: float = 1.0
     slice_window: timedelta = timedelta(minutes=1)
     source_file: str = ""
+    promql: tuple[tuple[str, str], ...] = ()   # metadata.annotations akidb.io/promql-*: errors, total, slice-bad
 
     @property
     def error_budget(self) -> float:
@@ -166,6 +167,16 @@ def parse_slo(doc: Any, source: str) -> SLO:
         if sw != timedelta(minutes=1):
             raise SpecError(f"{source}: spec.objectives[0].timeSliceWindow: only 1m slices are supported")
         kw["slice_target"] = float(st)
+    ann = _get(doc, "metadata.annotations", source, False) or {}
+    if not isinstance(ann, dict):
+        raise SpecError(f"{source}: metadata.annotations: must be a mapping of strings")
+    promql = tuple(sorted((k.split("promql-", 1)[1], str(v)) for k, v in ann.items()
+                          if str(k).startswith("akidb.io/promql-")))
+    for k, _ in promql:
+        if k not in ("errors", "total", "slice-bad"):
+            raise SpecError(f"{source}: metadata.annotations.akidb.io/promql-{k}: use promql-errors, promql-total "
+                            "or promql-slice-bad")
+    kw["promql"] = promql
     return SLO(name=name, display_name=str(_get(doc, "metadata.displayName", source, False) or name),
                description=str(spec.get("description") or ""), service=str(spec.get("service") or ""),
                budgeting=method, period=period, target=float(target), source_file=source, **kw)
