@@ -48,6 +48,7 @@ ui: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 
 bench: $(STAMP)
 	$(BIN)/python -m tests.benchmarks.bench_ingest
+	$(BIN)/python -m tests.benchmarks.bench_burn_rates
 
 clean:
 	rm -rf $(AKIDB_HOME) .pytest_cache

@@ -85,26 +85,26 @@ def burn_rates_sql(slos: list[SLO], table: WindowTable) -> str:
     hours = table.period.total_seconds() / 3600.0
     fast = label(table.tiers[0].long_window)
     return f"""WITH ev AS (
-    SELECT minute, slo, good, total FROM {{{{ ref('sli_events_1m') }}}}
+    SELECT (epoch(minute) // 60)::BIGINT AS m, slo, good, total FROM {{{{ ref('sli_events_1m') }}}}
 ),
-bounds AS (SELECT slo, min(minute) AS lo FROM ev GROUP BY slo),
-grid AS (  -- every minute of every SLO, so fixed LAG offsets are exact windows even with missing minutes
-    SELECT b.slo, unnest(generate_series(b.lo, {{{{ window_end }}}} - INTERVAL 1 MINUTE, INTERVAL 1 MINUTE)) AS minute
-    FROM bounds b
+bounds AS (SELECT slo, min(m) AS lo FROM ev GROUP BY slo),
+grid AS (  -- every minute of every SLO (as integer minutes), so fixed LAG offsets are exact windows with gaps
+    SELECT b.slo, unnest(range(b.lo, (epoch({{{{ window_end }}}}) // 60)::BIGINT)) AS m FROM bounds b
 ),
 runs AS (
-    SELECT g.slo, g.minute, e.good, e.total,
+    SELECT g.slo, g.m, e.good, e.total,
            sum(coalesce(e.good, 0)) OVER o AS run_good,
            sum(coalesce(e.total, 0)) OVER o AS run_total,
-           sum(CASE WHEN e.total IS NULL THEN 0 ELSE 1 END) OVER o AS run_seen
-    FROM grid g LEFT JOIN ev e USING (slo, minute)
-    WINDOW o AS (PARTITION BY g.slo ORDER BY g.minute ROWS UNBOUNDED PRECEDING)
+           count(e.total) OVER o AS run_seen
+    FROM grid g LEFT JOIN ev e USING (slo, m)
+    WINDOW o AS (PARTITION BY g.slo ORDER BY g.m ROWS UNBOUNDED PRECEDING)
 ),
 sums AS (
-    SELECT slo, minute, good, total, CASE slo {targets} END AS target, CASE slo {guarded} END AS guarded,
+    SELECT slo, to_timestamp(m * 60) AS minute, good, total, CASE slo {targets} END AS target,
+           CASE slo {guarded} END AS guarded,
            {(','+chr(10)+'           ').join(lagged)}
     FROM runs
-    WINDOW w AS (PARTITION BY slo ORDER BY minute)
+    WINDOW w AS (PARTITION BY slo ORDER BY m)
 ),
 rates AS (
     SELECT *, {(','+chr(10)+'           ').join(rates)},

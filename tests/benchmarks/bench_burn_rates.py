@@ -1,0 +1,138 @@
+"""Burn rates, budget and alert states for 100 SLOs x 90 days of 1-minute data (12.96M rows): the generated SQL
+model versus a pandas groupby-rolling implementation of the same maths, same run, results checked equal.
+
+    python -m tests.benchmarks.bench_burn_rates        (make bench runs it after the ingest benchmark)
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from akidb_pipelines.slo.spec import SLO, MetricSource, load_specs
+from akidb_pipelines.slo.sql import burn_rates_sql, label
+
+N_SLOS = int(os.environ.get("BENCH_SLOS", 100))
+DAYS = int(os.environ.get("BENCH_DAYS", 90))
+TARGET = 0.999
+
+
+def make_events(path: Path) -> int:
+    rng = np.random.default_rng(7)
+    n = DAYS * 1440
+    start = datetime(2026, 8, 1, tzinfo=timezone.utc)
+    minutes = pd.date_range(start, periods=n, freq="min", tz="UTC")
+    frames = []
+    for i in range(N_SLOS):
+        total = rng.poisson(200 + 150 * np.sin(np.arange(n) * 2 * np.pi / 1440) ** 2)
+        p = np.full(n, 0.0005)
+        for _ in range(6):  # a few incidents per SLO
+            a = int(rng.integers(0, n - 120))
+            p[a:a + int(rng.integers(5, 120))] = rng.uniform(0.005, 0.1)
+        bad = rng.binomial(total, p)
+        keep = rng.random(n) > 0.001  # missing minutes
+        frames.append(pd.DataFrame({"slo": f"svc-{i:03d}", "minute": minutes[keep],
+                                    "good": (total - bad)[keep].astype(float), "total": total[keep].astype(float)}))
+    df = pd.concat(frames, ignore_index=True)
+    df.to_parquet(path)
+    return len(df)
+
+
+def run_sql(events: Path, out: Path, table) -> float:  # noqa: ANN001
+    slos = [SLO(f"svc-{i:03d}", "", "", "", "Occurrences", timedelta(days=30), TARGET,
+                good=MetricSource("m", "true", "x"), total=MetricSource("m", "true", "x")) for i in range(N_SLOS)]
+    con = duckdb.connect()
+    con.execute("SET TimeZone='UTC'; SET enable_progress_bar=false")
+    end = con.execute(f"SELECT max(minute) + INTERVAL 1 MINUTE FROM read_parquet('{events}')").fetchone()[0]
+    sql = burn_rates_sql(slos, table)
+    sql = sql.replace("{{ ref('sli_events_1m') }}", f"read_parquet('{events}')")
+    sql = sql.replace("{{ window_end }}", f"'{end.isoformat()}'::TIMESTAMPTZ")
+    t = time.perf_counter()
+    con.execute(f"COPY ({sql}) TO '{out}' (FORMAT parquet)")
+    return time.perf_counter() - t
+
+
+def run_pandas(events: Path, out: Path, table) -> float:  # noqa: ANN001
+    t = time.perf_counter()
+    df = pd.read_parquet(events)
+    parts = []
+    for slo, g in df.groupby("slo", sort=True):
+        g = g.set_index("minute").sort_index()
+        grid = pd.date_range(g.index[0], g.index[-1], freq="min")
+        g = g.reindex(grid)
+        seen = g["total"].notna().astype(float)
+        good, total = g["good"].fillna(0.0), g["total"].fillna(0.0)
+        res = pd.DataFrame({"slo": slo, "minute": grid})
+        sums = {}
+        for w in table.windows + [table.period]:
+            lb = label(w)
+            win = f"{int(w.total_seconds() // 60)}min"
+            sums[lb] = (good.rolling(win).sum().values, total.rolling(win).sum().values, seen.rolling(win).sum().values)
+        for w in table.windows:
+            lb = label(w)
+            gs, ts, ss = sums[lb]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                res[f"burn_{lb}"] = np.where((ss > 0) & (ts > 0), ((ts - gs) / ts) / (1 - TARGET), np.nan)
+        gs, ts, _ = sums[label(table.period)]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            res["budget_consumed"] = np.where(ts > 0, ((ts - gs) / ts) / (1 - TARGET), 0.0)
+        state = np.full(len(res), "ok", dtype=object)
+        decided = np.zeros(len(res), dtype=bool)
+        for tier in table.tiers:
+            lo, sh = label(tier.long_window), label(tier.short_window)
+            fire = ((res[f"burn_{lo}"] > tier.factor) & (res[f"burn_{sh}"] > tier.factor)
+                    & (sums[lo][1] >= table.min_events)).values & ~decided
+            state[fire] = tier.name
+            decided |= fire
+        nodata = np.all([res[f"burn_{label(w)}"].isna().values for w in table.windows], axis=0) & ~decided
+        state[nodata] = "no_data"
+        decided |= nodata
+        low = np.zeros(len(res), dtype=bool)
+        for tier in table.tiers:
+            lo, sh = label(tier.long_window), label(tier.short_window)
+            low |= (res[f"burn_{lo}"].notna() & res[f"burn_{sh}"].notna() & (sums[lo][1] < table.min_events)).values
+        state[low & ~decided] = "low_traffic"
+        res["alert_state"] = state
+        parts.append(res)
+    pd.concat(parts, ignore_index=True).to_parquet(out)
+    return time.perf_counter() - t
+
+
+def main() -> int:
+    _, table = load_specs()
+    with tempfile.TemporaryDirectory() as tmp:
+        d = Path(tmp)
+        print(f"generating {N_SLOS} SLOs x {DAYS} days of 1-minute SLI events ...", flush=True)
+        rows = make_events(d / "events.parquet")
+        print(f"  {rows:,} rows", flush=True)
+        t_sql = run_sql(d / "events.parquet", d / "sql.parquet", table)
+        print(f"  SQL model (DuckDB): {t_sql:.1f} s", flush=True)
+        t_pd = run_pandas(d / "events.parquet", d / "pandas.parquet", table)
+        print(f"  pandas rolling:     {t_pd:.1f} s", flush=True)
+        con = duckdb.connect()
+        q = """SELECT alert_state, count(*) FROM read_parquet('{}') GROUP BY 1 ORDER BY 1"""
+        a = con.execute(q.format(d / "sql.parquet")).fetchall()
+        b = con.execute(q.format(d / "pandas.parquet")).fetchall()
+        diff = con.execute(f"""SELECT count(*) FROM read_parquet('{d / 'sql.parquet'}') s
+                               JOIN read_parquet('{d / 'pandas.parquet'}') p USING (slo, minute)
+                               WHERE s.alert_state <> p.alert_state
+                                  OR abs(coalesce(s.burn_1h, -1) - coalesce(p.burn_1h, -1)) > 1e-6
+                                  OR abs(coalesce(s.burn_3d, -1) - coalesce(p.burn_3d, -1)) > 1e-6""").fetchone()[0]
+        print(f"  alert states SQL:    {a}\n  alert states pandas: {b}\n  rows that differ: {diff}")
+        print("\n| method | rows | time | vs pandas |\n|---|---:|---:|---:|")
+        print(f"| pandas groupby-rolling | {rows:,} | {t_pd:.1f} s | 1.0x |")
+        print(f"| DuckDB SQL model (LAG-differenced running sums) | {rows:,} | {t_sql:.1f} s | {t_pd / t_sql:.2f}x the speed of pandas |")
+        print("\ngoal: >= 5x faster than pandas and under 10 s")
+        return 0 if a == b and diff == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
