@@ -234,17 +234,18 @@ EMF_BAD = [
 ]
 
 
+def _one_of_three_quarantined(r, reason: str) -> None:  # noqa: ANN001
+    """Two good records (three rows), one bad one with ``reason``, one blank line: every count exact."""
+    assert (r.records_read, r.records_stored, r.rows_stored, r.records_quarantined, r.duplicates_dropped,
+            r.blank_lines) == (3, 2, 3, 1, 0, 1)
+    assert r.quarantine_by_reason == {reason: 1}
+
+
 @pytest.mark.parametrize(("bad", "reason"), EMF_BAD)
 def test_a_bad_emf_event_is_quarantined_with_its_exact_reason(tmp_path, lake, bad, reason):
     bad_text = bad if isinstance(bad, str) else json.dumps(bad, separators=(",", ":"))
     r = ingest("emf", tmp_path, lake, [emf_event(Latency=7), bad_text, "", emf_event(Latency=[8, 9])])
-    assert r.records_read == 3
-    assert r.records_stored == 2
-    assert r.rows_stored == 3
-    assert r.records_quarantined == 1
-    assert r.duplicates_dropped == 0
-    assert r.blank_lines == 1
-    assert r.quarantine_by_reason == {reason: 1}
+    _one_of_three_quarantined(r, reason)
     assert query(lake, EMF_Q, "SELECT reason, raw FROM t") == [(reason, bad_text)]
     assert sorted(v for (v,) in query(lake, EMF, "SELECT value FROM t")) == [7.0, 8.0, 9.0]
 
@@ -492,13 +493,7 @@ XRAY_BAD = [
 def test_a_bad_xray_document_is_quarantined_with_its_exact_reason(tmp_path, lake, bad, reason):
     bad_text = bad if isinstance(bad, str) else json.dumps(bad, separators=(",", ":"))
     r = ingest("xray", tmp_path, lake, [segment(1), bad_text, "", segment(2, subsegments=[sub(3, "c", 0, 0.1)])])
-    assert r.records_read == 3
-    assert r.records_stored == 2
-    assert r.rows_stored == 3
-    assert r.records_quarantined == 1
-    assert r.duplicates_dropped == 0
-    assert r.blank_lines == 1
-    assert r.quarantine_by_reason == {reason: 1}
+    _one_of_three_quarantined(r, reason)
     assert query(lake, XRAY_Q, "SELECT reason, raw FROM t") == [(reason, bad_text)]
     assert query(lake, XRAY, "SELECT id FROM t ORDER BY id") == [(hid(1),), (hid(2),), (hid(3),)]
 
