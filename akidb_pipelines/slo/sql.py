@@ -65,12 +65,12 @@ def burn_rates_sql(slos: list[SLO], table: WindowTable) -> str:
     lagged = []
     for w in windows:
         n, lb = _minutes(w), label(w)
-        for col in ("good", "total", "seen"):
+        for col in ("good", "total"):
             lagged.append(f"run_{col} - coalesce(lag(run_{col}, {n}) OVER w, 0) AS {col}_{lb}")
     rates = []
     for w in table.windows:
         lb = label(w)
-        rates.append(f"CASE WHEN seen_{lb} > 0 AND total_{lb} > 0 "
+        rates.append(f"CASE WHEN total_{lb} > 0 "  # no events in the window: no burn rate (not zero)
                      f"THEN ((total_{lb} - good_{lb}) / total_{lb}) / (1 - target) END AS burn_{lb}")
     fire = []
     for t in table.tiers:
@@ -94,8 +94,7 @@ grid AS (  -- every minute of every SLO (as integer minutes), so fixed LAG offse
 runs AS (
     SELECT g.slo, g.m, e.good, e.total,
            sum(coalesce(e.good, 0)) OVER o AS run_good,
-           sum(coalesce(e.total, 0)) OVER o AS run_total,
-           count(e.total) OVER o AS run_seen
+           sum(coalesce(e.total, 0)) OVER o AS run_total
     FROM grid g LEFT JOIN ev e USING (slo, m)
     WINDOW o AS (PARTITION BY g.slo ORDER BY g.m ROWS UNBOUNDED PRECEDING)
 ),
@@ -121,7 +120,7 @@ states AS (
     FROM rates
 )
 SELECT minute, slo, target, good, total,
-       {', '.join(f'good_{label(w)}, total_{label(w)}' for w in windows)},
+       {', '.join(f'total_{label(w)}' for w in windows)},  -- events per window (the low-traffic guard reads them)
        {', '.join(f'burn_{label(w)}' for w in table.windows)},
        budget_consumed, 1 - budget_consumed AS budget_remaining,
        CASE WHEN burn_{fast} > 0 AND budget_consumed < 1 THEN (1 - budget_consumed) * {hours!r} / burn_{fast} END
