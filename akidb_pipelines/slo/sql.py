@@ -58,9 +58,10 @@ def label(w: timedelta) -> str:
 
 
 def burn_rates_sql(slos: list[SLO], table: WindowTable) -> str:
-    targets = " ".join(f"WHEN {_q(s.name)} THEN {s.target!r}" for s in slos)
+    # Windows partition by a small integer per SLO (cheaper to sort than names); the table maps it back.
     # The low-traffic guard counts events; a Timeslices SLO's events are whole minutes, so it does not apply.
-    guarded = " ".join(f"WHEN {_q(s.name)} THEN {str(s.budgeting == 'Occurrences').lower()}" for s in slos)
+    ids = ", ".join(f"({i}, {_q(s.name)}, {s.target!r}, {str(s.budgeting == 'Occurrences').lower()})"
+                    for i, s in enumerate(slos, start=1))
     windows = table.windows + [table.period]
     lagged = []
     for w in windows:
@@ -84,32 +85,33 @@ def burn_rates_sql(slos: list[SLO], table: WindowTable) -> str:
     p = label(table.period)
     hours = table.period.total_seconds() / 3600.0
     fast = label(table.tiers[0].long_window)
-    return f"""WITH ev AS (
-    SELECT (epoch(minute) // 60)::BIGINT AS m, slo, good, total FROM {{{{ ref('sli_events_1m') }}}}
+    return f"""WITH slo_ids(sid, slo, target, guarded) AS (VALUES {ids}),
+ev AS (
+    SELECT (epoch(e.minute) // 60)::BIGINT AS m, i.sid, e.good, e.total
+    FROM {{{{ ref('sli_events_1m') }}}} e JOIN slo_ids i USING (slo)
 ),
-bounds AS (SELECT slo, min(m) AS lo FROM ev GROUP BY slo),
+bounds AS (SELECT sid, min(m) AS lo FROM ev GROUP BY sid),
 grid AS (  -- every minute of every SLO (as integer minutes), so fixed LAG offsets are exact windows with gaps
-    SELECT b.slo, unnest(range(b.lo, (epoch({{{{ window_end }}}}) // 60)::BIGINT)) AS m FROM bounds b
+    SELECT b.sid, unnest(range(b.lo, (epoch({{{{ window_end }}}}) // 60)::BIGINT)) AS m FROM bounds b
 ),
 runs AS (
-    SELECT g.slo, g.m, e.good, e.total,
+    SELECT g.sid, g.m, e.good, e.total,
            sum(coalesce(e.good, 0)) OVER o AS run_good,
            sum(coalesce(e.total, 0)) OVER o AS run_total
-    FROM grid g LEFT JOIN ev e USING (slo, m)
-    WINDOW o AS (PARTITION BY g.slo ORDER BY g.m ROWS UNBOUNDED PRECEDING)
+    FROM grid g LEFT JOIN ev e USING (sid, m)
+    WINDOW o AS (PARTITION BY g.sid ORDER BY g.m ROWS UNBOUNDED PRECEDING)
 ),
 sums AS (
-    SELECT slo, to_timestamp(m * 60) AS minute, good, total, CASE slo {targets} END AS target,
-           CASE slo {guarded} END AS guarded,
+    SELECT sid, to_timestamp(m * 60) AS minute, good, total,
            {(','+chr(10)+'           ').join(lagged)}
     FROM runs
-    WINDOW w AS (PARTITION BY slo ORDER BY m)
+    WINDOW w AS (PARTITION BY sid ORDER BY m)
 ),
 rates AS (
-    SELECT *, {(','+chr(10)+'           ').join(rates)},
+    SELECT s.*, i.slo, i.target, i.guarded, {(','+chr(10)+'           ').join(rates)},
            CASE WHEN total_{p} > 0 THEN ((total_{p} - good_{p}) / total_{p}) / (1 - target) ELSE 0 END
                AS budget_consumed
-    FROM sums
+    FROM sums s JOIN slo_ids i USING (sid)
 ),
 states AS (
     SELECT *,
