@@ -89,13 +89,3 @@ def download(files: list[LandedFile], workdir: Path) -> dict[str, str]:
         out[f.path] = str(local)
     return out
 
-
-def landed_partitions(landing: str | Path, kind: str) -> list[PartitionKey]:
-    root = Path(landing) / kind
-    out = []
-    for d in sorted(root.glob("date=*/hour=*")):
-        try:
-            out.append(PartitionKey.parse(f"{d.parent.name[5:]}T{d.name[5:]}"))
-        except ValueError:
-            continue
-    return out

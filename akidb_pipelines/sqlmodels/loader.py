@@ -15,7 +15,6 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import duckdb
 import yaml
@@ -87,9 +86,6 @@ class Model:
 class ModelGraph:
     models: dict[str, Model]
     order: list[str]  # topological: every model after the models it refs
-
-    def upstream(self, name: str) -> list[str]:
-        return [r for r, _ in self.models[name].refs]
 
 
 def _line_of(text: str, pos: int) -> int:
@@ -235,6 +231,3 @@ def load_models(root: str | Path, known_sources: set[tuple[str, str]] | None = N
         visit(name, [])
     return ModelGraph(models, order)
 
-
-def describe_tests(tests: list[ColumnTest]) -> list[dict[str, Any]]:
-    return [{"column": t.column, "test": t.kind, "args": list(t.args)} for t in tests]

@@ -12,7 +12,6 @@ import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -171,15 +170,6 @@ class Lake:
             self._s3().delete_object(Bucket=self.bucket, Key=self._key(uri))
         else:
             Path(uri).unlink(missing_ok=True)
-
-    def iter_partition_keys(self, table: str) -> Iterator[PartitionKey]:
-        seen = set()
-        for f in self.list_files(table):
-            parts = f.split("/")
-            rel = "/".join(parts[-3:-1])
-            if rel not in seen:
-                seen.add(rel)
-                yield _key_from_path(rel)
 
 
 def _key_from_path(rel: str) -> PartitionKey:
