@@ -148,28 +148,26 @@ def parse_emf(con: duckdb.DuckDBPyConnection, lo_ms: int, hi_ms: int) -> None:
                  WHEN bm.name IS NOT NULL
                      THEN 'metric ' || bm.name || ' StorageResolution ' || bm.res || ' is not 1 or 60'
             END AS detail,
-            dirs
+            source, make_timestamptz(ts_ms * 1000) AS t, ts_ms,
+            list_sum(list_transform(dirs, d -> list_sum(list_transform(d.metrics, x -> len(x.vals))))) AS n_rows,
+            dims['Service'] AS service, dims['EdgeLocation'] AS edge_location, dims['Model'] AS model,
+            to_json(dims)::VARCHAR AS dimensions, dirs
         FROM c"""
     )
     con.execute(
         """CREATE TEMP TABLE emf_bad AS
-        SELECT l.source, NULL::BIGINT AS line, coalesce(p1.reason0, p2.reason) AS reason,
-               coalesce(p1.detail0, p2.detail) AS detail, l.raw,
-               CASE WHEN p1.ts_ms BETWEEN -62135596800000 AND 253402300799000
-                    THEN make_timestamptz(p1.ts_ms * 1000) END AS record_ts
-        FROM emf_p1 p1 LEFT JOIN emf_p2 p2 USING (rec_id) JOIN lines l USING (rec_id)
-        WHERE p1.reason0 IS NOT NULL OR p2.reason IS NOT NULL"""
+        SELECT l.source, NULL::BIGINT AS line, b.reason, b.detail, l.raw,
+               CASE WHEN b.ts_ms BETWEEN -62135596800000 AND 253402300799000
+                    THEN make_timestamptz(b.ts_ms * 1000) END AS record_ts
+        FROM (SELECT rec_id, reason0 AS reason, detail0 AS detail, ts_ms FROM emf_p1 WHERE reason0 IS NOT NULL
+              UNION ALL
+              SELECT rec_id, reason, detail, ts_ms FROM emf_p2 WHERE reason IS NOT NULL) b
+        JOIN lines l USING (rec_id)"""
     )
-    con.execute(
-        """CREATE TEMP TABLE emf_good AS
-        SELECT p1.rec_id, p1.source, make_timestamptz(p1.ts_ms * 1000) AS t, p1.ts_ms,
-               list_sum(list_transform(p2.dirs, d -> list_sum(list_transform(d.metrics, x -> len(x.vals))))) AS n_rows,
-               p1.dims['Service'] AS service, p1.dims['EdgeLocation'] AS edge_location, p1.dims['Model'] AS model,
-               to_json(p1.dims)::VARCHAR AS dimensions, p2.dirs
-        FROM emf_p1 p1 JOIN emf_p2 p2 USING (rec_id)
-        WHERE p1.reason0 IS NULL AND p2.reason IS NULL"""
-    )
-    con.execute("DROP TABLE emf_p1; DROP TABLE emf_p2")
+    # What is left in emf_p2 are the good events, already shaped for the output view.
+    con.execute("DELETE FROM emf_p2 WHERE reason IS NOT NULL")
+    con.execute("ALTER TABLE emf_p2 RENAME TO emf_good")
+    con.execute("DROP TABLE emf_p1")
     con.execute(
         """CREATE TEMP VIEW emf_rows AS
         WITH d AS (
