@@ -225,7 +225,7 @@ def test_budget_policy_events_are_the_level_crossings_of_the_remaining_budget(mo
 @pytest.mark.integration
 def test_prometheus_rules_fire_the_same_tiers_as_the_sql_models(modelled, tmp_path):
     """promtool evaluates the generated rules on the very counters the models read, at minutes where our state is
-    steady for a step either side, and must raise exactly the tiers slo_burn_rates_1m holds."""
+    steady for two steps either side, and must raise exactly the tiers slo_burn_rates_1m holds."""
     import subprocess
 
     import yaml
@@ -249,9 +249,9 @@ def test_prometheus_rules_fire_the_same_tiers_as_the_sql_models(modelled, tmp_pa
     tests, fired = [], 0
     for m in range(5, 178, 3):
         t = SHORT_START + timedelta(minutes=m)
-        around = {(s.name, states.get((s.name, t + timedelta(minutes=d)))) for s in occ for d in (-1, 0, 1)}
+        around = {(s.name, states.get((s.name, t + timedelta(minutes=d)))) for s in occ for d in (-2, -1, 0, 1, 2)}
         if len(around) != len(occ):
-            continue  # the state changes within a step of m: Prometheus may differ by one step there
+            continue  # the state changes near m: rule groups may see values one evaluation apart there
         exp = []
         for s in occ:
             st = states[(s.name, t)]
@@ -274,4 +274,4 @@ def test_prometheus_rules_fire_the_same_tiers_as_the_sql_models(modelled, tmp_pa
     first["exp_alerts"] = first["exp_alerts"][1:]
     (tmp_path / "test.yml").write_text(yaml.safe_dump(doc, sort_keys=False, width=10_000))
     bad = subprocess.run([promtool, "test", "rules", "test.yml"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
-    assert bad.returncode != 0 and first["eval_time"] in bad.stdout + bad.stderr
+    assert bad.returncode != 0 and first["eval_time"] in bad.stdout + bad.stderr, bad.stdout[-2000:] + bad.stderr[-2000:]
