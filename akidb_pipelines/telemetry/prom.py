@@ -94,8 +94,9 @@ def parse_prometheus_bytes(
     openmetrics = b"\n# EOF" in data or data.startswith(b"# EOF")
     ts_scale = 1000.0 if openmetrics else 1.0
     seen: set[tuple[str, tuple, int]] = set()
-    label_canon: dict[str, tuple] = {}
-    label_cache: dict[str, dict[str, str] | None] = {}
+    # label text -> (labels, canonical key) or None when malformed; a series is its name and label set, whatever
+    # the order the labels were written in
+    label_cache: dict[str, tuple[dict[str, str], tuple] | None] = {}
     label_index, label_sets = out.label_index, out.label_sets
     rows, bad = out.rows, out.bad
     r_rec, r_src, r_ts, r_metric, r_val, r_svc, r_lab = (rows[n] for n in PROM_SCHEMA.names)
@@ -134,13 +135,14 @@ def parse_prometheus_bytes(
             continue
         name, ltxt, vtxt, tstxt = m.group("name", "labels", "value", "ts")
         ltxt = ltxt or ""
-        if ltxt in label_cache:
-            labels = label_cache[ltxt]
-        else:
-            labels = label_cache[ltxt] = _parse_labels(ltxt)
-        if labels is None:
+        if ltxt not in label_cache:
+            parsed = _parse_labels(ltxt)
+            label_cache[ltxt] = None if parsed is None else (parsed, tuple(sorted(parsed.items())))
+        cached = label_cache[ltxt]
+        if cached is None:
             quarantine(lineno, Reason.INVALID_SAMPLE, "malformed label set", line)
             continue
+        labels, canon = cached
         try:
             value = float(vtxt)
         except ValueError:
@@ -163,9 +165,6 @@ def parse_prometheus_bytes(
         if not lo_ms <= ts_ms < hi_ms:
             quarantine(lineno, Reason.OUTSIDE_PARTITION, f"timestamp {tstxt}", line, ts_ms)
             continue
-        canon = label_canon.get(ltxt)
-        if canon is None:  # a series is its name and label set, whatever the order the labels were written in
-            canon = label_canon[ltxt] = tuple(sorted(labels.items()))
         key = (name, canon, int(ts_ms))
         if key in seen:
             out.duplicates += 1
