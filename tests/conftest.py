@@ -26,6 +26,32 @@ def short_dataset(tmp_path_factory: pytest.TempPathFactory):
                     traces_per_minute=4)
 
 
+DAYS_START = datetime(2026, 11, 9, tzinfo=timezone.utc)  # a Monday
+DAYS = 2.5
+
+
+@pytest.fixture(scope="session")
+def days_lake(tmp_path_factory: pytest.TempPathFactory):
+    """2.5 days of telemetry ingested and modelled (every SQL model), the three incidents on the third day
+    (tests/data/scenario_days.yaml: spot 06:00, storm 07:00, LSTM cascade 08:00). Returns (lake, generated)."""
+    from akidb_pipelines.ingest import ingest_files
+    from akidb_pipelines.sqlmodels.runner import run_model
+    from akidb_pipelines.storage import PartitionKey, hour_partitions
+    from assets.sql_models import graph
+
+    tmp = tmp_path_factory.mktemp("days")
+    data = generate(tmp / "gen", DAYS_START, DAYS, seed=11, scenario=DATA / "scenario_days.yaml", traces_per_minute=1)
+    lake = Lake(tmp / "lake")
+    for kind, files in data.files.items():
+        part = {str(f): PartitionKey.parse(str(f).split("date=")[1][:10] + "T" + str(f).split("hour=")[1][:2])
+                for f in files}
+        ingest_files(kind, list(part), lake, batch="landing", partition_of=part)
+    keys = hour_partitions(DAYS_START, data.end)
+    for name in graph.order:
+        run_model(graph.models[name], graph, lake, keys)
+    return lake, data
+
+
 @pytest.fixture()
 def lake(tmp_path: Path) -> Lake:
     return Lake(tmp_path / "lake")

@@ -1,35 +1,19 @@
 """The SLO models on 2.5 days of synthetic telemetry with the three incidents on the third day: which alert tiers
 fire during each incident, and that none fire outside them once the windows hold history."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 import duckdb
 import pytest
 
-from akidb_pipelines.ingest import ingest_files
-from akidb_pipelines.sqlmodels.runner import run_model
-from akidb_pipelines.storage import Lake, PartitionKey, hour_partitions
-from akidb_pipelines.synthetic import generate
-from assets.sql_models import graph
-from tests.conftest import DATA
+from tests.conftest import DAYS, DAYS_START as START
 
-START = datetime(2026, 11, 9, tzinfo=timezone.utc)  # a Monday
-DAYS = 2.5
 WARM_UP = timedelta(hours=6)  # before this the 6h window is filling and the budget swings
 
 
 @pytest.fixture(scope="module")
-def burn(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("days")
-    data = generate(tmp / "gen", START, DAYS, seed=11, scenario=DATA / "scenario_days.yaml", traces_per_minute=1)
-    lake = Lake(tmp / "lake")
-    for kind, files in data.files.items():
-        part = {str(f): PartitionKey.parse(str(f).split("date=")[1][:10] + "T" + str(f).split("hour=")[1][:2])
-                for f in files}
-        ingest_files(kind, list(part), lake, batch="landing", partition_of=part)
-    keys = hour_partitions(START, data.end)
-    for name in graph.order:
-        run_model(graph.models[name], graph, lake, keys)
+def burn(days_lake):
+    lake, _ = days_lake
     con = duckdb.connect()
     con.execute("SET TimeZone='UTC'")
     con.execute(f"CREATE VIEW b AS SELECT * FROM read_parquet('{lake.glob('models/marts/slo_burn_rates_1m')}')")

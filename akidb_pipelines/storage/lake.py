@@ -156,6 +156,45 @@ class Lake:
         shutil.rmtree(staged, ignore_errors=True)
         return written
 
+    # -- small objects (model files, manifests) ------------------------------------------------------------------
+    def write_bytes(self, rel: str, data: bytes) -> str:
+        """Write ``<root>/<rel>`` in one step (atomic rename locally, one PUT on S3); returns its URI."""
+        uri = f"{self.root}/{rel}"
+        if self.is_s3:
+            self._s3().put_object(Bucket=self.bucket, Key=self._key(uri), Body=data)
+            return uri
+        Path(uri).parent.mkdir(parents=True, exist_ok=True)
+        tmp = f"{uri}.tmp-{uuid.uuid4().hex[:8]}"
+        Path(tmp).write_bytes(data)
+        os.replace(tmp, uri)
+        return uri
+
+    def read_bytes(self, rel: str) -> bytes | None:
+        """The object's bytes, or None when it does not exist."""
+        uri = f"{self.root}/{rel}"
+        if self.is_s3:
+            try:
+                return self._s3().get_object(Bucket=self.bucket, Key=self._key(uri))["Body"].read()
+            except Exception as exc:  # noqa: BLE001 - botocore's NoSuchKey is a dynamic class
+                if type(exc).__name__ in ("NoSuchKey",) or "NoSuchKey" in str(exc) or "404" in str(exc):
+                    return None
+                raise
+        p = Path(uri)
+        return p.read_bytes() if p.exists() else None
+
+    def list_objects(self, rel_prefix: str) -> list[str]:
+        """Paths (relative to the root) of every object under ``rel_prefix``/, sorted."""
+        base = f"{self.root}/{rel_prefix.strip('/')}"
+        if self.is_s3:
+            out, pag = [], self._s3().get_paginator("list_objects_v2")
+            for page in pag.paginate(Bucket=self.bucket, Prefix=self._key(base) + "/"):
+                out += [o["Key"][len(f"{self.prefix}/" if self.prefix else ""):] for o in page.get("Contents", [])]
+            return sorted(out)
+        p = Path(base)
+        root = Path(self.root)
+        return sorted(str(f.relative_to(root)) for f in p.rglob("*") if f.is_file() and ".tmp-" not in f.name) \
+            if p.exists() else []
+
     def _put(self, src: Path, dst: str) -> None:
         if self.is_s3:
             self._s3().upload_file(str(src), self.bucket, self._key(dst))

@@ -1,0 +1,62 @@
+"""Reading a configured series out of the lake: the 1-minute values and their fitting aggregation."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import duckdb
+import pandas as pd
+
+from akidb_pipelines.forecast.config import ForecastConfig, SeriesSpec
+from akidb_pipelines.sqlmodels.runner import _files_for
+from akidb_pipelines.storage import Lake
+from akidb_pipelines.storage.catalog import configure_connection
+
+
+def _q(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def read_series(lake: Lake, cfg: ForecastConfig, specs: list[SeriesSpec], start: datetime, end: datetime,
+                resolution_minutes: int = 1) -> pd.DataFrame:
+    """Columns series, ds (naive UTC), y for [start, end): the mean of the 1-minute values per bucket of
+    ``resolution_minutes``. Minutes without a value are simply absent (Prophet and the detector handle gaps)."""
+    files = _files_for(lake, cfg.source, start, end)
+    if not files or not specs:
+        return pd.DataFrame({"series": pd.Series(dtype=str), "ds": pd.Series(dtype="datetime64[ns]"),
+                             "y": pd.Series(dtype=float)})
+    con = configure_connection(duckdb.connect(), lake)
+    try:
+        flist = "[" + ", ".join(_q(f) for f in files) + "]"
+        cols = {r[0] for r in con.execute(f"DESCRIBE SELECT * FROM read_parquet({flist}, union_by_name = true)").fetchall()}
+        parts = []
+        for s in specs:
+            if s.metric not in cols:
+                raise ValueError(f"series {s.id}: {cfg.source} has no column {s.metric!r} (see {cfg.path})")
+            parts.append(f"SELECT {_q(s.id)} AS series, minute, {s.metric}::DOUBLE AS y FROM src "
+                         f"WHERE tier = {_q(s.tier)} AND edge_location = {_q(s.edge_location)} AND {s.metric} IS NOT NULL")
+        bucket = f"time_bucket(INTERVAL {int(resolution_minutes)} MINUTE, minute)"
+        df = con.execute(f"""
+            WITH src AS (SELECT * FROM read_parquet({flist}, union_by_name = true)
+                         WHERE minute >= ?::TIMESTAMPTZ AND minute < ?::TIMESTAMPTZ),
+            v AS ({' UNION ALL '.join(parts)})
+            SELECT series, timezone('UTC', {bucket}) AS ds, avg(y) AS y FROM v GROUP BY ALL ORDER BY series, ds
+        """, [start.isoformat(), end.isoformat()]).df()
+    finally:
+        con.close()
+    df["ds"] = pd.to_datetime(df["ds"])
+    return df
+
+
+def data_range(lake: Lake, cfg: ForecastConfig) -> tuple[datetime, datetime] | None:
+    """First and last minute present in the source table (None when it is empty)."""
+    files = lake.list_files(cfg.source)
+    if not files:
+        return None
+    con = configure_connection(duckdb.connect(), lake)
+    try:
+        flist = "[" + ", ".join(_q(f) for f in files) + "]"
+        lo, hi = con.execute(f"SELECT min(minute), max(minute) FROM read_parquet({flist}, union_by_name = true)").fetchone()
+    finally:
+        con.close()
+    return (lo, hi) if lo is not None else None
