@@ -95,6 +95,19 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--specs", type=Path, default=None, help="folder of SLO YAML (default: the shipped specs)")
     r.add_argument("--out", type=Path, default=None, help="output file (default: standard output)")
 
+    ne = sub.add_parser("nab-eval", help="evaluate the anomaly detector online on NAB-format data (NAB score)",
+                        description="Run the production detector (Prophet band + detector.yaml defaults) online over "
+                                    "a folder of NAB CSVs (timestamp,value): learn on each file's probationary "
+                                    "period, refit on trailing data only, write NAB result files and print the NAB "
+                                    "score (standard, reward-low-FP, reward-low-FN) at the shipped threshold 0.5 "
+                                    "and with the threshold swept.")
+    ne.add_argument("--data", type=Path, required=True, help="folder of NAB data CSVs (e.g. NAB/data)")
+    ne.add_argument("--labels", type=Path, required=True, help="NAB windows file (labels/combined_windows.json)")
+    ne.add_argument("--out", type=Path, required=True, help="folder for the result files and report.txt")
+    ne.add_argument("--config", type=Path, default=None, help="detector YAML (default: the shipped detector.yaml)")
+    ne.add_argument("--json", type=Path, default=None, metavar="FILE", help="also write the report as JSON")
+    ne.add_argument("--quiet", action="store_true", help="no per-file progress lines")
+
     d = sub.add_parser("demo", help="generate 7 days of telemetry and materialize the whole asset graph",
                        description="The main job on the embedded default: synthetic telemetry with the three "
                                    "incidents, ingested into a local lake through the Dagster assets; prints a summary.")
@@ -113,6 +126,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_ingest(args)
         if args.command == "rules":
             return cmd_rules(args)
+        if args.command == "nab-eval":
+            return cmd_nab_eval(args)
         if args.command == "demo":
             from sensors.demo import run_demo
 
@@ -169,6 +184,50 @@ def cmd_rules(args: argparse.Namespace) -> int:
         print(f"wrote {args.out}")
     else:
         sys.stdout.write(text)
+    return EX_OK
+
+
+def cmd_nab_eval(args: argparse.Namespace) -> int:
+    from akidb_pipelines.forecast.detector import load_detector_config
+    from akidb_pipelines.forecast.nab import NabInputError, evaluate, report_text
+
+    if not args.data.is_dir():
+        print(f"akidb nab-eval: {args.data}: no such folder", file=sys.stderr)
+        return EX_NOINPUT
+    if args.config is not None and not args.config.is_file():
+        print(f"akidb nab-eval: {args.config}: detector config not found", file=sys.stderr)
+        return EX_NOINPUT
+    try:
+        labels = json.loads(args.labels.read_text())
+    except OSError as e:
+        print(f"akidb nab-eval: {args.labels}: cannot read labels: {e.strerror or e}", file=sys.stderr)
+        return EX_NOINPUT
+    except ValueError as e:
+        print(f"akidb nab-eval: {args.labels}: not valid JSON: {e}", file=sys.stderr)
+        return EX_NOINPUT
+    if not isinstance(labels, dict):
+        print(f"akidb nab-eval: {args.labels}: expected a mapping of file -> windows", file=sys.stderr)
+        return EX_NOINPUT
+    try:
+        config = load_detector_config(args.config)
+    except ValueError as e:
+        print(f"akidb nab-eval: {e}", file=sys.stderr)
+        return EX_USAGE
+    try:
+        report = evaluate(args.data, args.labels, args.out, config,
+                          progress=None if args.quiet else (lambda m: print(f"  {m}", flush=True)))
+    except NabInputError as e:
+        print(f"akidb nab-eval: {e}", file=sys.stderr)
+        return EX_NOINPUT
+    except (ValueError, RuntimeError) as e:
+        print(f"akidb nab-eval: {e}", file=sys.stderr)
+        return EX_FAIL
+    text = report_text(report)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "report.txt").write_text(text)
+    if args.json:
+        args.json.write_text(json.dumps(report.to_dict(), indent=2, default=str))
+    print(text, end="")
     return EX_OK
 
 
