@@ -2,8 +2,10 @@
 
 import dagster as dg
 
+import assets.forecast
 import assets.ingest
 import assets.sql_models
+import sensors.forecast
 import sensors.ingest
 import sensors.jobs
 from assets.resources import build_resources
@@ -14,7 +16,9 @@ def defs() -> dg.Definitions:
     return dg.Definitions.merge(
         assets.ingest.defs(),
         assets.sql_models.defs(),
+        assets.forecast.defs(),
         sensors.jobs.defs(),
         sensors.ingest.defs(),
+        sensors.forecast.defs(),
         dg.Definitions(resources=build_resources()),
     )

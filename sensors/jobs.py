@@ -9,11 +9,12 @@ ingest_job = dg.define_asset_job(
     description="Ingest X-Ray, EMF and Prometheus telemetry for the selected hours.",
 )
 
-# The main job: the whole asset graph (later issues add models, forecasts, alerts downstream of ingest).
+# The main job: every hourly asset (ingest, SQL models, anomaly scoring). The per-series Prophet models have
+# partitions of their own and train in the train_models job.
 main_job = dg.define_asset_job(
     "akidb_main",
-    selection=dg.AssetSelection.all(),
-    description="Everything: ingest and all downstream assets for the selected hours.",
+    selection=dg.AssetSelection.all() - dg.AssetSelection.assets(dg.AssetKey(["forecast", "prophet_model"])),
+    description="Everything hourly: ingest, the SQL models and the anomaly scoring for the selected hours.",
 )
 
 

@@ -23,7 +23,10 @@ EXPECTED_ASSETS = {
     "duckdb/marts/sli_events_1m": "marts",
     "duckdb/marts/slo_burn_rates_1m": "marts",
     "duckdb/marts/slo_budget_events": "marts",
+    "forecast/prophet_model": "forecast",
+    "forecast/anomaly_scores": "forecast",
 }
+FORECAST_KINDS = {"forecast/prophet_model": {"prophet", "json"}, "forecast/anomaly_scores": {"prophet", "parquet"}}
 
 
 def test_definitions_are_loadable():
@@ -37,7 +40,7 @@ def test_asset_keys_groups_kinds_and_owners_are_as_documented():
         node = graph.get(key)
         seen[key.to_user_string()] = node.group_name
         assert node.owners == ["team:sre"], key
-        assert {"parquet", "duckdb"} <= set(node.kinds), key
+        assert FORECAST_KINDS.get(key.to_user_string(), {"parquet", "duckdb"}) <= set(node.kinds), key
         assert node.description, key
     assert seen == EXPECTED_ASSETS
 
@@ -55,8 +58,9 @@ def test_every_raw_table_carries_blocking_conservation_and_schema_checks():
 
 def test_jobs_and_sensors_are_registered():
     d = defs()
-    assert {j.name for j in d.resolve_all_job_defs()} >= {"ingest_job", "akidb_main"}
+    assert {j.name for j in d.resolve_all_job_defs()} >= {"ingest_job", "akidb_main", "train_models", "score_anomalies"}
     assert {s.name for s in d.sensors} >= {"ingest_microbatch_sensor"}
+    assert {s.name for s in d.schedules} == {"weekly_training", "minute_scoring"}
 
 
 def test_no_core_module_imports_dagster_except_the_composition_root():
@@ -107,4 +111,6 @@ def test_every_asset_carries_the_global_freshness_policy():
     graph = defs().resolve_asset_graph()
     for key in graph.get_all_asset_keys():
         policy = graph.get(key).freshness_policy
-        assert policy is not None and policy.fail_window.to_timedelta().total_seconds() == 7200, key
+        # hourly data: 2 hours; the weekly-trained models: 8 days
+        want = 8 * 86400 if key.to_user_string() == "forecast/prophet_model" else 7200
+        assert policy is not None and policy.fail_window.to_timedelta().total_seconds() == want, key
