@@ -4,6 +4,7 @@ runs and workers) with its validation gate as an asset check, and the minute-by-
 The core does the work (``akidb_pipelines.forecast``); this module only maps it onto Dagster.
 """
 
+import warnings
 from datetime import datetime, timedelta, timezone
 
 import dagster as dg
@@ -79,43 +80,53 @@ def prophet_model(context: dg.AssetExecutionContext, config: TrainConfig, lake: 
     )
 
 
-@dg.asset(
-    key=SCORES, partitions_def=hourly, group_name="forecast", owners=OWNERS, kinds={"prophet", "parquet"},
-    deps=[GOLDEN, dg.AssetDep(MODEL, partition_mapping=dg.AllPartitionMapping())],
-    backfill_policy=ingest_backfill_policy, pool="lake_writer", freshness_policy=freshness,
-    check_specs=[dg.AssetCheckSpec("every_series_scored", asset=SCORES, description=(
-        "Every configured series has a promoted model and data; the ones that do not are listed."))],
-    description="Each minute of the hour against the promoted model's 95% band through the anomaly detector: "
-                "actual, yhat, band, normalized score, direction, calibrated anomaly score and confidence, the "
-                "debounced decision. Writes forecast/anomaly_scores (all points) and forecast/anomalies (flagged).",
-)
-def anomaly_scores(context: dg.AssetExecutionContext, lake: LakeResource):
-    window = context.partition_time_window
-    keys = hour_partitions(window.start, window.end)
-    the_lake = lake.lake()
-    scores, report = score_window(the_lake, forecast_cfg, detector_cfg, window.start, window.end)
-    written = write_scores(the_lake, scores, keys)
-    catalog = lake.catalog()
-    for table in (SCORES_TABLE, ANOMALIES_TABLE):
-        catalog.register(table, schema="forecast")
-    flagged = scores[scores["is_anomaly"]] if len(scores) else scores
-    top = flagged.sort_values("anomaly_score", ascending=False).head(10) if len(flagged) else flagged
-    table_md = "| series | minute | actual | band | score |\n|---|---|---:|---|---:|\n" + "".join(
-        f"| {r.series} | {r.minute:%Y-%m-%d %H:%M} | {r.actual:.4g} | {r.lower:.4g} .. {r.upper:.4g} | "
-        f"{r.anomaly_score:.2f} |\n" for r in top.itertuples()) if len(top) else "no anomalies"
-    yield dg.MaterializeResult(metadata={
-        "dagster/row_count": written[SCORES_TABLE], "anomalies": written[ANOMALIES_TABLE],
-        "series_scored": len(report.scored), "series_unscored": len(report.unscored),
-        "top_anomalies": dg.MetadataValue.md(table_md),
-        "predicted_on_the_spot": sum(report.predicted_on_the_spot.values()),
-    })
-    yield dg.AssetCheckResult(
-        check_name="every_series_scored", passed=not report.unscored, severity=dg.AssetCheckSeverity.WARN,
-        description="all configured series scored" if not report.unscored else
-        f"{len(report.unscored)} series not scored",
-        metadata={"unscored": dg.MetadataValue.md(
-            "\n".join(f"- `{k}`: {v}" for k, v in sorted(report.unscored.items())) or "none")},
-    )
+def _build_anomaly_scores() -> dg.AssetsDefinition:
+    # backfill_policy on @asset is flagged beta (it is stable on @multi_asset, which the SQL models use); the
+    # warning would print on every load of the code location
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", dg.BetaWarning)
+        @dg.asset(
+            key=SCORES, partitions_def=hourly, group_name="forecast", owners=OWNERS, kinds={"prophet", "parquet"},
+            deps=[GOLDEN, dg.AssetDep(MODEL, partition_mapping=dg.AllPartitionMapping())],
+            backfill_policy=ingest_backfill_policy, pool="lake_writer", freshness_policy=freshness,
+            check_specs=[dg.AssetCheckSpec("every_series_scored", asset=SCORES, description=(
+                "Every configured series has a promoted model and data; the ones that do not are listed."))],
+            description="Each minute of the hour against the promoted model's 95% band through the anomaly detector: "
+                        "actual, yhat, band, normalized score, direction, calibrated anomaly score and confidence, the "
+                        "debounced decision. Writes forecast/anomaly_scores (all points) and forecast/anomalies (flagged).",
+        )
+        def anomaly_scores(context: dg.AssetExecutionContext, lake: LakeResource):
+            window = context.partition_time_window
+            keys = hour_partitions(window.start, window.end)
+            the_lake = lake.lake()
+            scores, report = score_window(the_lake, forecast_cfg, detector_cfg, window.start, window.end)
+            written = write_scores(the_lake, scores, keys)
+            catalog = lake.catalog()
+            for table in (SCORES_TABLE, ANOMALIES_TABLE):
+                catalog.register(table, schema="forecast")
+            flagged = scores[scores["is_anomaly"]] if len(scores) else scores
+            top = flagged.sort_values("anomaly_score", ascending=False).head(10) if len(flagged) else flagged
+            table_md = "| series | minute | actual | band | score |\n|---|---|---:|---|---:|\n" + "".join(
+                f"| {r.series} | {r.minute:%Y-%m-%d %H:%M} | {r.actual:.4g} | {r.lower:.4g} .. {r.upper:.4g} | "
+                f"{r.anomaly_score:.2f} |\n" for r in top.itertuples()) if len(top) else "no anomalies"
+            yield dg.MaterializeResult(metadata={
+                "dagster/row_count": written[SCORES_TABLE], "anomalies": written[ANOMALIES_TABLE],
+                "series_scored": len(report.scored), "series_unscored": len(report.unscored),
+                "top_anomalies": dg.MetadataValue.md(table_md),
+                "predicted_on_the_spot": sum(report.predicted_on_the_spot.values()),
+            })
+            yield dg.AssetCheckResult(
+                check_name="every_series_scored", passed=not report.unscored, severity=dg.AssetCheckSeverity.WARN,
+                description="all configured series scored" if not report.unscored else
+                f"{len(report.unscored)} series not scored",
+                metadata={"unscored": dg.MetadataValue.md(
+                    "\n".join(f"- `{k}`: {v}" for k, v in sorted(report.unscored.items())) or "none")},
+            )
+
+        return anomaly_scores
+
+
+anomaly_scores = _build_anomaly_scores()
 
 
 def defs() -> dg.Definitions:

@@ -39,7 +39,7 @@ def run_demo(days: float = 7.0, seed: int = 42, reuse: bool = False, out=sys.std
     if reuse and gt_path.exists():
         say(f"[1/3] reusing generated data ({gt_path})")
     else:
-        say("[1/3] generating telemetry (X-Ray segments, EMF events, Prometheus samples) ...")
+        say("[1/4] generating telemetry (X-Ray segments, EMF events, Prometheus samples) ...")
         from akidb_pipelines.synthetic import generate
 
         t = time.perf_counter()
@@ -52,42 +52,34 @@ def run_demo(days: float = 7.0, seed: int = 42, reuse: bool = False, out=sys.std
     import dagster as dg
 
     from akidb_pipelines.definitions import defs
-    from assets.partitions import hourly
 
     definitions = defs()
     job = definitions.resolve_job_def("akidb_main")
     instance = dg.DagsterInstance.get()
-    say(f"[2/3] materializing the asset graph, one day of hourly partitions per run (Dagster home {dagster_home})")
-    checks_passed = checks_total = 0
-    failed_checks: list[str] = []
-    day = _ts(gt["start"])
-    end = _ts(gt["end"])
+    # The change calendar an SRE would keep: the incidents (post-mortems) and deploys, left out of training.
+    from akidb_pipelines.calendar import from_ground_truth, write_calendar
+
+    write_calendar(settings.home / "change_calendar.yaml", from_ground_truth(gt))
+    os.environ.setdefault("AKIDB_CHANGE_CALENDAR", str(settings.home / "change_calendar.yaml"))
+    start_ts, end = _ts(gt["start"]), _ts(gt["end"])
+    # Models train on the first days (a fresh install has no history); the rest is scored against them.
+    train_at = start_ts + 86400 * min(TRAIN_DAYS, max(1, int((end - start_ts) // 86400) - 1))
+    say(f"[2/4] materializing the asset graph (akidb_main), one day of hourly partitions per run "
+        f"(Dagster home {dagster_home})")
+    stats = {"passed": 0, "total": 0, "failed": [], "warned": []}
     n = 0
+    day = start_ts
     while day < end:
+        if day == train_at:
+            say(f"[3/4] training the forecast models as of {_iso(train_at)} (train_models, one run per series)")
+            _train(definitions, instance, _iso(train_at), say)
+            say("      scoring resumes with the promoted models:")
         n += 1
-        t = time.perf_counter()
-        k0 = hourly.get_partition_key_for_timestamp(day)
-        k1 = hourly.get_partition_key_for_timestamp(min(day + 86400, end) - 3600)
-        result = job.execute_in_process(
-            instance=instance,
-            tags={"dagster/asset_partition_range_start": k0, "dagster/asset_partition_range_end": k1,
-                  "akidb/trigger": "demo"},
-            raise_on_error=False,
-            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
-        )
-        evals = result.get_asset_check_evaluations()
-        checks_total += len(evals)
-        checks_passed += sum(e.passed for e in evals)
-        failed_checks += [f"{e.asset_key.to_user_string()}:{e.check_name}" for e in evals if not e.passed]
-        status = "ok" if result.success else "FAILED"
-        rows = _rows(result)
-        say(f"      day {n}: {k0[:10]}  {status}  " + "  ".join(f"{k} {v:,}" for k, v in rows.items())
-            + f"  ({time.perf_counter() - t:.0f}s)")
-        if not result.success:
-            say("      the run failed; see the Dagster UI (make ui) for the step logs")
+        if not _run_day(job, instance, day, min(day + 86400, end), n, stats, say):
             return 1
         day += 86400
 
+    say("[4/4] summary")
     say("[3/3] summary")
     catalog = settings.catalog()
     for kind in ("xray", "emf", "prom"):
@@ -122,14 +114,116 @@ def run_demo(days: float = 7.0, seed: int = 42, reuse: bool = False, out=sys.std
                 f"medium/P1 {r.medium:>4} min   slow/P2 {r.slow:>5} min   no data {r.no_data:>4} min")
     except Exception:  # noqa: BLE001 - the summary never hides the run's own result
         pass
-    say(f"      asset checks passed: {checks_passed}/{checks_total}" + (f"  FAILED: {failed_checks}" if failed_checks else ""))
+    _anomaly_summary(catalog, gt, _iso(train_at), say)
+    say(f"      asset checks passed: {stats['passed']}/{stats['total']}"
+        + (f"  FAILED: {stats['failed']}" if stats["failed"] else "")
+        + (f"  warnings: {_counted(stats['warned'])}" if stats["warned"] else ""))
     say("      incidents in the data (ground truth):")
     for inc in gt["incidents"]:
         say(f"        {inc['id']:30s} {inc['start']} .. {inc['end']}  {','.join(inc['components'])}"
             + (f" @ {','.join(inc['edge_locations'])}" if inc["edge_locations"] else ""))
     say(f"      lake: {settings.lake_root}   DuckDB: {settings.duckdb_path}")
     say(f"      done in {time.perf_counter() - t_all:.0f}s. Open the UI with 'make ui' (http://127.0.0.1:3000).")
-    return 0 if not failed_checks else 1
+    return 0 if not stats["failed"] else 1
+
+
+TRAIN_DAYS = 4  # days of history the demo's models train on (the storm and the LSTM cascade come after)
+
+
+def _run_day(job, instance, day: float, until: float, n: int, stats: dict, say) -> bool:  # noqa: ANN001
+    import dagster as dg
+
+    from assets.partitions import hourly
+
+    t = time.perf_counter()
+    k0 = hourly.get_partition_key_for_timestamp(day)
+    k1 = hourly.get_partition_key_for_timestamp(until - 3600)
+    result = job.execute_in_process(
+        instance=instance,
+        tags={"dagster/asset_partition_range_start": k0, "dagster/asset_partition_range_end": k1,
+              "akidb/trigger": "demo"},
+        raise_on_error=False,
+        run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+    )
+    for e in result.get_asset_check_evaluations():
+        stats["total"] += 1
+        stats["passed"] += e.passed
+        if not e.passed:
+            name = f"{e.asset_key.to_user_string()}:{e.check_name}"
+            (stats["warned"] if e.severity == dg.AssetCheckSeverity.WARN else stats["failed"]).append(name)
+    status = "ok" if result.success else "FAILED"
+    rows = _rows(result)
+    scored = [ev.event_specific_data.materialization.metadata for ev in result.get_asset_materialization_events()
+              if ev.event_specific_data.materialization.asset_key.path == ["forecast", "anomaly_scores"]]
+    extra = (f"  scored {scored[-1]['series_scored'].value} series, anomalies {scored[-1]['anomalies'].value}"
+             if scored and scored[-1]["series_scored"].value else "  (no promoted models yet)" if scored else "")
+    say(f"      day {n}: {k0[:10]}  {status}  " + "  ".join(f"{k} {v:,}" for k, v in rows.items())
+        + extra + f"  ({time.perf_counter() - t:.0f}s)")
+    if not result.success:
+        say("      the run failed; see the Dagster UI (make ui) for the step logs")
+    return result.success
+
+
+def _train(definitions, instance, as_of: str, say) -> None:  # noqa: ANN001
+    from assets.forecast import forecast_cfg
+
+    job = definitions.resolve_job_def("train_models")
+    t = time.perf_counter()
+    for sid in forecast_cfg.ids:
+        result = job.execute_in_process(
+            instance=instance, partition_key=sid, raise_on_error=False, tags={"akidb/trigger": "demo"},
+            run_config={"ops": {"forecast__prophet_model": {"config": {"as_of": as_of}}},
+                        "loggers": {"console": {"config": {"log_level": "WARNING"}}}})
+        mats = result.get_asset_materialization_events()
+        if not result.success or not mats:
+            say(f"        {sid:40s} run FAILED (see the UI)")
+            continue
+        m = mats[0].event_specific_data.materialization.metadata
+        measure = next((k for k in ("mape", "smape", "mase") if k in m), "error")
+        err = m.get(measure)
+        cov = m.get("coverage_95")
+        fmt = lambda v: f"{v.value:.3f}" if v is not None and hasattr(v.value, "__float__") else "n/a"  # noqa: E731
+        say(f"        {sid:40s} {m['status'].value:9s} {measure} {fmt(err)}  coverage {fmt(cov)}"
+            + (f"  ({m['reasons'].value})" if m["reasons"].value != "none" else ""))
+    say(f"      trained {len(forecast_cfg.ids)} series in {time.perf_counter() - t:.0f}s")
+
+
+def _anomaly_summary(catalog, gt: dict, scored_from: str, say) -> None:  # noqa: ANN001
+    """Anomalies found next to the injected incidents (first flag, delay from onset, series), and outside them."""
+    try:
+        an = catalog.query("SELECT series, minute, anomaly_score, direction FROM forecast.anomalies ORDER BY minute")
+    except Exception:  # noqa: BLE001 - no anomalies table yet: nothing scored
+        say("      anomalies: none recorded (no promoted model scored any minute)")
+        return
+    import pandas as pd
+
+    say(f"      anomalies (Prophet band + detector, scored from {scored_from}): {len(an)} flagged minutes")
+    near = pd.Series(False, index=an.index)
+    for inc in gt["incidents"]:
+        s, e = pd.Timestamp(inc["start"]), pd.Timestamp(inc["end"])
+        hit = an[(an.minute >= s - pd.Timedelta(minutes=5)) & (an.minute < e + pd.Timedelta(minutes=30))]
+        near |= an.index.isin(hit.index)
+        if s < pd.Timestamp(scored_from):
+            say(f"        {inc['id']:30s} before the models existed (the SLO burn rates cover it)")
+        elif hit.empty:
+            say(f"        {inc['id']:30s} not flagged")
+        else:
+            first = hit.minute.min()
+            say(f"        {inc['id']:30s} first flag {first:%m-%d %H:%M} ({(first - s).total_seconds() / 60:+.0f} min "
+                f"from onset), {len(hit)} flags on {', '.join(sorted(hit.series.unique()))}")
+    say(f"        outside any incident (false positives): {int((~near).sum())} flagged minutes")
+
+
+def _counted(names: list[str]) -> str:
+    from collections import Counter
+
+    return ", ".join(f"{k} x{v}" for k, v in Counter(names).items())
+
+
+def _iso(ts: float) -> str:
+    from datetime import datetime, timezone
+
+    return datetime.fromtimestamp(ts, tz=timezone.utc).isoformat()
 
 
 def _ts(iso: str) -> float:

@@ -252,3 +252,32 @@ def test_scores_are_written_per_hour_and_a_rerun_replaces_them(trained, tmp_path
     back = pd.read_parquet(lake.list_files(SCORES_TABLE)[0])
     assert len(back) == len(scores) and set(back.columns) >= {"series", "minute", "yhat", "lower", "upper", "score",
                                                               "direction", "anomaly_score", "confidence"}
+
+
+def test_under_two_weeks_weekends_get_their_own_daily_profile():
+    """Four days spanning a weekend, weekend traffic 30% lower: the weekend profile forecasts Monday from
+    Friday, not from Sunday; with it off, the model (no weekly seasonality possible) misses Monday badly."""
+    ds = pd.date_range("2026-11-20", periods=4 * 288, freq="5min")  # Fri..Mon
+    t = np.arange(len(ds))
+    level = np.where(ds.day_of_week >= 5, 0.7, 1.0)
+    y = 100 * level * (1 + 0.3 * np.sin(2 * np.pi * t / 288)) + np.random.default_rng(1).normal(0, 1, len(ds))
+    hist = pd.DataFrame({"ds": ds, "y": y})
+    tuesday = pd.date_range("2026-11-24", periods=288, freq="5min")
+    truth = 100 * (1 + 0.3 * np.sin(2 * np.pi * np.arange(4 * 288, 5 * 288) / 288))
+    auto = fit_prophet(hist, ProphetParams(uncertainty_samples=0))
+    off = fit_prophet(hist, ProphetParams(uncertainty_samples=0, weekend_profile="off"))
+    assert {"daily_weekday", "daily_weekend"} <= set(auto.seasonalities) and "weekend_level" in auto.extra_regressors
+    mape = lambda m: float(np.mean(np.abs(predict(m, tuesday)["yhat"] - truth) / truth))  # noqa: E731
+    assert mape(auto) < 0.03 < mape(off)
+    again = from_json(to_json(auto))  # the calendar columns are rebuilt at prediction time after a round trip
+    assert np.allclose(predict(again, tuesday)["yhat"], predict(auto, tuesday)["yhat"])
+
+
+def test_per_series_prophet_overrides_apply_and_are_validated(tmp_path):
+    cfg = load_forecast_config()
+    edge = cfg.get("lambda-edge.NRT57.emf_latency_p95_ms")
+    assert edge.params(cfg.training.prophet).weekend_profile == "off"
+    assert cfg.get("akidb-rest.requests").params(cfg.training.prophet).weekend_profile == "auto"
+    p = _write_cfg(tmp_path, "series: [{id: a, metric: m, tier: t, prophet: {growth: sideways}}]")
+    with pytest.raises(ForecastConfigError, match=r"series\[0\]\.prophet: growth must be one of"):
+        load_forecast_config(p)

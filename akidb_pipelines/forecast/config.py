@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,10 @@ class SeriesSpec:
     edge_location: str = "all"
     accuracy: str = "mape"
     max_error: float | None = None  # None: the validation default
+    prophet: tuple[tuple[str, Any], ...] = ()  # per-series overrides of training.prophet
+
+    def params(self, base: ProphetParams) -> ProphetParams:
+        return replace(base, **dict(self.prophet)) if self.prophet else base
 
 
 @dataclass(frozen=True)
@@ -53,7 +57,7 @@ class ValidationConfig:
 @dataclass(frozen=True)
 class ScoringConfig:
     band_days: float = 8
-    context_minutes: int = 180
+    context_minutes: int = 2880
 
 
 @dataclass(frozen=True)
@@ -170,9 +174,16 @@ def _one(item: dict, where: str) -> SeriesSpec:
     me = item.get("max_error")
     if me is not None and (isinstance(me, bool) or not isinstance(me, (int, float)) or me <= 0):
         raise ForecastConfigError(f"{where}.max_error: expected a positive number, got {me!r}")
+    over = item.get("prophet") or {}
+    if not isinstance(over, dict):
+        raise ForecastConfigError(f"{where}.prophet: expected a mapping of Prophet settings")
+    try:
+        ProphetParams.from_mapping(over, f"{where}.prophet")  # validates names and values
+    except ValueError as exc:
+        raise ForecastConfigError(str(exc)) from None
     return SeriesSpec(id=item["id"], metric=item["metric"], tier=item["tier"],
                       edge_location=str(item.get("edge_location", "all")), accuracy=acc,
-                      max_error=float(me) if me is not None else None)
+                      max_error=float(me) if me is not None else None, prophet=tuple(sorted(over.items())))
 
 
 def load_forecast_config(path: str | os.PathLike[str] | None = None) -> ForecastConfig:

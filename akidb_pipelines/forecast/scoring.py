@@ -2,8 +2,9 @@
 
 Each promoted model carries a precomputed 1-minute band (``band.parquet``, written at promotion) so a tick costs a
 read and a join, not a Prophet prediction; minutes past the band's end are predicted on the spot. The detector sees
-``context_minutes`` of earlier points with each tick (its robust scaling and debouncing need them) and is causal,
-so rescoring a trailing context gives exactly the values a longer run would.
+``context_minutes`` (at least the detector's ``context_rows``) of earlier points with each tick (its robust scaling
+and debouncing need them), including minutes inside the model's training range, which are context only and never
+scored. The detector is causal, so rescoring a trailing context gives exactly the values a longer run would.
 """
 
 from __future__ import annotations
@@ -69,16 +70,16 @@ def score_window(lake: Lake, cfg: ForecastConfig, det: DetectorConfig, start: da
         if not (a["ds"] >= lo).any():
             report.unscored[sid] = f"no data between {start:%Y-%m-%d %H:%M} and {end:%H:%M}Z"
             continue
-        # the model is never asked about minutes it was trained on: start no earlier than its training end
+        # Minutes the model was trained on are context only (the detector's robust scale needs a history of
+        # residuals right after a promotion), never scored: scores start after the training range.
         trained_to = pd.Timestamp(p.meta.get("training_end"))
-        a = a[a["ds"] > trained_to]
-        if a.empty:
+        if not (a["ds"] > max(trained_to, lo - pd.Timedelta(minutes=1))).any():
             report.unscored[sid] = f"every minute is inside the model's training range (to {trained_to})"
             continue
         band = _band(registry, sid, p.version, pd.DatetimeIndex(a["ds"]), report, cache)
         frame = a.merge(band, on="ds", how="left").sort_values("ds").reset_index(drop=True)
         scored = score_points(frame, det)
-        scored = scored[scored["ds"] >= lo]
+        scored = scored[(scored["ds"] >= lo) & (scored["ds"] > trained_to)]
         if scored.empty:
             continue
         report.scored[sid] = int(len(scored))

@@ -41,7 +41,8 @@ def _version(spec: SeriesSpec, end: datetime, params: dict[str, Any]) -> str:
 
 def train_series(lake: Lake, cfg: ForecastConfig, spec: SeriesSpec, end: datetime,
                  calendar: list[CalendarEntry] = ()) -> TrainOutcome:
-    """Fit ``spec`` on the trailing ``window_days`` before ``end``, back-test it, store it, promote it if valid."""
+    """Fit ``spec`` on the trailing ``window_days`` before ``end``, back-test it, store it, promote it if valid.
+    The promoted band starts ``scoring.context_minutes`` before ``end``: the scoring's context."""
     tc, registry = cfg.training, Registry(lake)
     end = end.astimezone(timezone.utc)
     start = end - timedelta(days=tc.window_days)
@@ -62,12 +63,13 @@ def train_series(lake: Lake, cfg: ForecastConfig, spec: SeriesSpec, end: datetim
         except (FileNotFoundError, ValueError):
             warm = None
     t = time.perf_counter()
-    model = fit_prophet(fit_hist, tc.prophet, warm_start=warm)
+    params = spec.params(tc.prophet)
+    model = fit_prophet(fit_hist, params, warm_start=warm)
     fit_s = time.perf_counter() - t
     t = time.perf_counter()
     val = validate(model, fit_hist, spec, cfg.validation)
     val_s = time.perf_counter() - t
-    version = _version(spec, end, tc.prophet.to_dict())
+    version = _version(spec, end, params.to_dict())
     meta = {
         "series": spec.id, "version": version, "created_at": datetime.now(timezone.utc).isoformat(),
         "spec": {"metric": spec.metric, "tier": spec.tier, "edge_location": spec.edge_location},
@@ -75,7 +77,7 @@ def train_series(lake: Lake, cfg: ForecastConfig, spec: SeriesSpec, end: datetim
         "resolution_minutes": cfg.resolution_minutes, "points": int(fit_hist["y"].notna().sum()),
         "excluded_points": int(fit_hist["y"].isna().sum() - hist["y"].isna().sum()),
         "excluded_windows": [[a.isoformat(), b.isoformat()] for a, b in windows],
-        "params": tc.prophet.to_dict(), "warm_started_from": previous.version if warm is not None else None,
+        "params": params.to_dict(), "warm_started_from": previous.version if warm is not None else None,
         "fit_seconds": round(fit_s, 3), "validation_seconds": round(val_s, 3),
         "model": model_summary(model), "validation": val.to_dict(),
         "promoted": val.passed, "previous_promoted": previous.version if previous else None,
