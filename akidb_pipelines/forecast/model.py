@@ -150,6 +150,7 @@ def fit_prophet(history: pd.DataFrame, params: ProphetParams, *,
     if df["y"].nunique(dropna=True) == 1:  # a constant series: Prophet's scaling divides by zero otherwise
         df["y"] = df["y"] + np.where(df.index % 2 == 0, 1e-9, -1e-9)
     model.fit(df, **kwargs)
+    model.akidb_warm_started = "init" in kwargs  # not serialized: for the training metadata only
     return model
 
 

@@ -65,8 +65,10 @@ def score_window(lake: Lake, cfg: ForecastConfig, det: DetectorConfig, start: da
     actual = read_series(lake, cfg, [s for s in cfg.series if s.id in promoted], ctx_start, end, 1)
     lo = pd.Timestamp(start).tz_convert("UTC").tz_localize(None)
     out = []
+    per_series = {k: g[["ds", "y"]] for k, g in actual.groupby("series", sort=False)}
+    empty = pd.DataFrame({"ds": pd.Series(dtype="datetime64[ns]"), "y": pd.Series(dtype=float)})
     for sid, p in promoted.items():
-        a = actual[actual["series"] == sid][["ds", "y"]]
+        a = per_series.get(sid, empty)
         if not (a["ds"] >= lo).any():
             report.unscored[sid] = f"no data between {start:%Y-%m-%d %H:%M} and {end:%H:%M}Z"
             continue

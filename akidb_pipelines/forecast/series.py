@@ -29,12 +29,17 @@ def read_series(lake: Lake, cfg: ForecastConfig, specs: list[SeriesSpec], start:
     try:
         flist = "[" + ", ".join(_q(f) for f in files) + "]"
         cols = {r[0] for r in con.execute(f"DESCRIBE SELECT * FROM read_parquet({flist}, union_by_name = true)").fetchall()}
-        parts = []
+        by_metric: dict[str, list[SeriesSpec]] = {}
         for s in specs:
             if s.metric not in cols:
                 raise ValueError(f"series {s.id}: {cfg.source} has no column {s.metric!r} (see {cfg.path})")
-            parts.append(f"SELECT {_q(s.id)} AS series, minute, {s.metric}::DOUBLE AS y FROM src "
-                         f"WHERE tier = {_q(s.tier)} AND edge_location = {_q(s.edge_location)} AND {s.metric} IS NOT NULL")
+            by_metric.setdefault(s.metric, []).append(s)
+        parts = []  # one scan per metric, joined to the (tier, edge) -> series table: not one scan per series
+        for metric, group in by_metric.items():
+            values = ", ".join(f"({_q(s.id)}, {_q(s.tier)}, {_q(s.edge_location)})" for s in group)
+            parts.append(f"SELECT k.series, src.minute, src.{metric}::DOUBLE AS y FROM src "
+                         f"JOIN (VALUES {values}) k(series, tier, edge_location) "
+                         f"ON src.tier = k.tier AND src.edge_location = k.edge_location WHERE src.{metric} IS NOT NULL")
         bucket = f"time_bucket(INTERVAL {int(resolution_minutes)} MINUTE, minute)"
         df = con.execute(f"""
             WITH src AS (SELECT * FROM read_parquet({flist}, union_by_name = true)

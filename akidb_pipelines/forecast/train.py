@@ -77,7 +77,7 @@ def train_series(lake: Lake, cfg: ForecastConfig, spec: SeriesSpec, end: datetim
         "resolution_minutes": cfg.resolution_minutes, "points": int(fit_hist["y"].notna().sum()),
         "excluded_points": int(fit_hist["y"].isna().sum() - hist["y"].isna().sum()),
         "excluded_windows": [[a.isoformat(), b.isoformat()] for a, b in windows],
-        "params": params.to_dict(), "warm_started_from": previous.version if warm is not None else None,
+        "params": params.to_dict(), "warm_started_from": previous.version if getattr(model, "akidb_warm_started", False) else None,
         "fit_seconds": round(fit_s, 3), "validation_seconds": round(val_s, 3),
         "model": model_summary(model), "validation": val.to_dict(),
         "promoted": val.passed, "previous_promoted": previous.version if previous else None,

@@ -39,7 +39,7 @@ N_SCORE = 100
 def write_golden(lake: Lake, table: str, n_series: int, start: datetime, days: float, seed: int = 3) -> None:
     """1-minute synthetic golden-signal rows (daily + weekly seasonality, growth, noise) for n series."""
     rng = np.random.default_rng(seed)
-    n = int(days * 1440)
+    n = round(days * 1440)
     minutes = pd.date_range(start, periods=n, freq="min", tz="UTC")
     t = np.arange(n) / 1440.0
     frames = []
@@ -81,8 +81,11 @@ def main() -> int:
         t = time.perf_counter()
         par = train_many(par_lake, cfg, ids, as_of, processes=2)
         t_par = time.perf_counter() - t
-        same = all(a.meta["validation"]["error"] == b.meta["validation"]["error"] for a, b in zip(seq, par))
-        print(f"  sequential {t_seq:.1f} s, two processes {t_par:.1f} s, same back-test results: {same}", flush=True)
+        diffs = [abs(a.meta["validation"]["error"] - b.meta["validation"]["error"]) / a.meta["validation"]["error"]
+                 for a, b in zip(seq, par)]
+        same = max(diffs) < 0.01  # the same models (Stan's optimiser may differ in the last digits between processes)
+        print(f"  sequential {t_seq:.1f} s, two processes {t_par:.1f} s, back-test error differs by at most "
+              f"{100 * max(diffs):.3f}% between the two", flush=True)
         rows.append(("train 8 series x 90 d (fit + 1-cutoff back-test), sequential", t_seq, 1.0))
         rows.append(("same, pipeline's parallel path (2 processes)", t_par, t_seq / t_par))
 
@@ -98,8 +101,8 @@ def main() -> int:
         # scoring: 100 series sharing one promoted model and band (scoring cost does not depend on the model)
         score_lake = Lake(Path(tmp) / "score")
         scfg = config(N_SCORE)
-        tick = as_of + timedelta(hours=6)
-        write_golden(score_lake, scfg.source, N_SCORE, tick - timedelta(hours=8), 8 / 24 + 1 / 1440)
+        tick = later + timedelta(hours=6)  # after the newest promoted model's training range
+        write_golden(score_lake, scfg.source, N_SCORE, tick - timedelta(hours=8), 8 / 24 + 3 / 1440)
         reg_src, reg = Registry(seq_lake), Registry(score_lake)
         p = reg_src.promoted(ids[0])
         model_json, meta, band = reg_src.model_json(ids[0], p.version), p.meta, reg_src.band(ids[0], p.version)
@@ -113,6 +116,8 @@ def main() -> int:
             t = time.perf_counter()
             scores, report = score_window(score_lake, scfg, det, tick + timedelta(minutes=k), tick + timedelta(minutes=k + 1))
             times.append(time.perf_counter() - t)
+        if report.unscored:
+            print(f"  not scored: {len(report.unscored)}, e.g. {next(iter(report.unscored.items()))}")
         print(f"  one tick, {len(report.scored)} series scored ({len(scores)} points): "
               f"{', '.join(f'{x:.2f}' for x in times)} s", flush=True)
         rows.append((f"score {N_SCORE} series, one 1-minute tick (median of 3)", statistics.median(times), None))
@@ -121,7 +126,7 @@ def main() -> int:
     for name, secs, ratio in rows:
         print(f"| {name} | {secs:.2f} s | {'' if ratio is None else f'{ratio:.2f}x'} |")
     print("\ngoals: parallel >= 1.7x sequential; warm refit <= 0.5x cold; one tick for 100 series < 5 s")
-    return 0 if same else 1
+    return 0 if same and len(report.scored) == N_SCORE else 1
 
 
 if __name__ == "__main__":
