@@ -80,7 +80,6 @@ def run_demo(days: float = 7.0, seed: int = 42, reuse: bool = False, out=sys.std
         day += 86400
 
     say("[4/4] summary")
-    say("[3/3] summary")
     catalog = settings.catalog()
     for kind in ("xray", "emf", "prom"):
         raw, bad = RAW_TABLES[kind].replace("/", "."), QUARANTINE_TABLES[kind].replace("/", ".")
