@@ -1,0 +1,122 @@
+"""A durable outbox for PagerDuty events: written before sent, delivered at least once, never lost.
+
+SQLite (stdlib, WAL, one transaction per state change) rather than the DuckDB catalog: an outbox is a queue of
+small row updates from concurrent runs, which is SQLite's strength and DuckDB's single-writer file lock's weakness.
+Every event gets an idempotency key (incident fingerprint + action + revision): enqueuing the same key twice, as two
+sensor ticks racing would, stores it once. ``deliver`` sends what is due, oldest first; a retryable failure (429,
+5xx, timeout, network) schedules the next attempt with exponential backoff and jitter, a permanent one (400: the
+event is invalid) moves the row to ``dead`` with the reason, for a person to look at. A process that dies after
+``enqueue`` and before ``deliver`` leaves a pending row that the next run delivers; one that dies after PagerDuty
+accepted and before the row was marked sent redelivers it, which the dedup_key makes harmless.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import sqlite3
+import time
+from collections.abc import Callable
+from contextlib import closing
+from dataclasses import dataclass
+from pathlib import Path
+
+from akidb_pipelines.clients.pagerduty import DeliveryError, Event
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS outbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    idempotency_key TEXT NOT NULL UNIQUE,
+    dedup_key TEXT NOT NULL,
+    action TEXT NOT NULL,
+    event TEXT NOT NULL,             -- JSON, without the routing key
+    status TEXT NOT NULL,            -- pending | sent | dead
+    attempts INTEGER NOT NULL DEFAULT 0,
+    created_at REAL NOT NULL,
+    next_attempt_at REAL NOT NULL,
+    sent_at REAL,
+    last_error TEXT
+);
+CREATE INDEX IF NOT EXISTS outbox_due ON outbox (status, next_attempt_at);
+"""
+
+
+@dataclass(frozen=True)
+class DeliveryReport:
+    sent: int
+    retrying: int
+    dead: int
+    errors: tuple[str, ...]
+
+
+class Outbox:
+    def __init__(self, path: str | Path, base_backoff_s: float = 2.0, max_backoff_s: float = 300.0,
+                 max_attempts: int = 50, clock: Callable[[], float] = time.time):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.base, self.cap, self.max_attempts, self.clock = base_backoff_s, max_backoff_s, max_attempts, clock
+        with closing(self._connect()) as con, con:
+            con.executescript(SCHEMA)
+
+    def _connect(self) -> sqlite3.Connection:
+        con = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        con.execute("PRAGMA journal_mode=WAL")
+        con.execute("PRAGMA synchronous=FULL")  # an accepted enqueue survives a crash
+        return con
+
+    def enqueue(self, ev: Event, idempotency_key: str) -> bool:
+        """Store the event for delivery; False when this idempotency key is already stored."""
+        now = self.clock()
+        with closing(self._connect()) as con:
+            cur = con.execute(
+                "INSERT OR IGNORE INTO outbox (idempotency_key, dedup_key, action, event, status, created_at, "
+                "next_attempt_at) VALUES (?, ?, ?, ?, 'pending', ?, ?)",
+                (idempotency_key, ev.dedup_key, ev.action, json.dumps(ev.to_dict()), now, now))
+            return cur.rowcount == 1
+
+    def deliver(self, send: Callable[[Event], str], limit: int = 100) -> DeliveryReport:
+        """Send the due events (oldest first) with ``send`` (one attempt each). Events of the same incident go
+        in order: a later one waits while an earlier one of the same dedup_key is still pending."""
+        now = self.clock()
+        sent = retrying = dead = 0
+        errors: list[str] = []
+        with closing(self._connect()) as con:
+            rows = con.execute("SELECT id, dedup_key, event, attempts, next_attempt_at FROM outbox "
+                               "WHERE status = 'pending' ORDER BY id").fetchall()
+            blocked: set[str] = set()  # incidents whose earlier event is not delivered yet: keep their order
+            for row_id, dedup_key, event, attempts, due in rows:
+                if dedup_key in blocked:
+                    continue
+                if due > now or sent + retrying + dead >= limit:
+                    blocked.add(dedup_key)
+                    continue
+                ev = Event.from_dict(json.loads(event))
+                try:
+                    send(ev)
+                except DeliveryError as exc:
+                    attempts += 1
+                    errors.append(f"{ev.action} {dedup_key}: {exc}")
+                    blocked.add(dedup_key)
+                    if exc.retryable and attempts < self.max_attempts:
+                        delay = min(self.cap, self.base * 2 ** (attempts - 1)) * random.uniform(0.8, 1.2)
+                        con.execute("UPDATE outbox SET attempts = ?, last_error = ?, next_attempt_at = ? WHERE id = ?",
+                                    (attempts, str(exc)[:500], self.clock() + delay, row_id))
+                        retrying += 1
+                    else:
+                        con.execute("UPDATE outbox SET attempts = ?, last_error = ?, status = 'dead' WHERE id = ?",
+                                    (attempts, str(exc)[:500], row_id))
+                        dead += 1
+                    continue
+                con.execute("UPDATE outbox SET attempts = attempts + 1, status = 'sent', sent_at = ?, "
+                            "last_error = NULL WHERE id = ?", (self.clock(), row_id))
+                sent += 1
+        return DeliveryReport(sent, retrying, dead, tuple(errors))
+
+    def rows(self) -> list[dict]:
+        with closing(self._connect()) as con:
+            con.row_factory = sqlite3.Row
+            return [dict(r) for r in con.execute("SELECT * FROM outbox ORDER BY id").fetchall()]
+
+    def pending(self) -> int:
+        with closing(self._connect()) as con:
+            return con.execute("SELECT count(*) FROM outbox WHERE status = 'pending'").fetchone()[0]
