@@ -1,0 +1,145 @@
+"""From alerts to incidents: group by time and topology, pick the root cause, inhibit the symptoms, fingerprint.
+
+The service map comes from the X-Ray spans (parent span -> child span: which component calls which), so the
+grouping needs no hand-kept dependency list. Two alerts belong to one incident when they are close in time
+(``window``) and related: the same component, one component upstream of the other in the service map, or the same
+edge location. The incident's root is its most downstream alert (the fault that explains the symptoms above it),
+the earliest among equals; the other alerts are related and inhibited by the root (they do not page on their own).
+The fingerprint (incident id and PagerDuty dedup_key) hashes the root's rule and component and the incident's first
+minute, so re-running the correlation over the same alerts gives the same incidents (idempotent sensor ticks).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+SEVERITY_RANK = {"P0": 0, "P1": 1, "P2": 2}
+
+
+@dataclass(frozen=True)
+class Alert:
+    source: str                 # slo | anomaly | static | pipeline
+    rule: str                   # the SLO, the series, the rule or the job
+    component: str              # service-map node (tier or subsegment name)
+    severity: str               # P0 | P1 | P2
+    start: datetime
+    end: datetime               # last minute seen
+    edge_location: str = "all"
+    labels: tuple[tuple[str, str], ...] = ()
+    context: tuple[tuple[str, Any], ...] = ()
+
+    @property
+    def fingerprint(self) -> str:
+        text = f"{self.source}|{self.rule}|{self.component}|{self.edge_location}|{self.start:%Y-%m-%dT%H:%M}"
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@dataclass
+class Incident:
+    id: str
+    root: Alert
+    alerts: list[Alert]
+    severity: str
+    start: datetime
+    end: datetime
+    inhibited: list[Alert] = field(default_factory=list)
+
+    @property
+    def related(self) -> list[Alert]:
+        return [a for a in self.alerts if a is not self.root]
+
+
+class ServiceMap:
+    """Directed calls between components: ``edges`` of (caller, callee)."""
+
+    def __init__(self, edges: set[tuple[str, str]]):
+        self.edges = {(a, b) for a, b in edges if a != b}
+        self.children: dict[str, set[str]] = defaultdict(set)
+        for a, b in self.edges:
+            self.children[a].add(b)
+        self._reach: dict[str, set[str]] = {}
+
+    def downstream_of(self, node: str) -> set[str]:
+        """Every component ``node`` calls, directly or not."""
+        if node not in self._reach:
+            seen, todo = set(), [node]
+            while todo:
+                for c in self.children.get(todo.pop(), ()):
+                    if c not in seen:
+                        seen.add(c)
+                        todo.append(c)
+            self._reach[node] = seen
+        return self._reach[node]
+
+    def depth(self, node: str) -> int:
+        """Longest call chain from an entry point down to ``node`` (0 for entry points and unknown nodes)."""
+        parents = [a for a, b in self.edges if b == node]
+        return 0 if not parents else 1 + max(self.depth(p) for p in parents if p != node)
+
+    def related(self, a: str, b: str) -> bool:
+        return a == b or b in self.downstream_of(a) or a in self.downstream_of(b)
+
+
+def service_map_sql(spans: str) -> str:
+    """DuckDB SQL for the (caller, callee) pairs seen in an X-Ray spans relation: segments are named by their
+    tier, subsegments by their name's first part (``hnsw.search`` -> ``hnsw``), so downstream dependencies such as
+    SQLite, the HNSW index and the LSTM predictor are nodes of their own."""
+    node = "CASE WHEN {t}.depth = 0 THEN {t}.tier ELSE split_part({t}.name, '.', 1) END"
+    return (f"SELECT DISTINCT {node.format(t='p')} AS caller, {node.format(t='c')} AS callee "
+            f"FROM {spans} c JOIN {spans} p ON c.parent_id = p.id AND c.trace_id = p.trace_id")
+
+
+def correlate(alerts: list[Alert], smap: ServiceMap, window: timedelta = timedelta(minutes=15),
+              corroborated_series: int = 2) -> list[Incident]:
+    """Group ``alerts`` into incidents (see the module docstring). Anomaly alerts are tickets (P2) on their own;
+    an incident whose anomalies span at least ``corroborated_series`` distinct series or edge locations at once
+    is raised to P1 (independent signals agreeing), and any SLO alert's severity applies as it is."""
+    alerts = sorted(alerts, key=lambda a: (a.start, a.rule))
+    parent = list(range(len(alerts)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i, a in enumerate(alerts):
+        for j in range(i + 1, len(alerts)):
+            b = alerts[j]
+            if b.start > a.end + window:
+                break
+            same_edge = a.edge_location != "all" and a.edge_location == b.edge_location
+            if smap.related(a.component, b.component) or same_edge:
+                parent[find(j)] = find(i)
+    groups: dict[int, list[Alert]] = defaultdict(list)
+    for i, a in enumerate(alerts):
+        groups[find(i)].append(a)
+    out = []
+    for members in groups.values():
+        root = max(members, key=lambda a: (smap.depth(a.component), -a.start.timestamp(), a.rule))
+        severity = min((a.severity for a in members), key=SEVERITY_RANK.__getitem__)
+        anomalies = {(a.rule, a.edge_location) for a in members if a.source == "anomaly"}
+        if len(anomalies) >= corroborated_series and SEVERITY_RANK[severity] > SEVERITY_RANK["P1"]:
+            severity = "P1"
+        start = min(a.start for a in members)
+        key = f"{root.source}|{root.rule}|{root.component}|{start:%Y-%m-%dT%H:%M}"
+        inc = Incident("inc-" + hashlib.sha256(key.encode()).hexdigest()[:12], root, members, severity, start,
+                       max(a.end for a in members))
+        inc.inhibited = [a for a in members if a is not root and smap.related(root.component, a.component)]
+        out.append(inc)
+    return sorted(out, key=lambda i: i.start)
+
+
+def episodes(rows: list[tuple[datetime, Any]], gap: timedelta) -> list[tuple[datetime, datetime, list[Any]]]:
+    """Consecutive points (sorted by time) no more than ``gap`` apart, as (start, end, payloads)."""
+    out: list[tuple[datetime, datetime, list[Any]]] = []
+    for t, payload in sorted(rows, key=lambda r: r[0]):
+        if out and t - out[-1][1] <= gap:
+            out[-1] = (out[-1][0], t, out[-1][2] + [payload])
+        else:
+            out.append((t, t, [payload]))
+    return out

@@ -1,0 +1,73 @@
+"""Correlation: the service map from real X-Ray spans, grouping by time and topology, root cause, inhibition,
+severity from corroboration, stable fingerprints."""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime, timedelta, timezone
+
+import duckdb
+import pytest
+
+from akidb_pipelines.alerting.correlate import Alert, ServiceMap, correlate, episodes, service_map_sql
+
+T0 = datetime(2026, 11, 11, 6, 0, tzinfo=timezone.utc)
+M = timedelta(minutes=1)
+
+
+@pytest.fixture(scope="module")
+def smap(days_lake):
+    lake, _ = days_lake
+    con = duckdb.connect()
+    spans = f"read_parquet('{lake.glob('models/staging/stg_xray_spans')}')"
+    return ServiceMap({tuple(r) for r in con.execute(service_map_sql(spans)).fetchall()})
+
+
+def _a(source, rule, component, severity="P2", start=0, minutes=5, edge="all"):  # noqa: ANN001, ANN202
+    return Alert(source, rule, component, severity, T0 + start * M, T0 + (start + minutes) * M, edge)
+
+
+def test_the_service_map_from_xray_spans_knows_who_calls_whom(smap):
+    assert {("cloudfront", "lambda-edge"), ("lambda-edge", "alb"), ("alb", "akidb-rest"), ("akidb-rest", "sqlite"),
+            ("akidb-rest", "hnsw_index"), ("akidb-rest", "lstm_predictor")} <= smap.edges
+    assert smap.depth("cloudfront") == 0 < smap.depth("alb") < smap.depth("akidb-rest") < smap.depth("sqlite")
+    assert "sqlite" in smap.downstream_of("cloudfront") and "cloudfront" not in smap.downstream_of("sqlite")
+
+
+def test_a_downstream_fault_is_the_root_and_inhibits_the_symptoms_above_it(smap):
+    alerts = [_a("anomaly", "cloudfront.error_rate", "cloudfront", start=1),
+              _a("slo", "latency", "akidb-rest", "P0", start=0),
+              _a("anomaly", "akidb-rest.latency_p95_ms", "akidb-rest", start=0),
+              _a("static", "sqlite_lock_wait", "sqlite", "P1", start=2)]
+    (inc,) = correlate(alerts, smap)
+    assert inc.root.component == "sqlite" and inc.severity == "P0" and inc.start == T0
+    assert len(inc.related) == 3 and len(inc.inhibited) == 3
+
+
+def test_a_cold_start_storm_at_two_edges_is_one_corroborated_incident(smap):
+    alerts = [_a("anomaly", "lambda-edge.NRT57.emf_latency_p95_ms", "lambda-edge", edge="NRT57", minutes=2),
+              _a("anomaly", "lambda-edge.SIN52.emf_latency_p95_ms", "lambda-edge", edge="SIN52", start=1, minutes=1)]
+    (inc,) = correlate(alerts, smap)
+    assert inc.severity == "P1" and inc.root.component == "lambda-edge" and len(inc.alerts) == 2
+
+
+def test_a_lone_anomaly_is_a_ticket_and_distant_alerts_are_separate_incidents(smap):
+    alerts = [_a("anomaly", "akidb-rest.requests", "akidb-rest"),
+              _a("anomaly", "lambda-edge.SFO5.emf_latency_p95_ms", "lambda-edge", edge="SFO5", start=120)]
+    incs = correlate(alerts, smap)
+    assert [i.severity for i in incs] == ["P2", "P2"] and [len(i.alerts) for i in incs] == [1, 1]
+
+
+def test_incident_ids_are_stable_whatever_the_order_of_the_alerts(smap):
+    alerts = [_a("slo", "latency", "akidb-rest", "P0"), _a("anomaly", "cloudfront.error_rate", "cloudfront", start=3),
+              _a("anomaly", "x", "lambda-edge", start=200)]
+    ids = [i.id for i in correlate(alerts, smap)]
+    shuffled = alerts[:]
+    random.Random(4).shuffle(shuffled)
+    assert [i.id for i in correlate(shuffled, smap)] == ids and len(set(ids)) == 2
+
+
+def test_episodes_join_points_no_more_than_the_gap_apart():
+    pts = [(T0 + k * M, k) for k in (0, 1, 2, 10, 11, 30)]
+    assert [(s, e, p) for s, e, p in episodes(pts, 3 * M)] == [
+        (T0, T0 + 2 * M, [0, 1, 2]), (T0 + 10 * M, T0 + 11 * M, [10, 11]), (T0 + 30 * M, T0 + 30 * M, [30])]
