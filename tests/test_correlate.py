@@ -51,6 +51,13 @@ def test_a_cold_start_storm_at_two_edges_is_one_corroborated_incident(smap):
     assert inc.severity == "P1" and inc.root.component == "lambda-edge" and len(inc.alerts) == 2
 
 
+def test_coinciding_anomalies_of_different_components_do_not_corroborate_each_other(smap):
+    alerts = [_a("anomaly", "akidb-rest.capacity_ratio", "akidb-rest", minutes=1),
+              _a("anomaly", "lambda-edge.SYD62.emf_latency_p95_ms", "lambda-edge", edge="SYD62", start=1, minutes=0)]
+    (inc,) = correlate(alerts, smap)
+    assert inc.severity == "P2" and len(inc.alerts) == 2
+
+
 def test_a_lone_anomaly_is_a_ticket_and_distant_alerts_are_separate_incidents(smap):
     alerts = [_a("anomaly", "akidb-rest.requests", "akidb-rest"),
               _a("anomaly", "lambda-edge.SFO5.emf_latency_p95_ms", "lambda-edge", edge="SFO5", start=120)]

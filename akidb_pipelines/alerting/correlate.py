@@ -1,8 +1,8 @@
 """From alerts to incidents: group by time and topology, pick the root cause, inhibit the symptoms, fingerprint.
 
 The service map comes from the X-Ray spans (parent span -> child span: which component calls which), so the
-grouping needs no hand-kept dependency list. Two alerts belong to one incident when they are close in time
-(``window``) and related: the same component, one component upstream of the other in the service map, or the same
+grouping needs no hand-kept dependency list. Two alerts belong to one incident when their onsets are close in
+time (``window``) and they are related: the same component, one component upstream of the other in the service map, or the same
 edge location. The incident's root is its most downstream alert (the fault that explains the symptoms above it),
 the earliest among equals; the other alerts are related and inhibited by the root (they do not page on their own).
 The fingerprint (incident id and PagerDuty dedup_key) hashes the root's rule and component and the incident's first
@@ -96,8 +96,10 @@ def service_map_sql(spans: str) -> str:
 def correlate(alerts: list[Alert], smap: ServiceMap, window: timedelta = timedelta(minutes=15),
               corroborated_series: int = 2) -> list[Incident]:
     """Group ``alerts`` into incidents (see the module docstring). Anomaly alerts are tickets (P2) on their own;
-    an incident whose anomalies span at least ``corroborated_series`` distinct series or edge locations at once
-    is raised to P1 (independent signals agreeing), and any SLO alert's severity applies as it is."""
+    an incident with anomalies of at least ``corroborated_series`` distinct series of one component (several
+    edges, or latency and CPU of one service, agreeing) is raised to P1; an SLO alert's severity applies as it is.
+    Anomalies of different components that merely coincide along the call chain do not corroborate each other:
+    on the demo data that rule paged on two unrelated single-minute spikes."""
     alerts = sorted(alerts, key=lambda a: (a.start, a.rule))
     parent = list(range(len(alerts)))
 
@@ -110,7 +112,7 @@ def correlate(alerts: list[Alert], smap: ServiceMap, window: timedelta = timedel
     for i, a in enumerate(alerts):
         for j in range(i + 1, len(alerts)):
             b = alerts[j]
-            if b.start > a.end + window:
+            if b.start > a.start + window:  # onsets close in time: a long slow burn does not attract later faults
                 break
             same_edge = a.edge_location != "all" and a.edge_location == b.edge_location
             if smap.related(a.component, b.component) or same_edge:
@@ -122,8 +124,12 @@ def correlate(alerts: list[Alert], smap: ServiceMap, window: timedelta = timedel
     for members in groups.values():
         root = max(members, key=lambda a: (smap.depth(a.component), -a.start.timestamp(), a.rule))
         severity = min((a.severity for a in members), key=SEVERITY_RANK.__getitem__)
-        anomalies = {(a.rule, a.edge_location) for a in members if a.source == "anomaly"}
-        if len(anomalies) >= corroborated_series and SEVERITY_RANK[severity] > SEVERITY_RANK["P1"]:
+        per_component: dict[str, set[str]] = defaultdict(set)
+        for a in members:
+            if a.source == "anomaly":
+                per_component[a.component].add(a.rule)
+        corroborated = any(len(rules) >= corroborated_series for rules in per_component.values())
+        if corroborated and SEVERITY_RANK[severity] > SEVERITY_RANK["P1"]:
             severity = "P1"
         start = min(a.start for a in members)
         key = f"{root.source}|{root.rule}|{root.component}|{start:%Y-%m-%dT%H:%M}"

@@ -1,0 +1,121 @@
+"""One response tick: alerts -> incidents -> routing -> the outbox -> PagerDuty, and the incident ledger.
+
+Every tick recomputes the incidents from the alerts of the lookback window (correlation is deterministic, so the
+incident ids are stable across ticks) and turns decisions into outbox rows with idempotency keys
+(``<incident>:trigger``, ``<incident>:resolve``): a tick that runs twice, or two ticks racing, page once. A P1 that
+started outside business hours is paged by the first tick after the next opening, or at once if it becomes P0;
+a P2 becomes a ticket. An incident whose alerts have all been quiet for ``resolve_after`` is resolved.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+
+import pandas as pd
+
+from akidb_pipelines.alerting.correlate import Alert, Incident, ServiceMap, correlate
+from akidb_pipelines.alerting.outbox import Outbox
+from akidb_pipelines.alerting.routing import RoutingPolicy
+from akidb_pipelines.alerting.sources import anomaly_alerts, slo_alerts
+from akidb_pipelines.clients.pagerduty import Event
+from akidb_pipelines.forecast.config import ForecastConfig
+from akidb_pipelines.slo.spec import SLO
+from akidb_pipelines.storage import Lake
+
+INCIDENTS_OBJECT = "alerting/incidents.parquet"
+
+
+@dataclass(frozen=True)
+class RespondConfig:
+    lookback: timedelta = timedelta(hours=24)
+    window: timedelta = timedelta(minutes=15)
+    resolve_after: timedelta = timedelta(minutes=15)
+    source: str = "akidb-pipelines"
+    ui_url: str = "http://127.0.0.1:3000"
+
+
+@dataclass
+class RespondReport:
+    incidents: list[dict] = field(default_factory=list)
+    enqueued: list[str] = field(default_factory=list)
+    held: list[str] = field(default_factory=list)
+    tickets: list[str] = field(default_factory=list)
+
+
+def _json(v: object) -> object:
+    if isinstance(v, float) and v != v:  # NaN
+        return None
+    return v
+
+
+def trigger_event(inc: Incident, pd_severity: str, cfg: RespondConfig) -> Event:
+    root = inc.root
+    details = {
+        "incident": inc.id, "severity": inc.severity, "root_cause": {"component": root.component, "source": root.source,
+                                                                     "rule": root.rule},
+        "first_alert": inc.start.isoformat(), "alerts": len(inc.alerts),
+        "related": [f"{a.source}:{a.rule}@{a.component}" + (f"/{a.edge_location}" if a.edge_location != "all" else "")
+                    for a in inc.related][:20],
+        "root_context": {k: _json(v) for k, v in root.context},
+    }
+    edges = sorted({a.edge_location for a in inc.alerts if a.edge_location != "all"})
+    summary = (f"[{inc.severity}] {root.component}: {root.rule} ({root.source})"
+               + (f" at {', '.join(edges)}" if edges else "") + f", {len(inc.alerts)} alert(s)")
+    return Event("trigger", inc.id, summary=summary[:1024], source=cfg.source, severity=pd_severity,
+                 component=root.component, group="akidb", event_class=root.source,
+                 timestamp=inc.start.isoformat().replace("+00:00", "Z"), custom_details=details,
+                 links=({"href": f"{cfg.ui_url}/assets", "text": "Dagster assets"},))
+
+
+def respond(lake: Lake, now: datetime, slos: list[SLO], fcfg: ForecastConfig, policy: RoutingPolicy,
+            outbox: Outbox, smap: ServiceMap, cfg: RespondConfig = RespondConfig(),
+            extra_alerts: list[Alert] = ()) -> RespondReport:
+    now = now.astimezone(timezone.utc)
+    start = now - cfg.lookback
+    alerts = [a for a in slo_alerts(lake, slos, start, now) + anomaly_alerts(lake, fcfg, start, now)
+              + list(extra_alerts) if a.start <= now]
+    report = RespondReport()
+    for inc in correlate(alerts, smap, cfg.window):
+        decision = policy.route(inc.severity, inc.start)
+        row = {"id": inc.id, "severity": inc.severity, "root_component": inc.root.component,
+               "root_source": inc.root.source, "root_rule": inc.root.rule, "first_alert": inc.start,
+               "last_alert": inc.end, "alerts": len(inc.alerts), "inhibited": len(inc.inhibited),
+               "related": json.dumps([f"{a.source}:{a.rule}" for a in inc.related]),
+               "decision": decision.action, "team": decision.team, "page_due": decision.at, "reason": decision.reason}
+        if decision.action == "ticket":
+            report.tickets.append(inc.id)
+        elif decision.at > now:
+            report.held.append(inc.id)
+        elif outbox.enqueue(trigger_event(inc, decision.pagerduty_severity, cfg), f"{inc.id}:trigger"):
+            report.enqueued.append(f"{inc.id}:trigger")
+        quiet = inc.end + cfg.resolve_after <= now
+        if quiet and decision.action != "ticket" and any(
+                r["idempotency_key"] == f"{inc.id}:trigger" for r in outbox.rows()):
+            if outbox.enqueue(Event("resolve", inc.id), f"{inc.id}:resolve"):
+                report.enqueued.append(f"{inc.id}:resolve")
+        row["resolved"] = quiet
+        report.incidents.append(row)
+    return report
+
+
+def write_incidents(lake: Lake, report: RespondReport, outbox: Outbox) -> pd.DataFrame:
+    """The incident ledger: one row per incident with its first alert, first page (when PagerDuty accepted the
+    trigger), resolution and pages sent; replaced each tick (it is recomputed from the alerts and the outbox)."""
+    sent = {}
+    for r in outbox.rows():
+        if r["status"] == "sent":
+            sent.setdefault((r["dedup_key"], r["action"]), r["sent_at"])
+    df = pd.DataFrame(report.incidents)
+    if len(df):
+        df["first_page"] = [pd.Timestamp(sent[(i, "trigger")], unit="s", tz="UTC") if (i, "trigger") in sent else pd.NaT
+                            for i in df["id"]]
+        df["resolved_at"] = [pd.Timestamp(sent[(i, "resolve")], unit="s", tz="UTC") if (i, "resolve") in sent
+                             else pd.NaT for i in df["id"]]
+        df["pages_sent"] = [int((i, "trigger") in sent) for i in df["id"]]
+    buf = io.BytesIO()
+    df.to_parquet(buf, index=False)
+    lake.write_bytes(INCIDENTS_OBJECT, buf.getvalue())
+    return df

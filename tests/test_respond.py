@@ -1,0 +1,89 @@
+"""A response tick on real pipeline output (the 2.5-day dataset: SLO burn rates plus Prophet anomalies of the
+incident day) through correlation, routing and the outbox to the local PagerDuty stand-in over HTTPS."""
+
+from __future__ import annotations
+
+import dataclasses as dc
+from datetime import timedelta
+
+import duckdb
+import pandas as pd
+import pytest
+
+from akidb_pipelines.alerting.correlate import ServiceMap, service_map_sql
+from akidb_pipelines.alerting.outbox import Outbox
+from akidb_pipelines.alerting.respond import INCIDENTS_OBJECT, respond, write_incidents
+from akidb_pipelines.alerting.routing import load_routing
+from akidb_pipelines.clients.pagerduty import EventsClient
+from akidb_pipelines.clients.pagerduty_standin import PagerDutyStandIn
+from akidb_pipelines.forecast.config import load_forecast_config
+from akidb_pipelines.forecast.detector import load_detector_config
+from akidb_pipelines.forecast.scoring import score_window, write_scores
+from akidb_pipelines.forecast.train import train_series
+from akidb_pipelines.slo.spec import load_specs
+from akidb_pipelines.storage import Lake, hour_partitions
+from tests.conftest import DAYS_START
+
+KEY = "R0UT1NGKEY0123456789abcdefABCDEF"
+DAY3 = DAYS_START + timedelta(days=2)
+SPOT, STORM = DAY3 + timedelta(hours=6), DAY3 + timedelta(hours=7)
+SERIES = ["akidb-rest.latency_p95_ms", "akidb-rest.cpu_utilization_pct", "akidb-rest.capacity_ratio",
+          "lambda-edge.NRT57.emf_latency_p95_ms", "lambda-edge.SIN52.emf_latency_p95_ms",
+          "lambda-edge.SYD62.emf_latency_p95_ms"]
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def scored(days_lake, tmp_path_factory):
+    src, _ = days_lake
+    root = tmp_path_factory.mktemp("respond") / "lake"
+    import shutil
+
+    for table in ("models/marts/golden_signals_1m", "models/marts/slo_burn_rates_1m", "models/staging/stg_xray_spans"):
+        shutil.copytree(f"{src.root}/{table}", root / table)
+    lake = Lake(root)
+    cfg = load_forecast_config()
+    cfg = dc.replace(cfg, series=tuple(cfg.get(s) for s in SERIES),
+                     validation=dc.replace(cfg.validation, horizon_hours=6, period_hours=6, max_cutoffs=2))
+    promoted = [s for s in SERIES if train_series(lake, cfg, cfg.get(s), DAY3).status == "promoted"]
+    end = DAY3 + timedelta(hours=12)
+    scores, _ = score_window(lake, cfg, load_detector_config(), DAY3, end)
+    write_scores(lake, scores, hour_partitions(DAY3, end))
+    spans = f"read_parquet('{lake.glob('models/staging/stg_xray_spans')}')"
+    smap = ServiceMap({tuple(r) for r in duckdb.connect().execute(service_map_sql(spans)).fetchall()})
+    return lake, cfg, smap, promoted
+
+
+def test_each_incident_pages_once_with_its_root_and_nothing_else_pages(scored, tmp_path):
+    lake, cfg, smap, promoted = scored
+    assert {"akidb-rest.latency_p95_ms", "lambda-edge.NRT57.emf_latency_p95_ms"} <= set(promoted)
+    slos, _ = load_specs()
+    policy, box = load_routing(), Outbox(tmp_path / "outbox.sqlite")
+    now = DAY3 + timedelta(hours=12)
+    with PagerDutyStandIn() as pd_:
+        client = EventsClient(KEY, pd_.base_url, str(pd_.ca_file))
+        rep = respond(lake, now, slos, cfg, policy, box, smap)
+        assert box.deliver(client.send).dead == 0
+        again = respond(lake, now, slos, cfg, policy, box, smap)  # the next sensor tick: nothing new
+        assert again.enqueued == [] and box.deliver(client.send).sent == 0
+        df = write_incidents(lake, rep, box)
+        paged = df[df.pages_sent == 1].sort_values("first_alert")
+        spot = paged[(paged.first_alert >= SPOT - timedelta(minutes=5)) & (paged.first_alert < SPOT + timedelta(minutes=10))]
+        storm = paged[(paged.first_alert >= STORM - timedelta(minutes=5)) & (paged.first_alert < STORM + timedelta(minutes=15))]
+        assert len(spot) == 1 and len(storm) == 1, df[["first_alert", "severity", "root_rule", "decision"]]
+        s, t = spot.iloc[0], storm.iloc[0]
+        assert s.severity == "P0" and s.root_component == "akidb-rest" and "latency" in (s.root_rule + s.related)
+        assert t.severity == "P1" and t.root_component == "lambda-edge" and t.team == "apac"  # Wed 16:00 in Tokyo
+        # every page belongs to an injected incident (the LSTM cascade at 08:00 may page too: it is one)
+        lstm = (paged.first_alert >= DAY3 + timedelta(hours=8) - timedelta(minutes=5)) & (
+            paged.first_alert < DAY3 + timedelta(hours=10))
+        assert len(paged) == 2 + int(lstm.sum())
+        assert len(pd_.incidents) == len(paged)  # one PagerDuty incident per paged incident, no storm of pages
+        assert all("R0UT1NGKEY" not in str(v) for v in df.astype(str).to_numpy().ravel())
+        # the storm ended hours before: resolved; tickets for the lone anomalies, no page
+        assert pd_.incidents[t.id].status == "resolved" and pd.notna(t.resolved_at)
+        assert pd_.incidents[s.id].status == "triggered"  # the latency SLO still burns (slow tier) at noon
+        assert set(rep.tickets) == set(df[df.decision == "ticket"].id)
+        trig = next(e for e in pd_.events if e["dedup_key"] == s.id and e["event_action"] == "trigger")
+        assert trig["payload"]["custom_details"]["root_context"]["burn_rate_1h"] is not None
+    assert lake.read_bytes(INCIDENTS_OBJECT) is not None
