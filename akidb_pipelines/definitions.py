@@ -2,9 +2,11 @@
 
 import dagster as dg
 
+import assets.alerting
 import assets.forecast
 import assets.ingest
 import assets.sql_models
+import sensors.alerting
 import sensors.forecast
 import sensors.ingest
 import sensors.jobs
@@ -17,8 +19,10 @@ def defs() -> dg.Definitions:
         assets.ingest.defs(),
         assets.sql_models.defs(),
         assets.forecast.defs(),
+        assets.alerting.defs(),
         sensors.jobs.defs(),
         sensors.ingest.defs(),
         sensors.forecast.defs(),
+        sensors.alerting.defs(),
         dg.Definitions(resources=build_resources()),
     )

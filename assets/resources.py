@@ -85,6 +85,26 @@ class AwsTelemetrySource(TelemetrySource):
         return f"AWS APIs in {self.region_name}" + (f" + Prometheus {self.prometheus_url}" if self.prometheus_url else "")
 
 
+class PagerDutyResource(dg.ConfigurableResource):
+    """PagerDuty Events API v2 and the durable outbox in front of it. The routing key comes only from the
+    environment (``PAGERDUTY_ROUTING_KEY`` through ``dg.EnvVar``); without one, events wait in the outbox."""
+
+    routing_key: str | None = None
+    base_url: str = "https://events.pagerduty.com"
+    ca_file: str | None = None           # a private CA (the local stand-in's certificate)
+    outbox_path: str
+
+    def outbox(self):  # noqa: ANN201
+        from akidb_pipelines.alerting.outbox import Outbox
+
+        return Outbox(self.outbox_path)
+
+    def client(self):  # noqa: ANN201 - None when no routing key is configured
+        from akidb_pipelines.clients.pagerduty import EventsClient
+
+        return EventsClient(self.routing_key, self.base_url, self.ca_file) if self.routing_key else None
+
+
 def build_resources(settings: Settings | None = None) -> dict[str, dg.ConfigurableResource]:
     """The one place that maps the environment to resource implementations."""
     s = settings or Settings.from_env()
@@ -99,4 +119,12 @@ def build_resources(settings: Settings | None = None) -> dict[str, dg.Configurab
         )
     else:  # synthetic (the generator fills the landing zone) and files (someone else does) read the same way
         source = LandingZoneSource(landing=s.landing)
-    return {"lake": lake, "telemetry": source}
+    import os
+
+    pagerduty = PagerDutyResource(
+        routing_key=dg.EnvVar("PAGERDUTY_ROUTING_KEY") if os.environ.get("PAGERDUTY_ROUTING_KEY") else None,
+        base_url=os.environ.get("AKIDB_PAGERDUTY_URL") or "https://events.pagerduty.com",
+        ca_file=os.environ.get("AKIDB_PAGERDUTY_CA_FILE") or None,
+        outbox_path=str(s.home / "pagerduty-outbox.sqlite"),
+    )
+    return {"lake": lake, "telemetry": source, "pagerduty": pagerduty}

@@ -10,10 +10,11 @@ ingest_job = dg.define_asset_job(
 )
 
 # The main job: every hourly asset (ingest, SQL models, anomaly scoring). The per-series Prophet models have
-# partitions of their own and train in the train_models job.
+# partitions of their own and train in the train_models job; the response tick (alerting) runs in `respond`.
 main_job = dg.define_asset_job(
     "akidb_main",
-    selection=dg.AssetSelection.all() - dg.AssetSelection.assets(dg.AssetKey(["forecast", "prophet_model"])),
+    selection=dg.AssetSelection.all() - dg.AssetSelection.assets(dg.AssetKey(["forecast", "prophet_model"]))
+    - dg.AssetSelection.groups("alerting"),
     description="Everything hourly: ingest, the SQL models and the anomaly scoring for the selected hours.",
 )
 

@@ -25,8 +25,10 @@ EXPECTED_ASSETS = {
     "duckdb/marts/slo_budget_events": "marts",
     "forecast/prophet_model": "forecast",
     "forecast/anomaly_scores": "forecast",
+    "alerting/incidents": "alerting",
 }
-FORECAST_KINDS = {"forecast/prophet_model": {"prophet", "json"}, "forecast/anomaly_scores": {"prophet", "parquet"}}
+FORECAST_KINDS = {"forecast/prophet_model": {"prophet", "json"}, "forecast/anomaly_scores": {"prophet", "parquet"},
+                  "alerting/incidents": {"pagerduty", "parquet"}}
 
 
 def test_definitions_are_loadable():
@@ -58,8 +60,10 @@ def test_every_raw_table_carries_blocking_conservation_and_schema_checks():
 
 def test_jobs_and_sensors_are_registered():
     d = defs()
-    assert {j.name for j in d.resolve_all_job_defs()} >= {"ingest_job", "akidb_main", "train_models", "score_anomalies"}
-    assert {s.name for s in d.sensors} >= {"ingest_microbatch_sensor"}
+    assert {j.name for j in d.resolve_all_job_defs()} >= {"ingest_job", "akidb_main", "train_models", "score_anomalies",
+                                                           "respond"}
+    assert {s.name for s in d.sensors} >= {"ingest_microbatch_sensor", "alert_sensor", "pipeline_failure_sensor",
+                                           "pipeline_recovery_sensor"}
     assert {s.name for s in d.schedules} == {"weekly_training", "minute_scoring"}
 
 
@@ -111,6 +115,20 @@ def test_every_asset_carries_the_global_freshness_policy():
     graph = defs().resolve_asset_graph()
     for key in graph.get_all_asset_keys():
         policy = graph.get(key).freshness_policy
+        if key.to_user_string() == "alerting/incidents":  # runs when alerts arrive: a quiet week is not stale
+            assert policy is None
+            continue
         # hourly data: 2 hours; the weekly-trained models: 8 days
         want = 8 * 86400 if key.to_user_string() == "forecast/prophet_model" else 7200
         assert policy is not None and policy.fail_window.to_timedelta().total_seconds() == want, key
+
+
+def test_the_pagerduty_routing_key_reaches_the_resource_only_as_an_env_var(monkeypatch):
+    from akidb_pipelines.config import Settings
+    from assets.resources import build_resources
+
+    monkeypatch.delenv("PAGERDUTY_ROUTING_KEY", raising=False)
+    assert build_resources(Settings.from_env())["pagerduty"].routing_key is None  # events then wait in the outbox
+    monkeypatch.setenv("PAGERDUTY_ROUTING_KEY", "R0UT1NGKEY0123456789abcdefABCDEF")
+    pd = build_resources(Settings.from_env())["pagerduty"]
+    assert isinstance(pd.routing_key, dg.EnvVar) and pd.routing_key.env_var_name == "PAGERDUTY_ROUTING_KEY"
