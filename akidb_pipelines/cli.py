@@ -108,6 +108,12 @@ def build_parser() -> argparse.ArgumentParser:
     ne.add_argument("--json", type=Path, default=None, metavar="FILE", help="also write the report as JSON")
     ne.add_argument("--quiet", action="store_true", help="no per-file progress lines")
 
+    inc = sub.add_parser("incidents", help="list the incidents of the alert ledger",
+                         description="The incidents the response ticks recorded (alerting/incidents.parquet in the "
+                                     "lake): root cause, severity, first alert, first page, resolution, pages sent.")
+    inc.add_argument("--json", action="store_true", help="print the incidents as JSON")
+    inc.add_argument("--all", action="store_true", help="include tickets (P2) and held incidents")
+
     d = sub.add_parser("demo", help="generate 7 days of telemetry and materialize the whole asset graph",
                        description="The main job on the embedded default: synthetic telemetry with the three "
                                    "incidents, ingested into a local lake through the Dagster assets; prints a summary.")
@@ -128,6 +134,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_rules(args)
         if args.command == "nab-eval":
             return cmd_nab_eval(args)
+        if args.command == "incidents":
+            return cmd_incidents(args)
         if args.command == "demo":
             from sensors.demo import run_demo
 
@@ -136,6 +144,60 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return EX_FAIL
     return EX_USAGE
+
+
+def incident_records(df) -> list[dict]:  # noqa: ANN001 - the ledger DataFrame
+    """The ledger as plain records (what ``akidb incidents --json`` prints)."""
+    import json as _json
+
+    import pandas as pd
+
+    def ts(v: object) -> str | None:
+        return None if v is None or pd.isna(v) else pd.Timestamp(v).isoformat()
+
+    out = []
+    for r in df.sort_values("first_alert").itertuples():
+        out.append({"id": r.id, "severity": r.severity,
+                    "root_cause": {"component": r.root_component, "type": f"{r.root_source}:{r.root_rule}"},
+                    "decision": r.decision, "team": r.team, "first_alert": ts(r.first_alert),
+                    "first_page": ts(r.first_page), "resolved": ts(r.resolved_at) if r.resolved else None,
+                    "pages_sent": int(r.pages_sent), "related_alerts": _json.loads(r.related),
+                    "runbook_actions": []})  # runbooks are not built yet (issue 5, next step)
+    return out
+
+
+def cmd_incidents(args: argparse.Namespace) -> int:
+    import io
+    import json as _json
+
+    import pandas as pd
+
+    from akidb_pipelines.alerting.respond import INCIDENTS_OBJECT
+    from akidb_pipelines.config import Settings
+
+    lake = Settings.from_env().lake()
+    data = lake.read_bytes(INCIDENTS_OBJECT)
+    if data is None:
+        print(f"akidb incidents: no incident ledger yet ({lake.root}/{INCIDENTS_OBJECT}); the response tick "
+              "(job 'respond', or make demo) writes it", file=sys.stderr)
+        return EX_NOINPUT
+    df = pd.read_parquet(io.BytesIO(data))
+    if not args.all and len(df):
+        df = df[df["decision"] == "page"]
+    records = incident_records(df) if len(df) else []
+    if args.json:
+        print(_json.dumps(records, indent=2))
+        return EX_OK
+    if not records:
+        print("no incidents" + ("" if args.all else " paged (--all shows tickets and held ones)"))
+        return EX_OK
+    print(f"{'id':18s} {'sev':3s} {'root cause':44s} {'first alert':17s} {'first page':17s} {'resolved':17s} pages related")
+    for r in records:
+        fmt = lambda v: v[:16].replace("T", " ") if v else "-"  # noqa: E731
+        root = f"{r['root_cause']['component']}: {r['root_cause']['type']}"
+        print(f"{r['id']:18s} {r['severity']:3s} {root[:44]:44s} {fmt(r['first_alert']):17s} "
+              f"{fmt(r['first_page']):17s} {fmt(r['resolved']):17s} {r['pages_sent']:5d} {len(r['related_alerts'])}")
+    return EX_OK
 
 
 def cmd_generate(args: argparse.Namespace) -> int:

@@ -37,9 +37,9 @@ def run_demo(days: float = 7.0, seed: int = 42, reuse: bool = False, out=sys.std
     gt_path = settings.home / "ground_truth.json"
     start = default_start(days)
     if reuse and gt_path.exists():
-        say(f"[1/3] reusing generated data ({gt_path})")
+        say(f"[1/5] reusing generated data ({gt_path})")
     else:
-        say("[1/4] generating telemetry (X-Ray segments, EMF events, Prometheus samples) ...")
+        say("[1/5] generating telemetry (X-Ray segments, EMF events, Prometheus samples) ...")
         from akidb_pipelines.synthetic import generate
 
         t = time.perf_counter()
@@ -53,6 +53,19 @@ def run_demo(days: float = 7.0, seed: int = 42, reuse: bool = False, out=sys.std
 
     from akidb_pipelines.definitions import defs
 
+    # PagerDuty: no real account is reachable here, so pages go to the local Events API v2 stand-in (HTTPS on
+    # 127.0.0.1) under a placeholder routing key, unless the environment names a real one.
+    from akidb_pipelines.clients.pagerduty_standin import PagerDutyStandIn
+
+    standin = None
+    if not os.environ.get("PAGERDUTY_ROUTING_KEY"):
+        standin = PagerDutyStandIn(settings.home / "pagerduty-standin").start()
+        import atexit
+
+        atexit.register(standin.close)
+        os.environ.update({"PAGERDUTY_ROUTING_KEY": DEMO_ROUTING_KEY, "AKIDB_PAGERDUTY_URL": standin.base_url,
+                           "AKIDB_PAGERDUTY_CA_FILE": str(standin.ca_file)})
+        (settings.home / "pagerduty-outbox.sqlite").unlink(missing_ok=True)  # a fresh demo week
     definitions = defs()
     job = definitions.resolve_job_def("akidb_main")
     instance = dg.DagsterInstance.get()
@@ -64,14 +77,14 @@ def run_demo(days: float = 7.0, seed: int = 42, reuse: bool = False, out=sys.std
     start_ts, end = _ts(gt["start"]), _ts(gt["end"])
     # Models train on the first days (a fresh install has no history); the rest is scored against them.
     train_at = start_ts + 86400 * min(TRAIN_DAYS, max(1, int((end - start_ts) // 86400) - 1))
-    say(f"[2/4] materializing the asset graph (akidb_main), one day of hourly partitions per run "
+    say(f"[2/5] materializing the asset graph (akidb_main), one day of hourly partitions per run "
         f"(Dagster home {dagster_home})")
     stats = {"passed": 0, "total": 0, "failed": [], "warned": []}
     n = 0
     day = start_ts
     while day < end:
         if day == train_at:
-            say(f"[3/4] training the forecast models as of {_iso(train_at)} (train_models, one run per series)")
+            say(f"[3/5] training the forecast models as of {_iso(train_at)} (train_models, one run per series)")
             _train(definitions, instance, _iso(train_at), say)
             say("      scoring resumes with the promoted models:")
         n += 1
@@ -79,7 +92,10 @@ def run_demo(days: float = 7.0, seed: int = 42, reuse: bool = False, out=sys.std
             return 1
         day += 86400
 
-    say("[4/4] summary")
+    say("[4/5] replaying the week's response ticks (hourly): alerts -> incidents -> routing -> PagerDuty")
+    _respond_week(definitions, instance, start_ts, end, standin, say)
+
+    say("[5/5] summary")
     catalog = settings.catalog()
     for kind in ("xray", "emf", "prom"):
         raw, bad = RAW_TABLES[kind].replace("/", "."), QUARANTINE_TABLES[kind].replace("/", ".")
@@ -114,6 +130,7 @@ def run_demo(days: float = 7.0, seed: int = 42, reuse: bool = False, out=sys.std
     except Exception:  # noqa: BLE001 - the summary never hides the run's own result
         pass
     _anomaly_summary(catalog, gt, _iso(train_at), say)
+    _incident_summary(settings, gt, end - start_ts, standin, say)
     say(f"      asset checks passed: {stats['passed']}/{stats['total']}"
         + (f"  FAILED: {stats['failed']}" if stats["failed"] else "")
         + (f"  warnings: {_counted(stats['warned'])}" if stats["warned"] else ""))
@@ -126,6 +143,7 @@ def run_demo(days: float = 7.0, seed: int = 42, reuse: bool = False, out=sys.std
     return 0 if not stats["failed"] else 1
 
 
+DEMO_ROUTING_KEY = "demo0000000000000000000000000000"  # placeholder for the local stand-in (32 characters)
 TRAIN_DAYS = 4  # days of history the demo's models train on (the storm and the LSTM cascade come after)
 
 
@@ -211,6 +229,83 @@ def _anomaly_summary(catalog, gt: dict, scored_from: str, say) -> None:  # noqa:
             say(f"        {inc['id']:30s} first flag {first:%m-%d %H:%M} ({(first - s).total_seconds() / 60:+.0f} min "
                 f"from onset), {len(hit)} flags on {', '.join(sorted(hit.series.unique()))}")
     say(f"        outside any incident (false positives): {int((~near).sum())} flagged minutes")
+
+
+def _respond_week(definitions, instance, start_ts: float, end: float, standin, say) -> None:  # noqa: ANN001
+    """Hourly response ticks over the week through the core (what the alert sensor's runs do), then one run of
+    the ``respond`` job at the end so the UI shows the ledger asset."""
+    from datetime import datetime, timezone
+
+    import duckdb
+
+    from akidb_pipelines.alerting.correlate import ServiceMap, service_map_sql
+    from akidb_pipelines.alerting.outbox import Outbox
+    from akidb_pipelines.alerting.respond import respond, write_incidents
+    from akidb_pipelines.alerting.routing import load_routing
+    from akidb_pipelines.clients.pagerduty import EventsClient
+    from akidb_pipelines.forecast.config import load_forecast_config
+    from akidb_pipelines.slo.spec import load_specs
+
+    t = time.perf_counter()
+    settings = Settings.from_env()
+    lake = settings.lake()
+    from akidb_pipelines.alerting.respond import INCIDENTS_OBJECT
+
+    ledger = Path(f"{lake.root}/{INCIDENTS_OBJECT}")
+    if standin is not None and not lake.is_s3:
+        ledger.unlink(missing_ok=True)  # a fresh demo week, like the outbox
+    spans = f"read_parquet('{lake.glob('models/staging/stg_xray_spans')}')"
+    smap = ServiceMap({tuple(r) for r in duckdb.connect().execute(service_map_sql(spans)).fetchall()})
+    outbox = Outbox(settings.home / "pagerduty-outbox.sqlite")
+    client = EventsClient(os.environ["PAGERDUTY_ROUTING_KEY"], os.environ.get("AKIDB_PAGERDUTY_URL")
+                          or "https://events.pagerduty.com", os.environ.get("AKIDB_PAGERDUTY_CA_FILE") or None)
+    slos, _ = load_specs()
+    fcfg, policy = load_forecast_config(), load_routing()
+    tick = start_ts + 3600
+    while tick <= end:
+        report = respond(lake, datetime.fromtimestamp(tick, tz=timezone.utc), slos, fcfg, policy, outbox, smap)
+        outbox.deliver(client.send)
+        write_incidents(lake, report, outbox)
+        tick += 3600
+    job = definitions.resolve_job_def("respond")
+    result = job.execute_in_process(instance=instance, raise_on_error=False, tags={"akidb/trigger": "demo"},
+                                    run_config={"ops": {"alerting__incidents": {"config": {"now": _iso(end)}}},
+                                                "loggers": {"console": {"config": {"log_level": "WARNING"}}}})
+    say(f"      {int((end - start_ts) // 3600)} ticks and the respond job ({'ok' if result.success else 'FAILED'}) "
+        f"in {time.perf_counter() - t:.0f}s; outbox: {sum(r['status'] == 'sent' for r in outbox.rows())} sent, "
+        f"{outbox.pending()} pending" + (f"; PagerDuty stand-in at {standin.base_url}" if standin else ""))
+
+
+def _incident_summary(settings, gt: dict, seconds: float, standin, say) -> None:  # noqa: ANN001
+    import io
+
+    import pandas as pd
+
+    from akidb_pipelines.alerting.respond import INCIDENTS_OBJECT
+
+    data = settings.lake().read_bytes(INCIDENTS_OBJECT)
+    if data is None:
+        say("      incidents: none recorded")
+        return
+    df = pd.read_parquet(io.BytesIO(data))
+    weeks = max(seconds / (7 * 86400), 1e-9)
+    paged = df[df["pages_sent"] > 0].sort_values("first_alert")
+    tickets = df[df["decision"] == "ticket"]
+    say(f"      incidents: {len(df)} ({len(paged)} paged, {len(tickets)} tickets, {int((df['decision'] == 'hold').sum())} "
+        f"held); alerts {int(df['alerts'].sum())} ({df['alerts'].sum() / weeks:.0f}/week), pages {len(paged)} "
+        f"({len(paged) / weeks:.1f}/week)")
+    windows = [(pd.Timestamp(i["start"]), pd.Timestamp(i["end"]), i["id"]) for i in gt["incidents"]]
+    for r in paged.itertuples():
+        match = next((n for s, e, n in windows if s - pd.Timedelta(minutes=5) <= r.first_alert <= e), None)
+        say(f"        {r.severity} {r.first_alert:%m-%d %H:%M}  {r.root_component}: {r.root_rule} ({r.root_source}), "
+            f"{r.alerts} alert(s)  -> {match or 'NOT an injected incident'}"
+            + ("; resolved" if r.resolved else ""))
+    missed = [n for s, e, n in windows if not any(s - pd.Timedelta(minutes=5) <= t <= e for t in paged.first_alert)]
+    if missed:
+        say(f"        not paged: {', '.join(missed)}")
+    if standin is not None:
+        say(f"      PagerDuty stand-in received {len(standin.events)} events for {len(standin.incidents)} incidents")
+    say("      (the page time is the hourly replay tick; minute-level MTTD comes with the chaos replay)")
 
 
 def _counted(names: list[str]) -> str:

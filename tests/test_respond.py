@@ -125,3 +125,27 @@ def test_the_incidents_asset_pages_through_the_outbox_and_reports_in_metadata(sc
         assert meta["pages_enqueued"].value >= 2 and meta["delivered"].value == len(pd_.events)
         assert meta["waiting_in_outbox"].value == 0 and meta["tickets"].value >= 1
         assert len({e["dedup_key"] for e in pd_.events if e["event_action"] == "trigger"}) == meta["pages_enqueued"].value
+
+
+def test_akidb_incidents_lists_the_ledger(scored, tmp_path, monkeypatch, capsys):
+    import json
+
+    from akidb_pipelines.cli import main
+
+    lake, cfg, smap, _ = scored
+    slos, _ = load_specs()
+    box = Outbox(tmp_path / "outbox.sqlite")
+    with PagerDutyStandIn() as pd_:
+        rep = respond(lake, DAY3 + timedelta(hours=12), slos, cfg, load_routing(), box, smap)
+        box.deliver(EventsClient(KEY, pd_.base_url, str(pd_.ca_file)).send)
+    write_incidents(lake, rep, box)
+    monkeypatch.setenv("AKIDB_LAKE_ROOT", lake.root)
+    assert main(["incidents", "--json"]) == 0
+    records = json.loads(capsys.readouterr().out)
+    assert records and all(r["pages_sent"] == 1 and r["first_page"] for r in records)
+    assert {r["root_cause"]["component"] for r in records} >= {"akidb-rest", "lambda-edge"}
+    assert main(["incidents", "--all"]) == 0
+    out = capsys.readouterr().out
+    assert "root cause" in out and "lambda-edge" in out
+    monkeypatch.setenv("AKIDB_LAKE_ROOT", str(tmp_path / "empty"))
+    assert main(["incidents"]) == 66 and "no incident ledger yet" in capsys.readouterr().err

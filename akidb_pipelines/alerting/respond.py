@@ -103,7 +103,8 @@ def respond(lake: Lake, now: datetime, slos: list[SLO], fcfg: ForecastConfig, po
 
 def write_incidents(lake: Lake, report: RespondReport, outbox: Outbox) -> pd.DataFrame:
     """The incident ledger: one row per incident with its first alert, first page (when PagerDuty accepted the
-    trigger), resolution and pages sent; replaced each tick (it is recomputed from the alerts and the outbox)."""
+    trigger), resolution and pages sent. Each tick upserts the incidents it saw (by id) into the stored ledger, so
+    incidents older than the tick's lookback stay recorded."""
     sent = {}
     for r in outbox.rows():
         if r["status"] == "sent":
@@ -115,6 +116,15 @@ def write_incidents(lake: Lake, report: RespondReport, outbox: Outbox) -> pd.Dat
         df["resolved_at"] = [pd.Timestamp(sent[(i, "resolve")], unit="s", tz="UTC") if (i, "resolve") in sent
                              else pd.NaT for i in df["id"]]
         df["pages_sent"] = [int((i, "trigger") in sent) for i in df["id"]]
+    old = lake.read_bytes(INCIDENTS_OBJECT)
+    if old is not None:
+        prev = pd.read_parquet(io.BytesIO(old))
+        if len(df):
+            prev = prev[~prev["id"].isin(df["id"])]
+            # a page or resolution recorded earlier stays (the outbox keeps them too, this is belt and braces)
+        df = pd.concat([prev, df], ignore_index=True) if len(prev) else df
+    if len(df):
+        df = df.sort_values("first_alert").reset_index(drop=True)
     buf = io.BytesIO()
     df.to_parquet(buf, index=False)
     lake.write_bytes(INCIDENTS_OBJECT, buf.getvalue())
