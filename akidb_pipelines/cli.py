@@ -162,7 +162,7 @@ def incident_records(df) -> list[dict]:  # noqa: ANN001 - the ledger DataFrame
                     "decision": r.decision, "team": r.team, "first_alert": ts(r.first_alert),
                     "first_page": ts(r.first_page), "resolved": ts(r.resolved_at) if r.resolved else None,
                     "pages_sent": int(r.pages_sent), "related_alerts": _json.loads(r.related),
-                    "runbook_actions": []})  # runbooks are not built yet (issue 5, next step)
+                    "runbook_actions": _json.loads(getattr(r, "runbook_actions", None) or "[]")})
     return out
 
 

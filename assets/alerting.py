@@ -10,6 +10,7 @@ from akidb_pipelines.alerting.correlate import ServiceMap, service_map_sql
 from akidb_pipelines.alerting.respond import INCIDENTS_OBJECT, respond, write_incidents
 from akidb_pipelines.alerting.routing import load_routing
 from akidb_pipelines.forecast.config import load_forecast_config
+from akidb_pipelines.runbooks.engine import load_runbooks
 from akidb_pipelines.slo.spec import load_specs
 from assets.resources import LakeResource, PagerDutyResource
 
@@ -39,7 +40,10 @@ def incidents(context: dg.AssetExecutionContext, config: RespondConfig, lake: La
         edges = {tuple(r) for r in duckdb.connect().execute(service_map_sql(spans)).fetchall()}
     outbox = pagerduty.outbox()
     slos, _ = load_specs()
-    report = respond(the_lake, now, slos, load_forecast_config(), load_routing(), outbox, ServiceMap(edges))
+    # Runbooks are listed as planned on the page and in the ledger; executing them from here (a Dagster job per
+    # runbook, launched with config) is the next step, see akidb_pipelines.runbooks.engine.
+    report = respond(the_lake, now, slos, load_forecast_config(), load_routing(), outbox, ServiceMap(edges),
+                     runbooks=load_runbooks())
     client = pagerduty.client()
     delivery = outbox.deliver(client.send) if client else None
     if delivery is None and outbox.pending():

@@ -261,9 +261,13 @@ def _respond_week(definitions, instance, start_ts: float, end: float, standin, s
                           or "https://events.pagerduty.com", os.environ.get("AKIDB_PAGERDUTY_CA_FILE") or None)
     slos, _ = load_specs()
     fcfg, policy = load_forecast_config(), load_routing()
+    from akidb_pipelines.runbooks.engine import load_runbooks
+
+    runbooks = load_runbooks()
     tick = start_ts + 3600
     while tick <= end:
-        report = respond(lake, datetime.fromtimestamp(tick, tz=timezone.utc), slos, fcfg, policy, outbox, smap)
+        report = respond(lake, datetime.fromtimestamp(tick, tz=timezone.utc), slos, fcfg, policy, outbox, smap,
+                         runbooks=runbooks)
         outbox.deliver(client.send)
         write_incidents(lake, report, outbox)
         tick += 3600
@@ -300,6 +304,8 @@ def _incident_summary(settings, gt: dict, seconds: float, standin, say) -> None:
         say(f"        {r.severity} {r.first_alert:%m-%d %H:%M}  {r.root_component}: {r.root_rule} ({r.root_source}), "
             f"{r.alerts} alert(s)  -> {match or 'NOT an injected incident'}"
             + ("; resolved" if r.resolved else ""))
+        for action in json.loads(getattr(r, "runbook_actions", None) or "[]"):
+            say(f"           runbook {action}")
     missed = [n for s, e, n in windows if not any(s - pd.Timedelta(minutes=5) <= t <= e for t in paged.first_alert)]
     if missed:
         say(f"        not paged: {', '.join(missed)}")

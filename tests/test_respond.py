@@ -4,6 +4,7 @@ incident day) through correlation, routing and the outbox to the local PagerDuty
 from __future__ import annotations
 
 import dataclasses as dc
+import json
 from datetime import timedelta
 
 import duckdb
@@ -149,3 +150,36 @@ def test_akidb_incidents_lists_the_ledger(scored, tmp_path, monkeypatch, capsys)
     assert "root cause" in out and "lambda-edge" in out
     monkeypatch.setenv("AKIDB_LAKE_ROOT", str(tmp_path / "empty"))
     assert main(["incidents"]) == 66 and "no incident ledger yet" in capsys.readouterr().err
+
+
+def test_paged_incidents_run_their_runbooks_once_and_record_the_actions(scored, tmp_path, aws_env):
+    import boto3
+
+    from akidb_pipelines.runbooks.engine import Actuator, AuditLog, load_runbooks
+
+    lake, cfg, smap, _ = scored
+    asg = boto3.client("autoscaling")
+    asg.create_launch_configuration(LaunchConfigurationName="lc", ImageId="ami-12345678", InstanceType="t3.small")
+    asg.create_auto_scaling_group(AutoScalingGroupName="akidb-rest-ondemand", LaunchConfigurationName="lc",
+                                  MinSize=0, MaxSize=12, DesiredCapacity=2, AvailabilityZones=["us-east-1a"])
+    rb_file = tmp_path / "runbooks.yaml"
+    from akidb_pipelines.runbooks.engine import DEFAULT_PATH
+
+    rb_file.write_text(DEFAULT_PATH.read_text().replace("enabled: false", "enabled: true", 1))  # the spot runbook on
+    runbooks = load_runbooks(rb_file)
+    actuator, audit = Actuator(endpoint_url=aws_env), AuditLog(tmp_path / "audit.sqlite")
+    slos, _ = load_specs()
+    box = Outbox(tmp_path / "outbox.sqlite")
+    with PagerDutyStandIn() as pd_:
+        client = EventsClient(KEY, pd_.base_url, str(pd_.ca_file))
+        for minutes in (2, 3):  # two ticks while the spot cascade is live
+            rep = respond(lake, SPOT + timedelta(minutes=minutes), slos, cfg, load_routing(), box, smap,
+                          runbooks=runbooks, actuator=actuator, audit=audit)
+            box.deliver(client.send)
+        trig = next(e for e in pd_.events if e["event_action"] == "trigger")
+        assert trig["payload"]["custom_details"]["runbooks"] == ["spot-cascade-on-demand"]
+    rows = audit.rows()
+    assert [(r["runbook"], r["status"]) for r in rows] == [("spot-cascade-on-demand", "applied")]  # once
+    assert actuator.read({"type": "autoscaling_step", "group": "akidb-rest-ondemand"})["desired"] == 4
+    spot = next(r for r in rep.incidents if r["first_alert"] == SPOT)
+    assert json.loads(spot["runbook_actions"]) == ["spot-cascade-on-demand: applied"]

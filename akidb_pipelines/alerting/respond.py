@@ -51,7 +51,7 @@ def _json(v: object) -> object:
     return v
 
 
-def trigger_event(inc: Incident, pd_severity: str, cfg: RespondConfig) -> Event:
+def trigger_event(inc: Incident, pd_severity: str, cfg: RespondConfig, runbooks: list[str] = ()) -> Event:
     root = inc.root
     details = {
         "incident": inc.id, "severity": inc.severity, "root_cause": {"component": root.component, "source": root.source,
@@ -60,6 +60,7 @@ def trigger_event(inc: Incident, pd_severity: str, cfg: RespondConfig) -> Event:
         "related": [f"{a.source}:{a.rule}@{a.component}" + (f"/{a.edge_location}" if a.edge_location != "all" else "")
                     for a in inc.related][:20],
         "root_context": {k: _json(v) for k, v in root.context},
+        "runbooks": list(runbooks) or "none matches",
     }
     edges = sorted({a.edge_location for a in inc.alerts if a.edge_location != "all"})
     summary = (f"[{inc.severity}] {root.component}: {root.rule} ({root.source})"
@@ -70,9 +71,38 @@ def trigger_event(inc: Incident, pd_severity: str, cfg: RespondConfig) -> Event:
                  links=({"href": f"{cfg.ui_url}/assets", "text": "Dagster assets"},))
 
 
+def _runbooks(inc: Incident, decision_action: str, now: datetime, runbooks: list, actuator, audit,  # noqa: ANN001
+              calendar: list, outbox: Outbox, cfg: RespondConfig, live: bool) -> list[str]:
+    """Run (or, without an actuator, only plan) the runbooks matching a paged incident, once per incident; a
+    failed runbook escalates the page. Returns 'runbook: status' lines for the ledger and the page."""
+    from akidb_pipelines.runbooks.engine import run
+
+    matched = [rb for rb in runbooks if rb.matches(inc)] if decision_action != "ticket" else []
+    if not matched:
+        return []
+    if actuator is None or audit is None:
+        return [f"{rb.id}: planned ({'enabled' if rb.enabled else 'dry run'}; runbooks are not connected)"
+                for rb in matched]
+    done = {(r["runbook"]) for r in audit.rows() if r["incident"] == inc.id}
+    for rb in matched:
+        if rb.id in done or not live:  # act while the incident is live, not on a later look at its past
+            continue
+        out = run(rb, inc, actuator, audit, now, calendar)
+        if out.escalate:
+            outbox.enqueue(Event("trigger", inc.id, summary=f"[{inc.severity}] escalated: runbook {rb.id} failed "
+                                 f"({out.reason[:200]})", source=cfg.source, severity="critical",
+                                 component=inc.root.component, group="akidb", event_class="runbook_failure",
+                                 custom_details={"runbook": rb.id, "reason": out.reason}),
+                           f"{inc.id}:escalate:{rb.id}")
+    return [f"{r['runbook']}: {r['status']}" for r in audit.rows() if r["incident"] == inc.id]
+
+
 def respond(lake: Lake, now: datetime, slos: list[SLO], fcfg: ForecastConfig, policy: RoutingPolicy,
             outbox: Outbox, smap: ServiceMap, cfg: RespondConfig = RespondConfig(),
-            extra_alerts: list[Alert] = ()) -> RespondReport:
+            extra_alerts: list[Alert] = (), runbooks: list = (), actuator=None, audit=None,  # noqa: ANN001
+            calendar: list = ()) -> RespondReport:
+    """``runbooks`` match paged incidents; with an ``actuator`` and an ``audit`` log they run (within their
+    guardrails, dry run unless enabled), without them they are only listed as planned."""
     now = now.astimezone(timezone.utc)
     start = now - cfg.lookback
     alerts = [a for a in slo_alerts(lake, slos, start, now) + anomaly_alerts(lake, fcfg, start, now)
@@ -85,12 +115,18 @@ def respond(lake: Lake, now: datetime, slos: list[SLO], fcfg: ForecastConfig, po
                "last_alert": inc.end, "alerts": len(inc.alerts), "inhibited": len(inc.inhibited),
                "related": json.dumps([f"{a.source}:{a.rule}" for a in inc.related]),
                "decision": decision.action, "team": decision.team, "page_due": decision.at, "reason": decision.reason}
+        actions: list[str] = []
         if decision.action == "ticket":
             report.tickets.append(inc.id)
         elif decision.at > now:
             report.held.append(inc.id)
-        elif outbox.enqueue(trigger_event(inc, decision.pagerduty_severity, cfg), f"{inc.id}:trigger"):
-            report.enqueued.append(f"{inc.id}:trigger")
+        else:
+            planned = [rb.id for rb in runbooks if rb.matches(inc)]
+            if outbox.enqueue(trigger_event(inc, decision.pagerduty_severity, cfg, planned), f"{inc.id}:trigger"):
+                report.enqueued.append(f"{inc.id}:trigger")
+            actions = _runbooks(inc, decision.action, now, list(runbooks), actuator, audit, list(calendar),
+                                outbox, cfg, live=inc.end + cfg.resolve_after > now)
+        row["runbook_actions"] = json.dumps(actions)
         quiet = inc.end + cfg.resolve_after <= now
         if quiet and decision.action != "ticket" and any(
                 r["idempotency_key"] == f"{inc.id}:trigger" for r in outbox.rows()):
