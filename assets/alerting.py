@@ -9,6 +9,7 @@ import duckdb
 from akidb_pipelines.alerting.correlate import ServiceMap, service_map_sql
 from akidb_pipelines.alerting.respond import INCIDENTS_OBJECT, respond, write_incidents
 from akidb_pipelines.alerting.routing import load_routing
+from akidb_pipelines.calendar import load_calendar
 from akidb_pipelines.forecast.config import load_forecast_config
 from akidb_pipelines.runbooks.engine import load_runbooks
 from akidb_pipelines.slo.spec import load_specs
@@ -43,7 +44,7 @@ def incidents(context: dg.AssetExecutionContext, config: RespondConfig, lake: La
     # Runbooks are listed as planned on the page and in the ledger; executing them from here (a Dagster job per
     # runbook, launched with config) is the next step, see akidb_pipelines.runbooks.engine.
     report = respond(the_lake, now, slos, load_forecast_config(), load_routing(), outbox, ServiceMap(edges),
-                     runbooks=load_runbooks())
+                     runbooks=load_runbooks(), calendar=load_calendar())
     client = pagerduty.client()
     delivery = outbox.deliver(client.send) if client else None
     if delivery is None and outbox.pending():
@@ -59,6 +60,7 @@ def incidents(context: dg.AssetExecutionContext, config: RespondConfig, lake: La
     return dg.MaterializeResult(metadata={
         "incidents": len(df), "open": len(open_), "pages_enqueued": len([k for k in report.enqueued if k.endswith(":trigger")]),
         "held_until_business_hours": len(report.held), "tickets": len(report.tickets),
+        "silenced_by_maintenance": len(report.silenced),
         "delivered": delivery.sent if delivery else 0, "waiting_in_outbox": outbox.pending(),
         "open_incidents": dg.MetadataValue.md(table), "ledger": f"{the_lake.root}/{INCIDENTS_OBJECT}",
     })

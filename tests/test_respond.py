@@ -183,3 +183,20 @@ def test_paged_incidents_run_their_runbooks_once_and_record_the_actions(scored, 
     assert actuator.read({"type": "autoscaling_step", "group": "akidb-rest-ondemand"})["desired"] == 4
     spot = next(r for r in rep.incidents if r["first_alert"] == SPOT)
     assert json.loads(spot["runbook_actions"]) == ["spot-cascade-on-demand: applied"]
+
+
+def test_a_maintenance_window_silences_the_incidents_rooted_in_its_tier(scored, tmp_path):
+    from akidb_pipelines.calendar import CalendarEntry
+
+    lake, cfg, smap, _ = scored
+    slos, _ = load_specs()
+    window = [CalendarEntry("edge-maint", "maintenance", STORM - timedelta(minutes=30), STORM + timedelta(hours=1),
+                            ("lambda-edge",))]
+    box = Outbox(tmp_path / "outbox.sqlite")
+    rep = respond(lake, DAY3 + timedelta(hours=12), slos, cfg, load_routing(), box, smap, calendar=window)
+    storm = next(r for r in rep.incidents if r["root_component"] == "lambda-edge" and r["first_alert"] >= STORM)
+    spot = next(r for r in rep.incidents if r["first_alert"] == SPOT)
+    assert storm["decision"] == "silenced" and "edge-maint" in storm["reason"] and storm["id"] in rep.silenced
+    assert spot["decision"] == "page"
+    assert [k for k in rep.enqueued if k.startswith(storm["id"])] == []
+    assert f"{spot['id']}:trigger" in rep.enqueued

@@ -9,6 +9,7 @@ a P2 becomes a ticket. An incident whose alerts have all been quiet for ``resolv
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 from dataclasses import dataclass, field
@@ -43,6 +44,7 @@ class RespondReport:
     enqueued: list[str] = field(default_factory=list)
     held: list[str] = field(default_factory=list)
     tickets: list[str] = field(default_factory=list)
+    silenced: list[str] = field(default_factory=list)
 
 
 def _json(v: object) -> object:
@@ -102,21 +104,30 @@ def respond(lake: Lake, now: datetime, slos: list[SLO], fcfg: ForecastConfig, po
             extra_alerts: list[Alert] = (), runbooks: list = (), actuator=None, audit=None,  # noqa: ANN001
             calendar: list = ()) -> RespondReport:
     """``runbooks`` match paged incidents; with an ``actuator`` and an ``audit`` log they run (within their
-    guardrails, dry run unless enabled), without them they are only listed as planned."""
+    guardrails, dry run unless enabled), without them they are only listed as planned. ``calendar``: maintenance
+    windows silence the incidents rooted in their tiers (recorded, not paged) and freeze the runbooks."""
     now = now.astimezone(timezone.utc)
     start = now - cfg.lookback
     alerts = [a for a in slo_alerts(lake, slos, start, now) + anomaly_alerts(lake, fcfg, start, now)
               + list(extra_alerts) if a.start <= now]
     report = RespondReport()
+    windows = [e for e in calendar if e.kind == "maintenance"]
     for inc in correlate(alerts, smap, cfg.window):
         decision = policy.route(inc.severity, inc.start)
+        silence = next((e for e in windows if e.applies_to(inc.root.component) and e.start <= inc.start < e.end), None)
+        if silence is not None and decision.action != "ticket":  # a maintenance window silences its own symptoms
+            decision = dataclasses.replace(decision, action="silenced",
+                                           reason=f"silenced by maintenance window {silence.id} "
+                                                  f"(until {silence.end:%Y-%m-%d %H:%M}Z)")
         row = {"id": inc.id, "severity": inc.severity, "root_component": inc.root.component,
                "root_source": inc.root.source, "root_rule": inc.root.rule, "first_alert": inc.start,
                "last_alert": inc.end, "alerts": len(inc.alerts), "inhibited": len(inc.inhibited),
                "related": json.dumps([f"{a.source}:{a.rule}" for a in inc.related]),
                "decision": decision.action, "team": decision.team, "page_due": decision.at, "reason": decision.reason}
         actions: list[str] = []
-        if decision.action == "ticket":
+        if decision.action == "silenced":
+            report.silenced.append(inc.id)
+        elif decision.action == "ticket":
             report.tickets.append(inc.id)
         elif decision.at > now:
             report.held.append(inc.id)
