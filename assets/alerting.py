@@ -4,10 +4,9 @@ PagerDuty) and the incident ledger it leaves in the lake. The core does the work
 from datetime import datetime, timezone
 
 import dagster as dg
-import duckdb
 
-from akidb_pipelines.alerting.correlate import ServiceMap, service_map_sql
 from akidb_pipelines.alerting.respond import INCIDENTS_OBJECT, respond, write_incidents
+from akidb_pipelines.alerting.sources import service_map
 from akidb_pipelines.alerting.routing import load_routing
 from akidb_pipelines.calendar import load_calendar
 from akidb_pipelines.forecast.config import load_forecast_config
@@ -16,7 +15,6 @@ from akidb_pipelines.slo.spec import load_specs
 from assets.resources import LakeResource, PagerDutyResource
 
 INCIDENTS = dg.AssetKey(["alerting", "incidents"])
-SPANS_TABLE = "models/staging/stg_xray_spans"
 
 
 class RespondConfig(dg.Config):
@@ -35,15 +33,11 @@ def incidents(context: dg.AssetExecutionContext, config: RespondConfig, lake: La
               pagerduty: PagerDutyResource):
     now = datetime.fromisoformat(config.now.replace("Z", "+00:00")) if config.now else datetime.now(timezone.utc)
     the_lake = lake.lake()
-    edges: set[tuple[str, str]] = set()
-    if the_lake.has_data(SPANS_TABLE):
-        spans = f"read_parquet('{the_lake.glob(SPANS_TABLE)}')"
-        edges = {tuple(r) for r in duckdb.connect().execute(service_map_sql(spans)).fetchall()}
     outbox = pagerduty.outbox()
     slos, _ = load_specs()
     # Runbooks are listed as planned on the page and in the ledger; executing them from here (a Dagster job per
     # runbook, launched with config) is the next step, see akidb_pipelines.runbooks.engine.
-    report = respond(the_lake, now, slos, load_forecast_config(), load_routing(), outbox, ServiceMap(edges),
+    report = respond(the_lake, now, slos, load_forecast_config(), load_routing(), outbox, service_map(the_lake),
                      runbooks=load_runbooks(), calendar=load_calendar())
     client = pagerduty.client()
     delivery = outbox.deliver(client.send) if client else None

@@ -4,9 +4,9 @@ import json
 from datetime import datetime, timedelta, timezone
 
 import dagster as dg
-import duckdb
 
-from akidb_pipelines.alerting.sources import ANOMALIES_TABLE, BURN_TABLE
+from akidb_pipelines.alerting.respond import open_incidents
+from akidb_pipelines.alerting.sources import newest_alert_minutes
 from akidb_pipelines.clients.pagerduty import Event
 from assets.alerting import INCIDENTS
 from assets.resources import LakeResource, PagerDutyResource
@@ -16,31 +16,19 @@ respond_job = dg.define_asset_job("respond", selection=dg.AssetSelection.assets(
 FOLLOW_UP = timedelta(minutes=5)  # open incidents are re-evaluated this often (held P1s, resolutions)
 
 
-def newest_alert_rows(lake) -> dict[str, str]:  # noqa: ANN001 - a Lake
-    """The newest minute with a firing burn-rate tier and the newest anomaly (ISO strings; '' when none)."""
-    out = {"burn": "", "anomaly": ""}
-    con = duckdb.connect()
-    for key, table, where in (("burn", BURN_TABLE, "alert_state IN ('fast', 'medium', 'slow')"),
-                              ("anomaly", ANOMALIES_TABLE, "true")):
-        if lake.has_data(table):
-            v = con.execute(f"SELECT max(minute) FROM read_parquet('{lake.glob(table)}') WHERE {where}").fetchone()[0]
-            out[key] = v.astimezone(timezone.utc).isoformat() if v else ""
-    return out
-
-
 @dg.sensor(job=respond_job, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING,
            description="Runs the response tick when new burn-rate alert minutes or anomalies land, and every five "
                        "minutes while incidents are open (held P1 pages, resolutions).")
 def alert_sensor(context: dg.SensorEvaluationContext, lake: LakeResource):
     cursor = json.loads(context.cursor) if context.cursor else {"burn": "", "anomaly": "", "last_run": ""}
-    newest = newest_alert_rows(lake.lake())
+    newest = newest_alert_minutes(lake.lake())
     now = datetime.now(timezone.utc)
     new = [k for k in ("burn", "anomaly") if newest[k] and newest[k] > cursor.get(k, "")]
     reason = ""
     if new:
         reason = "new " + " and ".join({"burn": "burn-rate alert minutes", "anomaly": "anomalies"}[k] for k in new)
     elif cursor.get("last_run") and now - datetime.fromisoformat(cursor["last_run"]) >= FOLLOW_UP \
-            and _open_incidents(lake.lake()):
+            and open_incidents(lake.lake()):
         reason = "follow-up of open incidents"
     if not reason:
         last = ", ".join(f"{k} {newest[k] or 'none'}" for k in ("burn", "anomaly"))
@@ -49,20 +37,6 @@ def alert_sensor(context: dg.SensorEvaluationContext, lake: LakeResource):
     context.update_cursor(json.dumps(cursor))
     return dg.RunRequest(run_key=f"respond:{newest['burn']}:{newest['anomaly']}:{now:%Y%m%dT%H%M}",
                          tags={"akidb/reason": reason})
-
-
-def _open_incidents(lake) -> bool:  # noqa: ANN001
-    import io
-
-    import pandas as pd
-
-    from akidb_pipelines.alerting.respond import INCIDENTS_OBJECT
-
-    data = lake.read_bytes(INCIDENTS_OBJECT)
-    if data is None:
-        return False
-    df = pd.read_parquet(io.BytesIO(data))
-    return bool(len(df)) and not df["resolved"].all()
 
 
 @dg.run_failure_sensor(monitor_all_code_locations=False, default_status=dg.DefaultSensorStatus.RUNNING,

@@ -236,11 +236,10 @@ def _respond_week(definitions, instance, start_ts: float, end: float, standin, s
     the ``respond`` job at the end so the UI shows the ledger asset."""
     from datetime import datetime, timezone
 
-    import duckdb
 
-    from akidb_pipelines.alerting.correlate import ServiceMap, service_map_sql
     from akidb_pipelines.alerting.outbox import Outbox
     from akidb_pipelines.alerting.respond import respond, write_incidents
+    from akidb_pipelines.alerting.sources import service_map
     from akidb_pipelines.alerting.routing import load_routing
     from akidb_pipelines.clients.pagerduty import EventsClient
     from akidb_pipelines.forecast.config import load_forecast_config
@@ -254,8 +253,7 @@ def _respond_week(definitions, instance, start_ts: float, end: float, standin, s
     ledger = Path(f"{lake.root}/{INCIDENTS_OBJECT}")
     if standin is not None and not lake.is_s3:
         ledger.unlink(missing_ok=True)  # a fresh demo week, like the outbox
-    spans = f"read_parquet('{lake.glob('models/staging/stg_xray_spans')}')"
-    smap = ServiceMap({tuple(r) for r in duckdb.connect().execute(service_map_sql(spans)).fetchall()})
+    smap = service_map(lake)
     outbox = Outbox(settings.home / "pagerduty-outbox.sqlite")
     client = EventsClient(os.environ["PAGERDUTY_ROUTING_KEY"], os.environ.get("AKIDB_PAGERDUTY_URL")
                           or "https://events.pagerduty.com", os.environ.get("AKIDB_PAGERDUTY_CA_FILE") or None)

@@ -6,10 +6,10 @@ from __future__ import annotations
 import random
 from datetime import datetime, timedelta, timezone
 
-import duckdb
 import pytest
 
-from akidb_pipelines.alerting.correlate import Alert, ServiceMap, correlate, episodes, service_map_sql
+from akidb_pipelines.alerting.correlate import Alert, correlate, episodes
+from akidb_pipelines.alerting.sources import service_map
 
 T0 = datetime(2026, 11, 11, 6, 0, tzinfo=timezone.utc)
 M = timedelta(minutes=1)
@@ -18,9 +18,7 @@ M = timedelta(minutes=1)
 @pytest.fixture(scope="module")
 def smap(days_lake):
     lake, _ = days_lake
-    con = duckdb.connect()
-    spans = f"read_parquet('{lake.glob('models/staging/stg_xray_spans')}')"
-    return ServiceMap({tuple(r) for r in con.execute(service_map_sql(spans)).fetchall()})
+    return service_map(lake)
 
 
 def _a(source, rule, component, severity="P2", start=0, minutes=5, edge="all"):  # noqa: ANN001, ANN202

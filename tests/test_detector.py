@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from akidb_pipelines.cli import EX_NOINPUT, EX_OK, EX_USAGE, main
+from akidb_pipelines.cli import EX_NOINPUT, EX_OK, EX_USAGE
 from akidb_pipelines.forecast.detector import DetectorConfig, load_detector_config, score_points
 from akidb_pipelines.forecast.nab import (PROFILES, FileLabels, online_forecast, probationary_length, read_nab_csv,
                                           score_file, window_rows)
@@ -202,13 +202,7 @@ EXPECTED = {"fits": 4, "last_yhat": 4371524.038222831, "detected": 0, "fp_rows":
 
 # -- the command ---------------------------------------------------------------------------------------------------
 
-def run(argv: list[str], capsys: pytest.CaptureFixture) -> tuple[int, str, str]:
-    try:
-        code = main(argv)
-    except SystemExit as e:
-        code = e.code if isinstance(e.code, int) else 1
-    out, err = capsys.readouterr()
-    return code, out, err
+from tests.test_cli import run  # noqa: E402 - ``akidb argv`` in-process, argparse's exit as the code
 
 
 def test_nab_eval_command_on_a_tiny_folder(tmp_path, capsys):

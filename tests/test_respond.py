@@ -7,14 +7,13 @@ import dataclasses as dc
 import json
 from datetime import timedelta
 
-import duckdb
 import pandas as pd
 import pytest
 
-from akidb_pipelines.alerting.correlate import ServiceMap, service_map_sql
 from akidb_pipelines.alerting.outbox import Outbox
 from akidb_pipelines.alerting.respond import INCIDENTS_OBJECT, respond, write_incidents
 from akidb_pipelines.alerting.routing import load_routing
+from akidb_pipelines.alerting.sources import service_map
 from akidb_pipelines.clients.pagerduty import EventsClient
 from akidb_pipelines.clients.pagerduty_standin import PagerDutyStandIn
 from akidb_pipelines.forecast.config import load_forecast_config
@@ -50,8 +49,7 @@ def scored(days_lake, tmp_path_factory):
     end = DAY3 + timedelta(hours=12)
     scores, _ = score_window(lake, cfg, load_detector_config(), DAY3, end)
     write_scores(lake, scores, hour_partitions(DAY3, end))
-    spans = f"read_parquet('{lake.glob('models/staging/stg_xray_spans')}')"
-    smap = ServiceMap({tuple(r) for r in duckdb.connect().execute(service_map_sql(spans)).fetchall()})
+    smap = service_map(lake)
     return lake, cfg, smap, promoted
 
 

@@ -117,6 +117,11 @@ class Outbox:
             con.row_factory = sqlite3.Row
             return [dict(r) for r in con.execute("SELECT * FROM outbox ORDER BY id").fetchall()]
 
+    def keys(self) -> set[str]:
+        """The idempotency keys stored (whatever their delivery state)."""
+        with closing(self._connect()) as con:
+            return {r[0] for r in con.execute("SELECT idempotency_key FROM outbox")}
+
     def pending(self) -> int:
         with closing(self._connect()) as con:
             return con.execute("SELECT count(*) FROM outbox WHERE status = 'pending'").fetchone()[0]

@@ -112,6 +112,7 @@ def respond(lake: Lake, now: datetime, slos: list[SLO], fcfg: ForecastConfig, po
               + list(extra_alerts) if a.start <= now]
     report = RespondReport()
     windows = [e for e in calendar if e.kind == "maintenance"]
+    stored = outbox.keys()  # read once per tick; this tick's enqueues are added below
     for inc in correlate(alerts, smap, cfg.window):
         decision = policy.route(inc.severity, inc.start)
         silence = next((e for e in windows if e.applies_to(inc.root.component) and e.start <= inc.start < e.end), None)
@@ -135,12 +136,12 @@ def respond(lake: Lake, now: datetime, slos: list[SLO], fcfg: ForecastConfig, po
             planned = [rb.id for rb in runbooks if rb.matches(inc)]
             if outbox.enqueue(trigger_event(inc, decision.pagerduty_severity, cfg, planned), f"{inc.id}:trigger"):
                 report.enqueued.append(f"{inc.id}:trigger")
+            stored.add(f"{inc.id}:trigger")
             actions = _runbooks(inc, decision.action, now, list(runbooks), actuator, audit, list(calendar),
                                 outbox, cfg, live=inc.end + cfg.resolve_after > now)
         row["runbook_actions"] = json.dumps(actions)
         quiet = inc.end + cfg.resolve_after <= now
-        if quiet and decision.action != "ticket" and any(
-                r["idempotency_key"] == f"{inc.id}:trigger" for r in outbox.rows()):
+        if quiet and decision.action != "ticket" and f"{inc.id}:trigger" in stored:
             if outbox.enqueue(Event("resolve", inc.id), f"{inc.id}:resolve"):
                 report.enqueued.append(f"{inc.id}:resolve")
         row["resolved"] = quiet
@@ -176,3 +177,12 @@ def write_incidents(lake: Lake, report: RespondReport, outbox: Outbox) -> pd.Dat
     df.to_parquet(buf, index=False)
     lake.write_bytes(INCIDENTS_OBJECT, buf.getvalue())
     return df
+
+
+def open_incidents(lake: Lake) -> bool:
+    """Whether the stored ledger holds an incident that is not resolved yet."""
+    data = lake.read_bytes(INCIDENTS_OBJECT)
+    if data is None:
+        return False
+    df = pd.read_parquet(io.BytesIO(data))
+    return bool(len(df)) and not df["resolved"].all()

@@ -8,17 +8,18 @@ fast P0, medium P1, slow P2); flagged anomaly minutes of one series no more than
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 import duckdb
 
-from akidb_pipelines.alerting.correlate import SEVERITY_RANK, Alert, episodes
+from akidb_pipelines.alerting.correlate import SEVERITY_RANK, Alert, ServiceMap, episodes, service_map_sql
 from akidb_pipelines.forecast.config import ForecastConfig
 from akidb_pipelines.slo.spec import SLO
 from akidb_pipelines.storage import Lake
 from akidb_pipelines.storage.catalog import configure_connection
 
 BURN_TABLE = "models/marts/slo_burn_rates_1m"
+SPANS_TABLE = "models/staging/stg_xray_spans"
 ANOMALIES_TABLE = "forecast/anomalies"
 TIER_RE = re.compile(r"tier\s*=\s*'([^']+)'")
 
@@ -81,4 +82,21 @@ def anomaly_alerts(lake: Lake, cfg: ForecastConfig, start: datetime, end: dateti
                              spec.edge_location if spec else "all", labels=(("series", series),),
                              context=(("anomaly_score", score), ("actual", actual), ("yhat", yhat),
                                       ("band", [lo, hi]), ("direction", direction), ("points", len(payloads)))))
+    return out
+
+
+def service_map(lake: Lake) -> ServiceMap:
+    """The service map of the X-Ray spans in the lake (empty before any spans are modelled)."""
+    return ServiceMap({tuple(r) for r in _read(lake, SPANS_TABLE, service_map_sql("{src}"), [])})
+
+
+def newest_alert_minutes(lake: Lake) -> dict[str, str]:
+    """The newest minute with a firing burn-rate tier and the newest anomaly (ISO strings; '' when none): what the
+    alert sensor's cursor follows."""
+    out = {}
+    for key, table, where in (("burn", BURN_TABLE, "alert_state IN ('fast', 'medium', 'slow')"),
+                              ("anomaly", ANOMALIES_TABLE, "true")):
+        rows = _read(lake, table, f"SELECT max(minute) FROM {{src}} WHERE {where}", [])
+        v = rows[0][0] if rows else None
+        out[key] = v.astimezone(timezone.utc).isoformat() if v else ""
     return out
