@@ -79,9 +79,10 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Parse the files, store good records as Parquet in the lake, quarantine bad "
                                    "ones with a reason, print the counts. Re-running the same files replaces "
                                    "their earlier result (idempotent).")
-    i.add_argument("kind", choices=["xray", "emf", "prom"],
-                   help="xray: segment documents (NDJSON); emf: CloudWatch EMF log events (NDJSON); "
-                        "prom: Prometheus/OpenMetrics text with timestamps")
+    i.add_argument("kind", choices=["xray", "otlp", "emf", "prom"],
+                   help="xray: segment documents (NDJSON); otlp: OpenTelemetry OTLP/JSON traces, one "
+                        "ExportTraceServiceRequest per line (into the X-Ray spans table); emf: CloudWatch EMF log "
+                        "events (NDJSON); prom: Prometheus/OpenMetrics text with timestamps")
     i.add_argument("files", nargs="+", type=Path, help="input files (plain or .gz)")
     i.add_argument("--partition", default=None,
                    help="hour the files were delivered for (e.g. 2026-11-20T05); records outside it are quarantined. "

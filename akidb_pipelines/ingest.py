@@ -29,11 +29,12 @@ from akidb_pipelines.telemetry.conventions import (
 )
 from akidb_pipelines.telemetry.emf import EMF_COLUMNS, parse_emf
 from akidb_pipelines.telemetry.lines import SourceFileError, check_readable, load_lines
+from akidb_pipelines.telemetry.otlp import parse_otlp
 from akidb_pipelines.telemetry.prom import PROM_SCHEMA, PromParse, parse_prometheus_bytes
 from akidb_pipelines.telemetry.xray import XRAY_COLUMNS, parse_xray
 
 KINDS = tuple(RAW_TABLES)
-TIME_COLUMN = {"xray": "start_time", "emf": "ts", "prom": "ts"}
+TIME_COLUMN = {"xray": "start_time", "otlp": "start_time", "emf": "ts", "prom": "ts"}
 # Timestamps outside this range are implausible for telemetry and are quarantined even without a partition window.
 SANE_FROM = datetime(2000, 1, 1, tzinfo=timezone.utc)
 # Quarantined records whose time is unknown go to this partition, so a re-run lands them in the same place.
@@ -129,8 +130,9 @@ def ingest_files(
             con.execute("CREATE TEMP TABLE good_recs AS SELECT rec_id, source, ts AS t, 1 AS n_rows FROM prom_rows")
             con.execute("CREATE TEMP VIEW rows_out AS SELECT * FROM prom_rows")
         else:
-            good_table = "good_recs"
+            good_table, raw_table = "good_recs", "lines"
             stats = load_lines(con, paths, max_record_bytes)
+            records = stats.lines
             report.blank_lines = stats.blank
             if kind == "emf":
                 parse_emf(con, int(lo.timestamp() * 1000), int(hi.timestamp() * 1000))
@@ -138,17 +140,24 @@ def ingest_files(
                 con.execute("CREATE TEMP VIEW good_recs AS SELECT rec_id, source, t, n_rows FROM emf_good")
                 con.execute("CREATE TEMP VIEW rows_out AS SELECT * FROM emf_rows")
                 con.execute("ALTER TABLE emf_bad RENAME TO bad_out")
-            else:
-                report.duplicates_dropped = parse_xray(con, lo.timestamp(), hi.timestamp())
-                con.execute("""CREATE TEMP TABLE good_recs AS SELECT rec_id, any_value(source) AS source,
-                               min(start_time) AS t, count(*) AS n_rows FROM xray_rows GROUP BY rec_id""")
+            else:  # spans: X-Ray documents (a record per line) or OTLP/JSON (a record per span)
+                t = "xray"
+                if kind == "xray":
+                    report.duplicates_dropped = parse_xray(con, lo.timestamp(), hi.timestamp())
+                else:
+                    ot = parse_otlp(con, lo.timestamp(), hi.timestamp())
+                    records, raw_table, t = ot.records, "otlp_records", "otlp"
+                    report.duplicates_dropped = ot.duplicates
+                    report.blank_lines += ot.empty_lines
+                con.execute(f"""CREATE TEMP TABLE good_recs AS SELECT rec_id, any_value(source) AS source,
+                               min(start_time) AS t, count(*) AS n_rows FROM {t}_rows GROUP BY rec_id""")
                 con.execute(
-                    "CREATE TEMP VIEW rows_out AS SELECT * FROM xray_rows WHERE rec_id IN (SELECT rec_id FROM good_recs)")
-                con.execute("ALTER TABLE xray_bad RENAME TO bad_out")
+                    f"CREATE TEMP VIEW rows_out AS SELECT * FROM {t}_rows WHERE rec_id IN (SELECT rec_id FROM good_recs)")
+                con.execute(f"ALTER TABLE {t}_bad RENAME TO bad_out")
             con.execute("INSERT INTO bad_out SELECT source, line, reason, detail, raw, NULL FROM line_rejects")
-            report.records_read = stats.lines + stats.rejected
+            report.records_read = records + stats.rejected
             if partition_of:
-                _quarantine_outside(con, partition_of, tolerance_s, good_table)
+                _quarantine_outside(con, partition_of, tolerance_s, good_table, raw_table)
         report.records_stored, report.rows_stored = (
             int(v or 0) for v in con.execute("SELECT count(*), sum(n_rows) FROM good_recs").fetchone())
         report.records_quarantined = con.execute("SELECT count(*) FROM bad_out").fetchone()[0]
@@ -173,8 +182,10 @@ def _source_partitions(con: duckdb.DuckDBPyConnection, partition_of: dict[str, P
 
 
 def _quarantine_outside(con: duckdb.DuckDBPyConnection, partition_of: dict[str, PartitionKey],
-                        tolerance_s: int, good_table: str) -> None:
-    """Move records whose time lies outside their file's partition (beyond the tolerance) to quarantine."""
+                        tolerance_s: int, good_table: str, raw_table: str = "lines") -> None:
+    """Move records whose time lies outside their file's partition (beyond the tolerance) to quarantine.
+
+    ``raw_table(rec_id, source, raw)`` gives each record's raw text (a line, or one OTLP span as a request)."""
     _source_partitions(con, partition_of)
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE outside AS
@@ -188,7 +199,7 @@ def _quarantine_outside(con: duckdb.DuckDBPyConnection, partition_of: dict[str, 
         SELECT l.source, NULL, '{Reason.OUTSIDE_PARTITION}',
                'time ' || strftime(o.t, '%Y-%m-%dT%H:%M:%S') || 'Z outside partition ' || strftime(o.p, '%Y-%m-%dT%H')
                || ' (tolerance {int(tolerance_s)}s)', l.raw, o.t
-        FROM outside o JOIN lines l USING (rec_id)"""
+        FROM outside o JOIN {raw_table} l USING (rec_id)"""
     )
     con.execute(f"DELETE FROM {good_table} WHERE rec_id IN (SELECT rec_id FROM outside)")
 
@@ -288,6 +299,7 @@ def write_manifest(lake_home: Path, report: IngestReport) -> Path:
 
 EXPECTED_COLUMNS = {
     "xray": XRAY_COLUMNS,
+    "otlp": XRAY_COLUMNS,
     "emf": EMF_COLUMNS,
     "prom": tuple(n for n in PROM_SCHEMA.names),
 }

@@ -1,5 +1,8 @@
 """The landing zone: raw files laid out by source and hour, ``<landing>/<kind>/date=YYYY-MM-DD/hour=HH/*``.
 
+Kinds: ``xray`` (segment documents), ``otlp`` (OpenTelemetry Collector ``file`` exporter output, OTLP/JSON; it
+feeds the same spans table as ``xray``), ``emf`` and ``prom``.
+
 This is how the synthetic generator writes and how production delivery (Firehose/S3 exports, log shippers) is
 expected to arrive. Listing a partition gives the files to ingest and their signature, which the micro-batch
 sensor compares with its cursor to decide what changed.
@@ -16,6 +19,7 @@ from akidb_pipelines.storage.lake import PartitionKey
 
 SUFFIXES = {
     "xray": (".ndjson", ".json", ".ndjson.gz", ".json.gz", ".jsonl", ".jsonl.gz"),
+    "otlp": (".ndjson", ".json", ".ndjson.gz", ".json.gz", ".jsonl", ".jsonl.gz"),
     "emf": (".ndjson", ".json", ".log", ".ndjson.gz", ".json.gz", ".log.gz", ".jsonl", ".jsonl.gz"),
     "prom": (".om", ".prom", ".txt", ".om.gz", ".prom.gz", ".txt.gz"),
 }

@@ -66,6 +66,8 @@ class AwsApis:
 
     def fetch(self, kind: str, keys: list[PartitionKey], workdir: Path) -> dict[str, PartitionKey]:
         out: dict[str, PartitionKey] = {}
+        if kind == "otlp":  # OTLP traces arrive as files (a Collector's file exporter), there is no API to poll
+            return out
         for k in keys:
             p = workdir / f"{kind}-{k.start:%Y%m%dT%H}.{'om' if kind == 'prom' else 'ndjson'}"
             if kind == "xray":

@@ -1,13 +1,17 @@
 """Ingest assets: raw telemetry -> ``lake/raw/<table>`` and ``lake/quarantine/<table>``, hourly partitions.
 
-One multi-asset per source kind, built by a factory. The body fetches the partition's files from the telemetry
+One multi-asset per raw table, built by a factory. The body fetches the partition's files from the telemetry
 source, calls the core ingest, recounts what landed (the blocking conservation and schema check) and runs the
-Great Expectations suite on the stored rows.
+Great Expectations suite on the stored rows. The spans table has two source kinds: X-Ray documents (``xray/``) and
+OpenTelemetry OTLP/JSON (``otlp/``), each ingested as its own batch (``landing`` and ``landing-otlp``), so either
+one replaces only its own rows; the checks cover both.
 """
 
 
 import tempfile
 from pathlib import Path
+
+import pandas as pd
 
 import dagster as dg
 
@@ -19,11 +23,14 @@ from assets.partitions import freshness, hourly, ingest_backfill_policy
 from assets.resources import LakeResource, TelemetrySource
 
 DESCRIPTIONS = {
-    "xray": "AWS X-Ray segments and subsegments, one row each, flattened to any depth.",
+    "xray": "Trace spans, one row each: AWS X-Ray segments and subsegments flattened to any depth, and "
+            "OpenTelemetry OTLP/JSON spans mapped to the same columns.",
     "emf": "CloudWatch Embedded Metric Format values, one row per value with its dimensions.",
     "prom": "Prometheus samples (counters, histogram buckets, gauges) with their labels.",
 }
 OWNERS = ["team:sre"]
+# Landing kinds feeding each asset's table (the asset is named after the first).
+SOURCE_KINDS = {"xray": ("xray", "otlp"), "emf": ("emf",), "prom": ("prom",)}
 
 
 def raw_key(kind: str) -> dg.AssetKey:
@@ -63,42 +70,62 @@ def build_ingest_asset(kind: str) -> dg.AssetsDefinition:
         window = context.partition_time_window
         keys = hour_partitions(window.start, window.end)
         the_lake = lake.lake()
+        reports, n_files = [], {}
         with tempfile.TemporaryDirectory(prefix="akidb-fetch-") as work:
-            files = telemetry.fetch(kind, keys, Path(work))
-            report = ingest_files(kind, list(files), the_lake, batch=telemetry.batch, partition_of=files,
-                                  owned=keys, catalog=lake.catalog())
-        context.log.info(
-            f"{kind}: {report.records_read} records from {len(files)} file(s) -> {report.rows_stored} rows, "
-            f"{report.records_quarantined} quarantined, {report.duplicates_dropped} duplicates"
-        )
-        v = verify_batch(the_lake, report, keys)
+            for sub in SOURCE_KINDS[kind]:  # every kind runs, even without files: it removes its stale rows
+                workdir = Path(work) / sub
+                workdir.mkdir()
+                files = telemetry.fetch(sub, keys, workdir)
+                batch = telemetry.batch if sub == kind else f"{telemetry.batch}-{sub}"
+                reports.append(ingest_files(sub, list(files), the_lake, batch=batch, partition_of=files,
+                                            owned=keys, catalog=lake.catalog()))
+                n_files[sub] = len(files)
+        for r in reports:
+            context.log.info(
+                f"{r.kind}: {r.records_read} records from {n_files[r.kind]} file(s) -> {r.rows_stored} rows, "
+                f"{r.records_quarantined} quarantined, {r.duplicates_dropped} duplicates"
+            )
+        vs = [verify_batch(the_lake, r, keys) for r in reports]
+        totals = {f: sum(getattr(r, f) for r in reports) for f in (
+            "records_read", "records_stored", "rows_stored", "records_quarantined", "duplicates_dropped",
+            "blank_lines")}
+        by_reason: dict[str, int] = {}
+        for r in reports:
+            for k, n in r.quarantine_by_reason.items():
+                by_reason[k] = by_reason.get(k, 0) + n
         meta = {
-            "records_read": report.records_read,
-            "records_stored": report.records_stored,
-            "rows_stored": report.rows_stored,
-            "records_quarantined": report.records_quarantined,
-            "duplicates_dropped": report.duplicates_dropped,
-            "blank_lines": report.blank_lines,
-            "files": len(files),
+            **totals,
+            "files": sum(n_files.values()),
             "source": telemetry.describe(),
-            "seconds": report.seconds,
-            "dagster/row_count": report.rows_stored,
+            "seconds": round(sum(r.seconds for r in reports), 3),
+            "dagster/row_count": totals["rows_stored"],
         }
+        if len(reports) > 1:
+            meta["by_source_kind"] = dg.MetadataValue.json(
+                {r.kind: {"files": n_files[r.kind], "batch": r.batch, "records_read": r.records_read,
+                          "records_stored": r.records_stored, "records_quarantined": r.records_quarantined,
+                          "duplicates_dropped": r.duplicates_dropped} for r in reports})
         yield dg.MaterializeResult(asset_key=raw, metadata=meta)
         yield dg.MaterializeResult(
             asset_key=bad,
-            metadata={"records_quarantined": report.records_quarantined,
-                      "by_reason": dg.MetadataValue.json(report.quarantine_by_reason),
-                      "dagster/row_count": report.records_quarantined},
+            metadata={"records_quarantined": totals["records_quarantined"],
+                      "by_reason": dg.MetadataValue.json(by_reason),
+                      "dagster/row_count": totals["records_quarantined"]},
         )
         yield dg.AssetCheckResult(
-            check_name="records_conserved", asset_key=raw, passed=v.conserved,
-            metadata={"records_read": v.records_read, "records_in_lake": v.records_in_lake,
-                      "quarantine_in_lake": v.quarantine_in_lake, "duplicates_dropped": v.duplicates_dropped},
+            check_name="records_conserved", asset_key=raw, passed=all(v.conserved for v in vs),
+            metadata={"records_read": sum(v.records_read for v in vs),
+                      "records_in_lake": sum(v.records_in_lake for v in vs),
+                      "quarantine_in_lake": sum(v.quarantine_in_lake for v in vs),
+                      "duplicates_dropped": sum(v.duplicates_dropped for v in vs)},
         )
-        yield dg.AssetCheckResult(check_name="schema_matches", asset_key=raw, passed=not v.missing_columns,
-                                  metadata={"missing_columns": ", ".join(v.missing_columns) or "none"})
-        df = read_batch(the_lake, report.table, report.batch, keys, ", ".join(quality.required_columns(kind)))
+        missing = sorted({c for v in vs for c in v.missing_columns})
+        yield dg.AssetCheckResult(check_name="schema_matches", asset_key=raw, passed=not missing,
+                                  metadata={"missing_columns": ", ".join(missing) or "none"})
+        frames = [read_batch(the_lake, r.table, r.batch, keys, ", ".join(quality.required_columns(kind)))
+                  for r in reports]
+        frames = [f for f in frames if len(f)]
+        df = pd.concat(frames, ignore_index=True) if len(frames) > 1 else (frames[0] if frames else pd.DataFrame())
         suite = quality.validate(kind, df, keys[0].start, keys[-1].end) if len(df) else None
         yield dg.AssetCheckResult(
             check_name="great_expectations", asset_key=raw,
@@ -113,7 +140,8 @@ def build_ingest_asset(kind: str) -> dg.AssetsDefinition:
                       "sample": o.sample} for o in suite.failed]),
             },
         )
-        write_manifest(Path(lake.duckdb_path).parent, report)
+        for r in reports:
+            write_manifest(Path(lake.duckdb_path).parent, r)
 
     return _ingest
 

@@ -9,6 +9,7 @@ staging folder first and moved into place with an atomic rename (local) or a sin
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 import uuid
@@ -119,7 +120,10 @@ class Lake:
         return bool(self.list_files(table))
 
     def batch_files(self, table: str, key: PartitionKey, batch: str) -> list[str]:
-        return [f for f in self.list_files(table, key) if os.path.basename(f).startswith(f"{batch}-")]
+        """The batch's files ``<batch>-<i>.parquet`` in one partition (exactly: ``landing`` does not own the files of
+        ``landing-otlp``)."""
+        own = re.compile(re.escape(batch) + r"-\d+\.parquet")
+        return [f for f in self.list_files(table, key) if own.fullmatch(os.path.basename(f))]
 
     # -- writing -------------------------------------------------------------------------------------------------
     def staging_dir(self) -> Path:

@@ -4,6 +4,7 @@ Writes a landing zone laid out like the production one (one folder per source an
 stage reads exactly as it reads real data:
 
     <out>/landing/xray/date=YYYY-MM-DD/hour=HH/segments.ndjson[.gz]   X-Ray segment documents, one per line
+    <out>/landing/otlp/date=YYYY-MM-DD/hour=HH/traces.ndjson[.gz]     the same traces as OTLP/JSON (optional)
     <out>/landing/emf/date=YYYY-MM-DD/hour=HH/events.ndjson[.gz]      CloudWatch EMF log events, one per line
     <out>/landing/prom/date=YYYY-MM-DD/hour=HH/metrics.om             OpenMetrics text with timestamps (seconds)
     <out>/ground_truth.json                                           incidents and deploys, exact to the minute
@@ -26,6 +27,7 @@ from typing import IO, Any
 import numpy as np
 
 from akidb_pipelines.synthetic import topology as topo
+from akidb_pipelines.synthetic.otlp import xray_to_otlp
 from akidb_pipelines.synthetic.scenario import Scenario, load_scenario
 
 Progress = Callable[[str], None]
@@ -361,8 +363,15 @@ def _hex(rng: np.random.Generator, nbytes: int) -> str:
     return rng.bytes(nbytes).hex()
 
 
-def write_xray(model: MinuteModel, sink: HourlySink, rng: np.random.Generator, traces_per_minute: float,
-               progress: Progress | None) -> None:
+def _nodes(doc: dict[str, Any]) -> int:
+    return 1 + sum(_nodes(s) for s in doc.get("subsegments") or [])
+
+
+def write_xray(model: MinuteModel, sink: HourlySink | None, rng: np.random.Generator, traces_per_minute: float,
+               progress: Progress | None, otlp_sink: HourlySink | None = None) -> int:
+    """X-Ray documents into ``sink`` and/or the same traces as OTLP/JSON into ``otlp_sink`` (one export request per
+    minute); returns the number of spans."""
+    n_spans = 0
     mean_req = float(model.requests.mean())
     lam = traces_per_minute * model.requests / mean_req
     counts = rng.poisson(lam)
@@ -373,7 +382,7 @@ def write_xray(model: MinuteModel, sink: HourlySink, rng: np.random.Generator, t
         t = model.minute_time(m)
         base = t.timestamp()
         hour = t.replace(minute=0)
-        docs: list[str] = []
+        docs: list[dict[str, Any]] = []
         for _ in range(int(counts[m])):
             t0 = base + float(rng.uniform(0, 59.5))
             ei = int(rng.choice(len(ew), p=ew))
@@ -473,6 +482,9 @@ def write_xray(model: MinuteModel, sink: HourlySink, rng: np.random.Generator, t
                 le_doc["http"] = {"response": {"status": status}}
                 if fault:
                     le_doc["fault"] = True
+                if throttle:  # what the X-Ray SDKs set for a 429
+                    le_doc["throttle"] = True
+                    le_doc["error"] = True
                 children.insert(0, le_doc)
                 rest_end = le_doc["end_time"]
             cf_doc: dict[str, Any] = {
@@ -488,13 +500,18 @@ def write_xray(model: MinuteModel, sink: HourlySink, rng: np.random.Generator, t
             if throttle:
                 cf_doc["throttle"] = True
                 cf_doc["error"] = True
-            for d in [cf_doc, *children]:
-                docs.append(json.dumps(d, separators=(",", ":")))
-        if docs:
-            sink.write(hour, docs)
+            docs += [cf_doc, *children]
+            n_spans += sum(_nodes(d) for d in (cf_doc, *children))
+        if docs and sink is not None:
+            sink.write(hour, [json.dumps(d, separators=(",", ":")) for d in docs])
+        if docs and otlp_sink is not None:
+            otlp_sink.write(hour, [json.dumps(xray_to_otlp(docs), separators=(",", ":"))])
         if progress and m and m % 1440 == 0:
             progress(f"xray: day {m // 1440} of {model.minutes / 1440:.0f}")
-    sink.close()
+    for s in (sink, otlp_sink):
+        if s is not None:
+            s.close()
+    return n_spans
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -676,15 +693,17 @@ def generate(
 
     ``corrupt_fraction`` of the EMF and X-Ray lines are damaged on purpose (truncated, a renamed member, a NaN or
     negative number) so the quarantine has something to catch; their count is written to the ground truth.
+    ``sources`` may name ``otlp``: the same traces as OpenTelemetry OTLP/JSON under ``landing/otlp/`` (instead of,
+    or beside, ``xray``; both at once in one landing zone would store every span twice).
     """
     if start.tzinfo is None:
         start = start.replace(tzinfo=timezone.utc)
     start = start.astimezone(timezone.utc).replace(second=0, microsecond=0)
     if days <= 0:
         raise ValueError("days must be positive")
-    unknown = set(sources) - {"xray", "emf", "prom"}
+    unknown = set(sources) - {"xray", "otlp", "emf", "prom"}
     if unknown:
-        raise ValueError(f"unknown source(s) {sorted(unknown)}; choose from xray, emf, prom")
+        raise ValueError(f"unknown source(s) {sorted(unknown)}; choose from xray, otlp, emf, prom")
     sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario, start)
     out = Path(out_dir)
     landing = out / "landing"
@@ -700,11 +719,20 @@ def generate(
                           rng=np.random.default_rng([seed, 11]))
         write_emf(model, sink, np.random.default_rng([seed, 1]), progress)
         files["emf"], records["emf"], corrupted["emf"] = sink.files, sink.records, sink.corrupted
-    if "xray" in sources:
-        sink = HourlySink(landing / "xray", "segments.ndjson", compress, corrupt_fraction=corrupt_fraction,
-                          rng=np.random.default_rng([seed, 12]))
-        write_xray(model, sink, np.random.default_rng([seed, 2]), traces_per_minute, progress)
-        files["xray"], records["xray"], corrupted["xray"] = sink.files, sink.records, sink.corrupted
+    if "xray" in sources or "otlp" in sources:
+        sink = otlp_sink = None
+        if "xray" in sources:
+            sink = HourlySink(landing / "xray", "segments.ndjson", compress, corrupt_fraction=corrupt_fraction,
+                              rng=np.random.default_rng([seed, 12]))
+        if "otlp" in sources:
+            otlp_sink = HourlySink(landing / "otlp", "traces.ndjson", compress, corrupt_fraction=corrupt_fraction,
+                                   rng=np.random.default_rng([seed, 13]))
+        n_spans = write_xray(model, sink, np.random.default_rng([seed, 2]), traces_per_minute, progress, otlp_sink)
+        if sink is not None:
+            files["xray"], records["xray"], corrupted["xray"] = sink.files, sink.records, sink.corrupted
+        if otlp_sink is not None:  # a record is a span; a damaged line is one quarantined record
+            files["otlp"], corrupted["otlp"] = otlp_sink.files, otlp_sink.corrupted
+            records["otlp"] = n_spans
     end = start + timedelta(minutes=model.minutes)
     gt = {
         "generator": "akidb_pipelines.synthetic",

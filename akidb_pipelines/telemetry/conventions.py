@@ -4,6 +4,7 @@ from __future__ import annotations
 
 RAW_TABLES = {
     "xray": "raw/xray_spans",
+    "otlp": "raw/xray_spans",  # OpenTelemetry OTLP/JSON traces feed the same spans table (telemetry/otlp.py)
     "emf": "raw/emf_metrics",
     "prom": "raw/prometheus_samples",
 }
@@ -45,3 +46,4 @@ class Reason:
     INVALID_ID = "invalid_id"
     INVALID_STATUS = "invalid_status"
     INVALID_SAMPLE = "invalid_sample"
+    INVALID_ATTRIBUTE = "invalid_attribute"
