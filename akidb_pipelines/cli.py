@@ -113,7 +113,26 @@ def build_parser() -> argparse.ArgumentParser:
                          description="The incidents the response ticks recorded (alerting/incidents.parquet in the "
                                      "lake): root cause, severity, first alert, first page, resolution, pages sent.")
     inc.add_argument("--json", action="store_true", help="print the incidents as JSON")
-    inc.add_argument("--all", action="store_true", help="include tickets (P2) and held incidents")
+    inc.add_argument("--all", action="store_true", help="include tickets (P2), held, silenced and flapping ones")
+    inc.add_argument("--ack", metavar="ID", default=None,
+                     help="acknowledge incident ID: an acknowledge event to PagerDuty through the outbox (stops the "
+                          "P0 escalation; the time is the MTTA)")
+    inc.add_argument("--by", default="", help="who acknowledges (with --ack)")
+
+    sil = sub.add_parser("silence", help="ad-hoc silences: mute matching alerts for a while",
+                         description="Silences match alert labels (source, rule, component, edge_location, severity; "
+                                     "shell patterns). An alert starting inside a silence's window neither pages nor "
+                                     "joins an incident; the decision ledger records it.")
+    ss = sil.add_subparsers(dest="silence_command", required=True)
+    sa = ss.add_parser("add", help="add a silence")
+    sa.add_argument("matchers", nargs="+", help="key=pattern, e.g. component=lambda-edge rule='lambda-edge.*'")
+    sa.add_argument("--duration", type=_positive, default=2.0, help="hours (default 2)")
+    sa.add_argument("--start", type=_date, default=None, help="start, UTC ISO time (default now)")
+    sa.add_argument("--by", default="", help="who sets it")
+    sa.add_argument("--comment", required=True, help="why (required: the ledger shows it)")
+    ss.add_parser("list", help="list silences")
+    se = ss.add_parser("expire", help="end a silence now")
+    se.add_argument("id")
 
     d = sub.add_parser("demo", help="generate 7 days of telemetry and materialize the whole asset graph",
                        description="The main job on the embedded default: synthetic telemetry with the three "
@@ -137,6 +156,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_nab_eval(args)
         if args.command == "incidents":
             return cmd_incidents(args)
+        if args.command == "silence":
+            return cmd_silence(args)
         if args.command == "demo":
             from sensors.demo import run_demo
 
@@ -145,6 +166,31 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return EX_FAIL
     return EX_USAGE
+
+
+def _ack(settings, incident: str, by: str) -> int:  # noqa: ANN001
+    import os
+
+    from akidb_pipelines.alerting.outbox import Outbox
+    from akidb_pipelines.alerting.respond import acknowledge
+
+    outbox = Outbox(settings.home / "pagerduty-outbox.sqlite")
+    if f"{incident}:trigger" not in outbox.keys():
+        print(f"akidb incidents: {incident} was never paged (nothing to acknowledge)", file=sys.stderr)
+        return EX_NOINPUT
+    if not acknowledge(outbox, incident, by):
+        print(f"{incident} was already acknowledged")
+        return EX_OK
+    key = os.environ.get("PAGERDUTY_ROUTING_KEY")
+    if key:
+        from akidb_pipelines.clients.pagerduty import EventsClient
+
+        rep = outbox.deliver(EventsClient(key, os.environ.get("AKIDB_PAGERDUTY_URL") or "https://events.pagerduty.com",
+                                          os.environ.get("AKIDB_PAGERDUTY_CA_FILE") or None).send)
+        print(f"{incident} acknowledged ({rep.sent} event(s) delivered, {rep.retrying} waiting to retry)")
+    else:
+        print(f"{incident} acknowledged; the event waits in the outbox (no PAGERDUTY_ROUTING_KEY)")
+    return EX_OK
 
 
 def incident_records(df) -> list[dict]:  # noqa: ANN001 - the ledger DataFrame
@@ -158,13 +204,48 @@ def incident_records(df) -> list[dict]:  # noqa: ANN001 - the ledger DataFrame
 
     out = []
     for r in df.sort_values("first_alert").itertuples():
+        g = lambda name: getattr(r, name, None)  # noqa: E731 - ledgers written before a column existed lack it
         out.append({"id": r.id, "severity": r.severity,
-                    "root_cause": {"component": r.root_component, "type": f"{r.root_source}:{r.root_rule}"},
-                    "decision": r.decision, "team": r.team, "first_alert": ts(r.first_alert),
-                    "first_page": ts(r.first_page), "resolved": ts(r.resolved_at) if r.resolved else None,
+                    "root_cause": {"component": r.root_component, "type": g("cause") or "unclassified",
+                                   "evidence": g("cause_evidence") or "", "alert": f"{r.root_source}:{r.root_rule}"},
+                    "decision": r.decision, "reason": g("reason"), "team": r.team,
+                    "first_alert": ts(r.first_alert), "first_page": ts(r.first_page),
+                    "acknowledged": ts(g("acknowledged_at")), "escalated": ts(g("escalated_at")),
+                    "resolved": ts(r.resolved_at) if r.resolved else None,
                     "pages_sent": int(r.pages_sent), "related_alerts": _json.loads(r.related),
-                    "runbook_actions": _json.loads(getattr(r, "runbook_actions", None) or "[]")})
+                    "flap_of": g("flap_of"),
+                    "runbooks_planned": _json.loads(g("runbooks_planned") or "[]"),
+                    "runbook_actions": _json.loads(g("runbook_actions") or "[]")})
     return out
+
+
+def cmd_silence(args: argparse.Namespace) -> int:
+    from datetime import datetime, timedelta, timezone
+
+    from akidb_pipelines.alerting.silences import SilenceError, SilenceStore, default_path, parse_matchers
+
+    store = SilenceStore(default_path())
+    now = datetime.now(timezone.utc)
+    if args.silence_command == "add":
+        try:
+            start = args.start or now
+            sil = store.add(parse_matchers(args.matchers), start, start + timedelta(hours=args.duration), args.by,
+                            args.comment)
+        except SilenceError as exc:
+            print(f"akidb silence: {exc}", file=sys.stderr)
+            return EX_USAGE
+        print(f"silence {sil.describe()}")
+        return EX_OK
+    if args.silence_command == "expire":
+        if not store.expire(args.id, now):
+            print(f"akidb silence: no active silence {args.id}", file=sys.stderr)
+            return EX_NOINPUT
+        print(f"silence {args.id} expired")
+        return EX_OK
+    for sil in store.all():
+        print(("active  " if sil.start <= now < sil.end else "expired " if sil.end <= now else "pending ")
+              + sil.describe())
+    return EX_OK
 
 
 def cmd_incidents(args: argparse.Namespace) -> int:
@@ -176,7 +257,10 @@ def cmd_incidents(args: argparse.Namespace) -> int:
     from akidb_pipelines.alerting.respond import INCIDENTS_OBJECT
     from akidb_pipelines.config import Settings
 
-    lake = Settings.from_env().lake()
+    settings = Settings.from_env()
+    lake = settings.lake()
+    if args.ack:
+        return _ack(settings, args.ack, args.by)
     data = lake.read_bytes(INCIDENTS_OBJECT)
     if data is None:
         print(f"akidb incidents: no incident ledger yet ({lake.root}/{INCIDENTS_OBJECT}); the response tick "

@@ -1,18 +1,22 @@
 """Alerting as an asset: ``alerting/incidents`` is the response tick (alerts -> incidents -> routing -> outbox ->
-PagerDuty) and the incident ledger it leaves in the lake. The core does the work (``akidb_pipelines.alerting``)."""
+PagerDuty) and the ledgers it leaves in the lake. The core does the work (``akidb_pipelines.alerting``)."""
 
 from datetime import datetime, timezone
 
 import dagster as dg
 
-from akidb_pipelines.alerting.respond import INCIDENTS_OBJECT, respond, write_incidents
-from akidb_pipelines.alerting.sources import service_map
+from akidb_pipelines.alerting.respond import (
+    DECISIONS_OBJECT, INCIDENTS_OBJECT, TICKETS_OBJECT, Inputs, respond, write_incidents)
+from akidb_pipelines.alerting.rootcause import load_cause_types
 from akidb_pipelines.alerting.routing import load_routing
+from akidb_pipelines.alerting.silences import active_silences
+from akidb_pipelines.alerting.sources import service_map
+from akidb_pipelines.alerting.static_rules import load_static_rules
 from akidb_pipelines.calendar import load_calendar
 from akidb_pipelines.forecast.config import load_forecast_config
 from akidb_pipelines.runbooks.engine import load_runbooks
 from akidb_pipelines.slo.spec import load_specs
-from assets.resources import LakeResource, PagerDutyResource
+from assets.resources import LakeResource, PagerDutyResource, RunbookResource
 
 INCIDENTS = dg.AssetKey(["alerting", "incidents"])
 
@@ -21,24 +25,29 @@ class RespondConfig(dg.Config):
     now: str = ""  # ISO time of the tick (default: now); replays pass the simulated clock
 
 
+def load_inputs() -> Inputs:
+    """Every policy a tick reads, from the configuration files and the silence store."""
+    slos, _ = load_specs()
+    return Inputs(slos, load_forecast_config(), load_routing(), load_static_rules(), active_silences(),
+                  load_calendar(), load_runbooks(), load_cause_types())
+
+
 @dg.asset(
     key=INCIDENTS, group_name="alerting", owners=["team:sre"], kinds={"pagerduty", "parquet"},
     deps=[dg.AssetKey(["duckdb", "marts", "slo_burn_rates_1m"]), dg.AssetKey(["forecast", "anomaly_scores"]),
-          dg.AssetKey(["duckdb", "staging", "stg_xray_spans"])],
-    description="One response tick: burn-rate and anomaly alerts correlated into incidents (root cause from the "
-                "X-Ray service map), routed by severity (P0 now, P1 in business hours, P2 ticket) through the "
-                "durable outbox to PagerDuty, resolved when quiet; writes the incident ledger.",
+          dg.AssetKey(["duckdb", "marts", "golden_signals_1m"]), dg.AssetKey(["duckdb", "staging", "stg_xray_spans"])],
+    description="One response tick: burn-rate, anomaly and static-rule alerts (minus ad-hoc silences) correlated "
+                "into incidents (root from the X-Ray service map, root-cause type from the golden signals), routed "
+                "by severity (P0 now, P1 in business hours, P2 ticket), flap-suppressed, escalated when a P0 is not "
+                "acknowledged, sent through the durable outbox to PagerDuty and resolved when quiet; writes the "
+                "incident ledger, the decision ledger and the tickets table.",
 )
 def incidents(context: dg.AssetExecutionContext, config: RespondConfig, lake: LakeResource,
-              pagerduty: PagerDutyResource):
+              pagerduty: PagerDutyResource, runbooks: RunbookResource):
     now = datetime.fromisoformat(config.now.replace("Z", "+00:00")) if config.now else datetime.now(timezone.utc)
     the_lake = lake.lake()
     outbox = pagerduty.outbox()
-    slos, _ = load_specs()
-    # Runbooks are listed as planned on the page and in the ledger; executing them from here (a Dagster job per
-    # runbook, launched with config) is the next step, see akidb_pipelines.runbooks.engine.
-    report = respond(the_lake, now, slos, load_forecast_config(), load_routing(), outbox, service_map(the_lake),
-                     runbooks=load_runbooks(), calendar=load_calendar())
+    report = respond(the_lake, now, load_inputs(), outbox, service_map(the_lake))
     client = pagerduty.client()
     delivery = outbox.deliver(client.send) if client else None
     if delivery is None and outbox.pending():
@@ -46,17 +55,22 @@ def incidents(context: dg.AssetExecutionContext, config: RespondConfig, lake: La
                             "in the outbox")
     for err in (delivery.errors if delivery else ()):
         context.log.warning(f"PagerDuty delivery: {err}")
-    df = write_incidents(the_lake, report, outbox)
+    df = write_incidents(the_lake, report, outbox, runbooks.audit())
     open_ = df[~df["resolved"]] if len(df) else df
-    table = "| id | severity | root | first alert | decision |\n|---|---|---|---|---|\n" + "".join(
-        f"| {r.id} | {r.severity} | {r.root_component}: {r.root_rule} | {r.first_alert:%m-%d %H:%M} | {r.decision} |\n"
-        for r in open_.itertuples()) if len(open_) else "no open incidents"
+    table = "| id | severity | root | cause | first alert | decision |\n|---|---|---|---|---|---|\n" + "".join(
+        f"| {r.id} | {r.severity} | {r.root_component}: {r.root_rule} | {r.cause} | {r.first_alert:%m-%d %H:%M} "
+        f"| {r.decision} |\n" for r in open_.itertuples()) if len(open_) else "no open incidents"
     return dg.MaterializeResult(metadata={
-        "incidents": len(df), "open": len(open_), "pages_enqueued": len([k for k in report.enqueued if k.endswith(":trigger")]),
-        "held_until_business_hours": len(report.held), "tickets": len(report.tickets),
-        "silenced_by_maintenance": len(report.silenced),
+        "incidents": len(df), "open": len(open_),
+        "pages_enqueued": len([k for k in report.enqueued if k.endswith(":trigger")]),
+        "held": len(report.held), "tickets": len(report.tickets),
+        "silenced_by_maintenance": len(report.silenced), "alerts_silenced": len(report.silenced_alerts),
+        "flapping_suppressed": len(report.flapping), "escalated_unacknowledged": len(report.escalated),
+        "decisions_recorded": len(report.decisions),
         "delivered": delivery.sent if delivery else 0, "waiting_in_outbox": outbox.pending(),
-        "open_incidents": dg.MetadataValue.md(table), "ledger": f"{the_lake.root}/{INCIDENTS_OBJECT}",
+        "open_incidents": dg.MetadataValue.md(table),
+        "ledger": f"{the_lake.root}/{INCIDENTS_OBJECT}", "decision_ledger": f"{the_lake.root}/{DECISIONS_OBJECT}",
+        "tickets_table": f"{the_lake.root}/{TICKETS_OBJECT}",
     })
 
 

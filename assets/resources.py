@@ -105,6 +105,27 @@ class PagerDutyResource(dg.ConfigurableResource):
         return EventsClient(self.routing_key, self.base_url, self.ca_file) if self.routing_key else None
 
 
+class RunbookResource(dg.ConfigurableResource):
+    """The AWS account the runbooks act on, and their append-only audit log. Credentials come only from the
+    environment (``dg.EnvVar``); without them boto3's own chain applies (an instance or task role)."""
+
+    region_name: str = "us-east-1"
+    endpoint_url: str | None = None
+    aws_access_key_id: str | None = None
+    aws_secret_access_key: str | None = None
+    audit_path: str
+
+    def actuator(self):  # noqa: ANN201
+        from akidb_pipelines.runbooks.engine import Actuator
+
+        return Actuator(self.region_name, self.endpoint_url, self.aws_access_key_id, self.aws_secret_access_key)
+
+    def audit(self):  # noqa: ANN201
+        from akidb_pipelines.runbooks.engine import AuditLog
+
+        return AuditLog(self.audit_path)
+
+
 def build_resources(settings: Settings | None = None) -> dict[str, dg.ConfigurableResource]:
     """The one place that maps the environment to resource implementations."""
     s = settings or Settings.from_env()
@@ -127,4 +148,12 @@ def build_resources(settings: Settings | None = None) -> dict[str, dg.Configurab
         ca_file=os.environ.get("AKIDB_PAGERDUTY_CA_FILE") or None,
         outbox_path=str(s.home / "pagerduty-outbox.sqlite"),
     )
-    return {"lake": lake, "telemetry": source, "pagerduty": pagerduty}
+    has_keys = bool(os.environ.get("AWS_ACCESS_KEY_ID") and os.environ.get("AWS_SECRET_ACCESS_KEY"))
+    runbooks = RunbookResource(
+        region_name=s.aws_region or "us-east-1",
+        endpoint_url=os.environ.get("AWS_ENDPOINT_URL") or None,
+        aws_access_key_id=dg.EnvVar("AWS_ACCESS_KEY_ID") if has_keys else None,
+        aws_secret_access_key=dg.EnvVar("AWS_SECRET_ACCESS_KEY") if has_keys else None,
+        audit_path=str(s.home / "runbook-audit.sqlite"),
+    )
+    return {"lake": lake, "telemetry": source, "pagerduty": pagerduty, "runbooks": runbooks}

@@ -9,7 +9,10 @@ from akidb_pipelines.alerting.respond import open_incidents
 from akidb_pipelines.alerting.sources import newest_alert_minutes
 from akidb_pipelines.clients.pagerduty import Event
 from assets.alerting import INCIDENTS
-from assets.resources import LakeResource, PagerDutyResource
+from akidb_pipelines.calendar import load_calendar
+from akidb_pipelines.runbooks.engine import load_runbooks
+from akidb_pipelines.runbooks.lifecycle import Step, due_steps, execute_step, read_ledger
+from assets.resources import LakeResource, PagerDutyResource, RunbookResource
 
 respond_job = dg.define_asset_job("respond", selection=dg.AssetSelection.assets(INCIDENTS),
                                   description="Correlate, route and page: one response tick.")
@@ -69,5 +72,54 @@ def pipeline_recovery_sensor(context: dg.RunStatusSensorContext, pagerduty: Page
             outbox.deliver(client.send)
 
 
+class RunbookStep(dg.Config):
+    runbook: str
+    incident: str
+    step: str              # apply | verify | restore
+    now: str = ""          # ISO time (default: now); replays pass the simulated clock
+    reason: str = ""
+
+
+@dg.op(description="One step of one runbook for one incident, within its guardrails; the outcome goes to the "
+                   "append-only audit log, and a failure or a missing recovery escalates the page.")
+def runbook_step(context: dg.OpExecutionContext, config: RunbookStep, lake: LakeResource,
+                 pagerduty: PagerDutyResource, runbooks: RunbookResource) -> dg.Output:
+    now = datetime.fromisoformat(config.now.replace("Z", "+00:00")) if config.now else datetime.now(timezone.utc)
+    step = Step(config.runbook, config.incident, config.step, config.reason)
+    outbox = pagerduty.outbox()
+    out = execute_step(step, load_runbooks(), lake.lake(), runbooks.actuator(), runbooks.audit(), outbox, now,
+                       load_calendar())
+    client = pagerduty.client()
+    if out.escalate and client:
+        outbox.deliver(client.send)
+    (context.log.warning if out.escalate else context.log.info)(f"{step.runbook} {step.step} for {step.incident}: "
+                                                                f"{out.status} ({out.reason})")
+    return dg.Output(out.status, metadata={"runbook": out.runbook, "incident": out.incident, "target": out.target,
+                                           "status": out.status, "reason": out.reason,
+                                           "before": json.dumps(out.before), "after": json.dumps(out.after),
+                                           "escalated": out.escalate})
+
+
+@dg.job(name="runbook", description="A runbook step (apply, verify, restore) launched by the runbook sensor.",
+        tags={"akidb/kind": "runbook"})
+def runbook_job():
+    runbook_step()
+
+
+@dg.sensor(job=runbook_job, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING,
+           description="Launches the due runbook steps: apply for paged incidents whose runbooks match, verify "
+                       "after the action, restore once the incident is over. One run per step (run key).")
+def runbook_sensor(context: dg.SensorEvaluationContext, lake: LakeResource, runbooks: RunbookResource):
+    now = datetime.now(timezone.utc)
+    steps = due_steps(read_ledger(lake.lake()), load_runbooks(), runbooks.audit(), now)
+    if not steps:
+        return dg.SkipReason("no runbook step is due (no paged incident with a matching runbook waiting)")
+    return [dg.RunRequest(run_key=s.run_key, tags={"akidb/incident": s.incident, "akidb/runbook": s.runbook},
+                          run_config={"ops": {"runbook_step": {"config": {
+                              "runbook": s.runbook, "incident": s.incident, "step": s.step, "now": now.isoformat(),
+                              "reason": s.reason}}}}) for s in steps]
+
+
 def defs() -> dg.Definitions:
-    return dg.Definitions(jobs=[respond_job], sensors=[alert_sensor, pipeline_failure_sensor, pipeline_recovery_sensor])
+    return dg.Definitions(jobs=[respond_job, runbook_job],
+                          sensors=[alert_sensor, runbook_sensor, pipeline_failure_sensor, pipeline_recovery_sensor])

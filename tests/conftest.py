@@ -67,6 +67,8 @@ def moto_endpoint():
     """moto in server mode over HTTP on a random loopback port, for the whole session."""
     from moto.server import ThreadedMotoServer
 
+    import tests.moto_ext  # noqa: F401 - Lambda provisioned concurrency, missing from moto 5.2.5
+
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     srv = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     srv.start()

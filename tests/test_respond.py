@@ -11,7 +11,9 @@ import pandas as pd
 import pytest
 
 from akidb_pipelines.alerting.outbox import Outbox
-from akidb_pipelines.alerting.respond import INCIDENTS_OBJECT, respond, write_incidents
+from akidb_pipelines.alerting.respond import (
+    DECISIONS_OBJECT, INCIDENTS_OBJECT, TICKETS_OBJECT, Inputs, respond, write_incidents)
+from akidb_pipelines.alerting.rootcause import load_cause_types
 from akidb_pipelines.alerting.routing import load_routing
 from akidb_pipelines.alerting.sources import service_map
 from akidb_pipelines.clients.pagerduty import EventsClient
@@ -53,17 +55,25 @@ def scored(days_lake, tmp_path_factory):
     return lake, cfg, smap, promoted
 
 
+def _inputs(cfg, **kw) -> Inputs:
+    slos, _ = load_specs()
+    return dc.replace(Inputs(slos, cfg, load_routing(), cause_types=load_cause_types()), **kw)
+
+
+def _clock(box_time: list[float]):
+    return lambda: box_time[0]
+
+
 def test_each_incident_pages_once_with_its_root_and_nothing_else_pages(scored, tmp_path):
     lake, cfg, smap, promoted = scored
     assert {"akidb-rest.latency_p95_ms", "lambda-edge.NRT57.emf_latency_p95_ms"} <= set(promoted)
-    slos, _ = load_specs()
-    policy, box = load_routing(), Outbox(tmp_path / "outbox.sqlite")
+    box = Outbox(tmp_path / "outbox.sqlite")
     now = DAY3 + timedelta(hours=12)
     with PagerDutyStandIn() as pd_:
         client = EventsClient(KEY, pd_.base_url, str(pd_.ca_file))
-        rep = respond(lake, now, slos, cfg, policy, box, smap)
+        rep = respond(lake, now, _inputs(cfg), box, smap)
         assert box.deliver(client.send).dead == 0
-        again = respond(lake, now, slos, cfg, policy, box, smap)  # the next sensor tick: nothing new
+        again = respond(lake, now, _inputs(cfg), box, smap)  # the next sensor tick: nothing new
         assert again.enqueued == [] and box.deliver(client.send).sent == 0
         df = write_incidents(lake, rep, box)
         paged = df[df.pages_sent == 1].sort_values("first_alert")
@@ -72,6 +82,11 @@ def test_each_incident_pages_once_with_its_root_and_nothing_else_pages(scored, t
         assert len(spot) == 1 and len(storm) == 1, df[["first_alert", "severity", "root_rule", "decision"]]
         s, t = spot.iloc[0], storm.iloc[0]
         assert s.severity == "P0" and s.root_component == "akidb-rest" and "latency" in (s.root_rule + s.related)
+        # the type of fault, from the golden signals around the onset (spot instances reclaimed; edge cold starts)
+        assert s.cause == "spot_interruption" and "instances_spot fell" in s.cause_evidence
+        assert t.cause == "edge_cold_start_storm" and "cold_starts rose" in t.cause_evidence
+        others = df[~df.id.isin([s.id, t.id])]
+        assert not others.cause.isin(["spot_interruption", "edge_cold_start_storm"]).any(), others[["first_alert", "severity", "root_rule", "cause", "cause_evidence", "decision"]].to_string()
         assert t.severity == "P1" and t.root_component == "lambda-edge" and t.team == "apac"  # Wed 16:00 in Tokyo
         # every page belongs to an injected incident (the LSTM cascade at 08:00 may page too: it is one)
         lstm = (paged.first_alert >= DAY3 + timedelta(hours=8) - timedelta(minutes=5)) & (
@@ -85,7 +100,15 @@ def test_each_incident_pages_once_with_its_root_and_nothing_else_pages(scored, t
         assert set(rep.tickets) == set(df[df.decision == "ticket"].id)
         trig = next(e for e in pd_.events if e["dedup_key"] == s.id and e["event_action"] == "trigger")
         assert trig["payload"]["custom_details"]["root_context"]["burn_rate_1h"] is not None
-    assert lake.read_bytes(INCIDENTS_OBJECT) is not None
+        assert trig["payload"]["custom_details"]["root_cause"]["type"] == "spot_interruption"
+    # the decision ledger: every alert's grouping, every routing decision, every event enqueued and delivered
+    dec = pd.read_parquet(__import__("io").BytesIO(lake.read_bytes(DECISIONS_OBJECT)))
+    mine = dec[dec.incident == s.id]
+    assert {"alert", "cause", "route", "enqueue", "delivered"} <= set(mine.kind)
+    assert (mine[mine.kind == "alert"].detail.str.startswith("root:")).sum() == 1
+    assert len(dec[dec.kind == "route"]) == len(df)  # one routing decision per incident (ticks do not repeat rows)
+    tickets = pd.read_parquet(__import__("io").BytesIO(lake.read_bytes(TICKETS_OBJECT)))
+    assert set(tickets.id) == set(df[df.decision == "ticket"].id) and len(tickets)
 
 
 def test_the_alert_sensor_runs_on_new_alert_rows_and_explains_its_skips(scored):
@@ -108,13 +131,14 @@ def test_the_incidents_asset_pages_through_the_outbox_and_reports_in_metadata(sc
     import dagster as dg
 
     from assets.alerting import incidents
-    from assets.resources import LakeResource, PagerDutyResource
+    from assets.resources import LakeResource, PagerDutyResource, RunbookResource
 
     lake, *_ = scored
     with PagerDutyStandIn() as pd_:
         resources = {"lake": LakeResource(lake_root=lake.root, duckdb_path=str(tmp_path / "akidb.duckdb")),
                      "pagerduty": PagerDutyResource(routing_key=KEY, base_url=pd_.base_url, ca_file=str(pd_.ca_file),
-                                                    outbox_path=str(tmp_path / "outbox.sqlite"))}
+                                                    outbox_path=str(tmp_path / "outbox.sqlite")),
+                     "runbooks": RunbookResource(audit_path=str(tmp_path / "audit.sqlite"))}
         now = (DAY3 + timedelta(hours=12)).isoformat()
         res = dg.materialize([incidents], resources=resources, instance=dg.DagsterInstance.ephemeral(),
                              run_config={"ops": {"alerting__incidents": {"config": {"now": now}}}})
@@ -132,17 +156,34 @@ def test_akidb_incidents_lists_the_ledger(scored, tmp_path, monkeypatch, capsys)
     from akidb_pipelines.cli import main
 
     lake, cfg, smap, _ = scored
-    slos, _ = load_specs()
-    box = Outbox(tmp_path / "outbox.sqlite")
+    home = tmp_path / "home"
+    monkeypatch.setenv("AKIDB_HOME", str(home))
+    box = Outbox(home / "pagerduty-outbox.sqlite")
     with PagerDutyStandIn() as pd_:
-        rep = respond(lake, DAY3 + timedelta(hours=12), slos, cfg, load_routing(), box, smap)
+        rep = respond(lake, DAY3 + timedelta(hours=12), _inputs(cfg), box, smap)
         box.deliver(EventsClient(KEY, pd_.base_url, str(pd_.ca_file)).send)
-    write_incidents(lake, rep, box)
-    monkeypatch.setenv("AKIDB_LAKE_ROOT", lake.root)
+        write_incidents(lake, rep, box)
+        monkeypatch.setenv("AKIDB_LAKE_ROOT", lake.root)
+        assert main(["incidents", "--json"]) == 0
+        records = json.loads(capsys.readouterr().out)
+        assert records and all(r["pages_sent"] == 1 and r["first_page"] for r in records)
+        assert {r["root_cause"]["component"] for r in records} >= {"akidb-rest", "lambda-edge"}
+        assert {r["root_cause"]["type"] for r in records} >= {"spot_interruption", "edge_cold_start_storm"}
+        # the on-call engineer acknowledges from the terminal: PagerDuty gets the acknowledge, the ledger the time
+        first = records[0]["id"]
+        monkeypatch.setenv("PAGERDUTY_ROUTING_KEY", KEY)
+        monkeypatch.setenv("AKIDB_PAGERDUTY_URL", pd_.base_url)
+        monkeypatch.setenv("AKIDB_PAGERDUTY_CA_FILE", str(pd_.ca_file))
+        assert main(["incidents", "--ack", first, "--by", "alice"]) == 0
+        assert "acknowledged (1 event(s) delivered" in capsys.readouterr().out
+        assert any(e["event_action"] == "acknowledge" and e["dedup_key"] == first for e in pd_.events)
+        assert main(["incidents", "--ack", first]) == 0 and "already acknowledged" in capsys.readouterr().out
+        assert main(["incidents", "--ack", "inc-never-paged"]) == 66
+        capsys.readouterr()
+    write_incidents(lake, respond(lake, DAY3 + timedelta(hours=12), _inputs(cfg), box, smap), box)
     assert main(["incidents", "--json"]) == 0
-    records = json.loads(capsys.readouterr().out)
-    assert records and all(r["pages_sent"] == 1 and r["first_page"] for r in records)
-    assert {r["root_cause"]["component"] for r in records} >= {"akidb-rest", "lambda-edge"}
+    acked = {r["id"]: r["acknowledged"] for r in json.loads(capsys.readouterr().out)}
+    assert acked[first] is not None and sum(v is not None for v in acked.values()) == 1
     assert main(["incidents", "--all"]) == 0
     out = capsys.readouterr().out
     assert "root cause" in out and "lambda-edge" in out
@@ -150,51 +191,220 @@ def test_akidb_incidents_lists_the_ledger(scored, tmp_path, monkeypatch, capsys)
     assert main(["incidents"]) == 66 and "no incident ledger yet" in capsys.readouterr().err
 
 
-def test_paged_incidents_run_their_runbooks_once_and_record_the_actions(scored, tmp_path, aws_env):
-    import boto3
-
-    from akidb_pipelines.runbooks.engine import Actuator, AuditLog, load_runbooks
-
-    lake, cfg, smap, _ = scored
-    asg = boto3.client("autoscaling")
-    asg.create_launch_configuration(LaunchConfigurationName="lc", ImageId="ami-12345678", InstanceType="t3.small")
-    asg.create_auto_scaling_group(AutoScalingGroupName="akidb-rest-ondemand", LaunchConfigurationName="lc",
-                                  MinSize=0, MaxSize=12, DesiredCapacity=2, AvailabilityZones=["us-east-1a"])
-    rb_file = tmp_path / "runbooks.yaml"
-    from akidb_pipelines.runbooks.engine import DEFAULT_PATH
-
-    rb_file.write_text(DEFAULT_PATH.read_text().replace("enabled: false", "enabled: true", 1))  # the spot runbook on
-    runbooks = load_runbooks(rb_file)
-    actuator, audit = Actuator(endpoint_url=aws_env), AuditLog(tmp_path / "audit.sqlite")
-    slos, _ = load_specs()
-    box = Outbox(tmp_path / "outbox.sqlite")
-    with PagerDutyStandIn() as pd_:
-        client = EventsClient(KEY, pd_.base_url, str(pd_.ca_file))
-        for minutes in (2, 3):  # two ticks while the spot cascade is live
-            rep = respond(lake, SPOT + timedelta(minutes=minutes), slos, cfg, load_routing(), box, smap,
-                          runbooks=runbooks, actuator=actuator, audit=audit)
-            box.deliver(client.send)
-        trig = next(e for e in pd_.events if e["event_action"] == "trigger")
-        assert trig["payload"]["custom_details"]["runbooks"] == ["spot-cascade-on-demand"]
-    rows = audit.rows()
-    assert [(r["runbook"], r["status"]) for r in rows] == [("spot-cascade-on-demand", "applied")]  # once
-    assert actuator.read({"type": "autoscaling_step", "group": "akidb-rest-ondemand"})["desired"] == 4
-    spot = next(r for r in rep.incidents if r["first_alert"] == SPOT)
-    assert json.loads(spot["runbook_actions"]) == ["spot-cascade-on-demand: applied"]
-
-
 def test_a_maintenance_window_silences_the_incidents_rooted_in_its_tier(scored, tmp_path):
     from akidb_pipelines.calendar import CalendarEntry
 
     lake, cfg, smap, _ = scored
-    slos, _ = load_specs()
     window = [CalendarEntry("edge-maint", "maintenance", STORM - timedelta(minutes=30), STORM + timedelta(hours=1),
                             ("lambda-edge",))]
     box = Outbox(tmp_path / "outbox.sqlite")
-    rep = respond(lake, DAY3 + timedelta(hours=12), slos, cfg, load_routing(), box, smap, calendar=window)
+    rep = respond(lake, DAY3 + timedelta(hours=12), _inputs(cfg, calendar=window), box, smap)
     storm = next(r for r in rep.incidents if r["root_component"] == "lambda-edge" and r["first_alert"] >= STORM)
     spot = next(r for r in rep.incidents if r["first_alert"] == SPOT)
     assert storm["decision"] == "silenced" and "edge-maint" in storm["reason"] and storm["id"] in rep.silenced
     assert spot["decision"] == "page"
     assert [k for k in rep.enqueued if k.startswith(storm["id"])] == []
     assert f"{spot['id']}:trigger" in rep.enqueued
+
+
+def test_an_ad_hoc_silence_mutes_the_matching_alerts_and_the_ledger_says_why(scored, tmp_path):
+    from akidb_pipelines.alerting.silences import SilenceStore, parse_matchers
+
+    lake, cfg, smap, _ = scored
+    store = SilenceStore(tmp_path / "silences.sqlite")
+    store.add(parse_matchers(["component=lambda-edge"]), STORM - timedelta(minutes=10), STORM + timedelta(hours=1),
+              "alice", "edge vendor incident, we know")
+    box = Outbox(tmp_path / "outbox.sqlite")
+    rep = respond(lake, DAY3 + timedelta(hours=12), _inputs(cfg, silences=store.all()), box, smap)
+    assert rep.silenced_alerts  # the storm's edge alerts
+    assert not any(r["root_component"] == "lambda-edge" and STORM <= r["first_alert"] < STORM + timedelta(hours=1)
+                   for r in rep.incidents)
+    assert any(r["first_alert"] == SPOT and r["decision"] == "page" for r in rep.incidents)  # other alerts page
+    write_incidents(lake, rep, box)
+    dec = pd.read_parquet(__import__("io").BytesIO(lake.read_bytes(DECISIONS_OBJECT)))
+    muted = dec[dec.kind == "silenced"]
+    assert len(muted) == len(rep.silenced_alerts) and muted.detail.str.contains("alice: edge vendor incident").all()
+    # after the silence: an alert starting later pages as usual (the silence covers onsets inside its window)
+    assert store.expire(store.all()[0].id, STORM + timedelta(minutes=1))
+
+
+def test_an_unacknowledged_p0_escalates_after_the_ack_timeout_and_an_ack_prevents_it(scored, tmp_path):
+    from akidb_pipelines.alerting.respond import acknowledge
+
+    lake, cfg, smap, _ = scored
+    clock = [0.0]
+    for acked in (False, True):
+        box = Outbox(tmp_path / f"outbox-{acked}.sqlite", clock=_clock(clock))
+        with PagerDutyStandIn() as pd_:
+            client = EventsClient(KEY, pd_.base_url, str(pd_.ca_file))
+            first = SPOT + timedelta(minutes=2)
+            clock[0] = first.timestamp()
+            rep = respond(lake, first, _inputs(cfg), box, smap)
+            box.deliver(client.send)
+            spot = next(r for r in rep.incidents if r["first_alert"] == SPOT)
+            assert spot["severity"] == "P0" and f"{spot['id']}:trigger" in rep.enqueued
+            if acked:
+                acknowledge(box, spot["id"], "bob")
+            for minutes in (10, 18):  # before and after the 15-minute ack timeout; the incident is still live
+                now = first + timedelta(minutes=minutes)
+                clock[0] = now.timestamp()
+                rep = respond(lake, now, _inputs(cfg), box, smap)
+                box.deliver(client.send)
+                assert (spot["id"] in rep.escalated) == (minutes == 18 and not acked)
+            esc = [e for e in pd_.events if e["dedup_key"] == f"{spot['id']}-escalation"]
+            assert len(esc) == (0 if acked else 1)
+            if not acked:
+                assert esc[0]["payload"]["summary"].startswith("[ESCALATED: not acknowledged in 15 min]")
+                assert esc[0]["payload"]["severity"] == "critical"
+            df = write_incidents(lake, rep, box)
+            row = df[df.id == spot["id"]].iloc[0]
+            assert pd.isna(row.escalated_at) == acked and pd.isna(row.acknowledged_at) != acked
+            assert row.first_page == pd.Timestamp(first)  # the outbox clock: first page = the tick that sent it
+
+
+def test_static_threshold_rules_fire_after_their_for_duration(scored, tmp_path):
+    from akidb_pipelines.alerting.static_rules import StaticRule, StaticRuleError, load_static_rules, static_alerts
+
+    lake, cfg, smap, _ = scored
+    assert load_static_rules() == [] and len(load_static_rules(include_disabled=True)) == 4  # shipped disabled
+    rule = StaticRule("errors-over-1pct", "akidb-rest", "error_rate", ">", 0.01, for_minutes=3, severity="P0")
+    alerts = static_alerts(lake, [rule], DAY3, DAY3 + timedelta(hours=12))
+    assert alerts and all(a.source == "static" and a.severity == "P0" for a in alerts)
+    (a,) = [a for a in alerts if SPOT <= a.start <= SPOT + timedelta(minutes=10)]  # the spot cascade's 5xx
+    assert a.start == SPOT + timedelta(minutes=2) and a.end == SPOT + timedelta(minutes=7)  # fired after 3 minutes
+    never = StaticRule("errors-for-a-day", "akidb-rest", "error_rate", ">", 0.01, for_minutes=1440)
+    assert static_alerts(lake, [never], DAY3, DAY3 + timedelta(hours=12)) == []
+    longer = StaticRule("errors-5m", "akidb-rest", "error_rate", ">", 0.01, for_minutes=5)
+    assert [x.start for x in static_alerts(lake, [longer], SPOT, SPOT + timedelta(hours=1))] == [a.start + timedelta(minutes=2)]
+    rep = respond(lake, SPOT + timedelta(minutes=30), _inputs(cfg, static_rules=[rule]), Outbox(tmp_path / "o.sqlite"),
+                  smap)
+    spot = next(r for r in rep.incidents if r["first_alert"] <= SPOT + timedelta(minutes=3) <= r["last_alert"])
+    assert "static:errors-over-1pct" in spot["related"] or spot["root_source"] == "static"  # grouped, no 2nd page
+    bad = tmp_path / "rules.yaml"
+    bad.write_text("rules: [{id: x, tier: akidb-rest, metric: latency_p95_ms, op: '=>', threshold: 1}]")
+    with pytest.raises(StaticRuleError, match=r"rules\[0\]\.op"):
+        load_static_rules(bad)
+
+
+def test_runbooks_launch_verify_and_scale_back_through_their_lifecycle(scored, tmp_path, aws_env):
+    import boto3
+
+    from akidb_pipelines.runbooks.engine import DEFAULT_PATH, Actuator, AuditLog, load_runbooks
+    from akidb_pipelines.runbooks.lifecycle import due_steps, read_ledger, tick
+
+    lake, cfg, smap, _ = scored
+    lake = Lake(tmp_path / "lake-copy")  # a ledger of its own
+    import shutil
+
+    for table in ("models/marts/golden_signals_1m", "models/marts/slo_burn_rates_1m", "models/staging/stg_xray_spans",
+                  "forecast"):
+        shutil.copytree(f"{scored[0].root}/{table}", f"{lake.root}/{table}")
+    asg = boto3.client("autoscaling")
+    asg.create_launch_configuration(LaunchConfigurationName="lc", ImageId="ami-12345678", InstanceType="t3.small")
+    asg.create_auto_scaling_group(AutoScalingGroupName="akidb-rest-ondemand", LaunchConfigurationName="lc",
+                                  MinSize=0, MaxSize=12, DesiredCapacity=2, AvailabilityZones=["us-east-1a"])
+    rb_file = tmp_path / "runbooks.yaml"
+    rb_file.write_text(DEFAULT_PATH.read_text().replace("enabled: false", "enabled: true", 1))  # the spot runbook on
+    runbooks = [r for r in load_runbooks(rb_file) if r.id == "spot-cascade-on-demand"]
+    actuator, audit = Actuator(endpoint_url=aws_env), AuditLog(tmp_path / "audit.sqlite")
+    desired = lambda: actuator.read({"type": "autoscaling_step", "group": "akidb-rest-ondemand"})["desired"]  # noqa: E731
+    clock = [0.0]
+    box = Outbox(tmp_path / "outbox.sqlite", clock=_clock(clock))
+    inputs = _inputs(cfg, runbooks=runbooks)
+    with PagerDutyStandIn() as pd_:
+        client = EventsClient(KEY, pd_.base_url, str(pd_.ca_file))
+        statuses = []
+        for minutes in range(2, 90, 5):  # response ticks, then the runbook sensor's steps, every 5 minutes
+            now = SPOT + timedelta(minutes=minutes)
+            clock[0] = now.timestamp()
+            rep = respond(lake, now, inputs, box, smap)
+            box.deliver(client.send)
+            write_incidents(lake, rep, box, audit)
+            for step, out in tick(lake, runbooks, actuator, audit, box, now):
+                statuses.append((minutes, step.step, out.status, desired()))
+        trig = next(e for e in pd_.events if e["event_action"] == "trigger")
+        assert trig["payload"]["custom_details"]["runbooks"] == ["spot-cascade-on-demand"]
+    # applied once while live, verified 10 min later (akidb-rest 5xx back under 1%), scaled back 30 min after that
+    assert [s[:3] for s in statuses] == [(2, "apply", "applied"), (12, "verify", "verified"),
+                                         (42, "restore", "restored")], statuses
+    assert statuses[0][3] == 4 and statuses[-1][3] == 2
+    rows = [r for r in audit.rows() if r["runbook"] == "spot-cascade-on-demand"]
+    assert {r["incident"] for r in rows} == {next(r["id"] for r in rep.incidents if r["first_alert"] == SPOT)}
+    ledger = read_ledger(lake)
+    acts = json.loads(ledger[ledger.first_alert == SPOT].iloc[0].runbook_actions)
+    assert [a.split(": ")[1].split(" ")[0] for a in acts] == ["applied", "verified", "restored"]
+    assert due_steps(ledger, runbooks, audit, SPOT + timedelta(days=1)) == []  # nothing left to do
+
+
+def test_a_runbook_that_does_not_help_is_rolled_back_and_escalates(scored, tmp_path, aws_env):
+    import boto3
+
+    from akidb_pipelines.runbooks.engine import Actuator, AuditLog, Verify, load_runbooks
+    from akidb_pipelines.runbooks.lifecycle import Step, execute_step
+
+    lake, *_ = scored
+    boto3.client("ssm").put_parameter(Name="/akidb/autoscaling/predictive-enabled", Value="true", Type="String")
+    lstm = dc.replace(next(r for r in load_runbooks() if r.id == "lstm-cascade-disable-predictive"), enabled=True,
+                      verify=Verify("akidb-rest", "latency_p95_ms", below=1.0, minutes=5))  # never met
+    actuator, audit, box = Actuator(endpoint_url=aws_env), AuditLog(tmp_path / "a.sqlite"), Outbox(tmp_path / "o.sqlite")
+    now = DAY3 + timedelta(hours=9)
+    assert execute_step(Step(lstm.id, "inc-x", "apply", ""), [lstm], lake, actuator, audit, box, now).status == "applied"
+    assert actuator.read(lstm.action) == "false"
+    out = execute_step(Step(lstm.id, "inc-x", "verify", ""), [lstm], lake, actuator, audit, box,
+                       now + timedelta(minutes=20))
+    assert out.status == "not_recovered" and out.escalate and "rollback: rolled_back" in out.reason
+    assert actuator.read(lstm.action) == "true"  # undone
+    (esc,) = [r for r in box.rows() if r["idempotency_key"] == "inc-x:escalate:lstm-cascade-disable-predictive:verify"]
+    assert json.loads(esc["event"])["severity"] == "critical"
+    assert [r["status"] for r in audit.rows()] == ["applied", "rolled_back", "not_recovered"]
+
+
+def test_the_runbook_sensor_launches_due_steps_once_with_config(scored, tmp_path, monkeypatch):
+    import dagster as dg
+
+    from akidb_pipelines.runbooks.engine import DEFAULT_PATH
+    from assets.resources import LakeResource, RunbookResource
+    from sensors.alerting import runbook_sensor
+
+    lake, cfg, smap, _ = scored
+    own = Lake(tmp_path / "lake")
+    box = Outbox(tmp_path / "o.sqlite", clock=lambda: datetime_now_ts())
+    rb_file = tmp_path / "runbooks.yaml"
+    rb_file.write_text(DEFAULT_PATH.read_text())
+    monkeypatch.setenv("AKIDB_RUNBOOKS_CONFIG", str(rb_file))
+    from akidb_pipelines.runbooks.engine import load_runbooks
+
+    # a ledger whose spot incident is paged and live *now* (the sensor uses the wall clock)
+    rep = respond(lake, SPOT + timedelta(minutes=3), _inputs(cfg, runbooks=load_runbooks()), box, smap)
+    box.deliver(lambda ev: ev.dedup_key)
+    write_incidents(own, rep, box)
+    from akidb_pipelines.runbooks.lifecycle import read_ledger
+
+    df = read_ledger(own)
+    shift = pd.Timestamp.now(tz="UTC").floor("min") - pd.Timestamp(SPOT)
+    df["first_alert"] += shift
+    df["last_alert"] += shift
+    import io as _io
+
+    buf = _io.BytesIO()
+    df.to_parquet(buf, index=False)
+    own.write_bytes(INCIDENTS_OBJECT, buf.getvalue())
+    res = {"lake": LakeResource(lake_root=own.root, duckdb_path=str(tmp_path / "a.duckdb")),
+           "runbooks": RunbookResource(audit_path=str(tmp_path / "audit.sqlite"))}
+    reqs = runbook_sensor(dg.build_sensor_context(resources=res))
+    assert isinstance(reqs, list) and len(reqs) == 1, reqs
+    (r,) = reqs
+    spot_id = df[df.cause == "spot_interruption"].iloc[0].id
+    assert r.run_key == f"runbook:{spot_id}:spot-cascade-on-demand:apply"
+    conf = r.run_config["ops"]["runbook_step"]["config"]
+    assert conf["runbook"] == "spot-cascade-on-demand" and conf["step"] == "apply" and conf["incident"] == spot_id
+    empty = {"lake": LakeResource(lake_root=str(tmp_path / "none"), duckdb_path=str(tmp_path / "b.duckdb")),
+             "runbooks": res["runbooks"]}
+    skip = runbook_sensor(dg.build_sensor_context(resources=empty))
+    assert isinstance(skip, dg.SkipReason) and "no runbook step is due" in skip.skip_message
+
+
+def datetime_now_ts() -> float:
+    import time
+
+    return time.time()

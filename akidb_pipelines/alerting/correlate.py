@@ -47,6 +47,9 @@ class Incident:
     start: datetime
     end: datetime
     inhibited: list[Alert] = field(default_factory=list)
+    cause: str = "unclassified"       # root-cause type (``rootcause.classify``)
+    cause_evidence: str = ""
+    flap_of: str | None = None        # the earlier incident this one recurs (flap suppression)
 
     @property
     def related(self) -> list[Alert]:

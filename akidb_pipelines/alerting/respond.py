@@ -1,10 +1,22 @@
-"""One response tick: alerts -> incidents -> routing -> the outbox -> PagerDuty, and the incident ledger.
+"""One response tick: alerts -> incidents -> routing -> the outbox -> PagerDuty, and the ledgers.
 
 Every tick recomputes the incidents from the alerts of the lookback window (correlation is deterministic, so the
 incident ids are stable across ticks) and turns decisions into outbox rows with idempotency keys
-(``<incident>:trigger``, ``<incident>:resolve``): a tick that runs twice, or two ticks racing, page once. A P1 that
-started outside business hours is paged by the first tick after the next opening, or at once if it becomes P0;
-a P2 becomes a ticket. An incident whose alerts have all been quiet for ``resolve_after`` is resolved.
+(``<incident>:trigger``, ``<incident>:resolve``): a tick that runs twice, or two ticks racing, page once.
+
+Per tick, in order: alerts from the burn rates, the anomalies and the enabled static rules; ad-hoc silences mute
+the alerts they match; correlation groups the rest into incidents (root from the service map); each incident gets
+a root-cause type (``rootcause``); routing decides page / hold / ticket; maintenance windows silence incidents
+rooted in their tiers; a recurrence of a recent incident's root within ``flap_window`` is flapping and pages only
+if it persists for ``flap_hold``; a P1 outside business hours is held to the next opening (paged at once if it
+becomes P0); a P0 not acknowledged within the policy's ack timeout is escalated (a second PagerDuty incident,
+``<id>-escalation``); an incident quiet for ``resolve_after`` is resolved. Runbooks matching a paged incident are
+listed on the page and in the ledger; the runbook sensor launches them (``akidb_pipelines.runbooks.lifecycle``).
+
+Two ledgers land in the lake: ``alerting/incidents.parquet`` (one row per incident: first alert, first page,
+acknowledgement, resolution, pages, cause, runbooks) and ``alerting/decisions.parquet`` (every alert's grouping,
+every silence, suppression and routing decision, and every trigger/acknowledge/resolve enqueued and delivered,
+with its time), so MTTD/MTTA/MTTR are queries. Tickets (P2) also go to ``alerting/tickets.parquet``.
 """
 
 from __future__ import annotations
@@ -17,16 +29,21 @@ from datetime import datetime, timedelta, timezone
 
 import pandas as pd
 
-from akidb_pipelines.alerting.correlate import Alert, Incident, ServiceMap, correlate
+from akidb_pipelines.alerting.correlate import SEVERITY_RANK, Alert, Incident, ServiceMap, correlate
 from akidb_pipelines.alerting.outbox import Outbox
-from akidb_pipelines.alerting.routing import RoutingPolicy
+from akidb_pipelines.alerting.rootcause import CauseType, classify, evidence_frame
+from akidb_pipelines.alerting.routing import Decision, RoutingPolicy
+from akidb_pipelines.alerting.silences import Silence, silenced_by
 from akidb_pipelines.alerting.sources import anomaly_alerts, slo_alerts
+from akidb_pipelines.alerting.static_rules import StaticRule, static_alerts
 from akidb_pipelines.clients.pagerduty import Event
 from akidb_pipelines.forecast.config import ForecastConfig
 from akidb_pipelines.slo.spec import SLO
 from akidb_pipelines.storage import Lake
 
 INCIDENTS_OBJECT = "alerting/incidents.parquet"
+DECISIONS_OBJECT = "alerting/decisions.parquet"
+TICKETS_OBJECT = "alerting/tickets.parquet"
 
 
 @dataclass(frozen=True)
@@ -34,17 +51,42 @@ class RespondConfig:
     lookback: timedelta = timedelta(hours=24)
     window: timedelta = timedelta(minutes=15)
     resolve_after: timedelta = timedelta(minutes=15)
+    flap_window: timedelta = timedelta(minutes=60)   # a recurrence of the same root this soon after is flapping
+    flap_hold: timedelta = timedelta(minutes=10)     # ... and pages only if it lasts this long
     source: str = "akidb-pipelines"
     ui_url: str = "http://127.0.0.1:3000"
 
 
 @dataclass
 class RespondReport:
+    now: datetime | None = None
     incidents: list[dict] = field(default_factory=list)
+    decisions: list[dict] = field(default_factory=list)
     enqueued: list[str] = field(default_factory=list)
     held: list[str] = field(default_factory=list)
     tickets: list[str] = field(default_factory=list)
-    silenced: list[str] = field(default_factory=list)
+    silenced: list[str] = field(default_factory=list)       # incidents silenced by a maintenance window
+    silenced_alerts: list[str] = field(default_factory=list)  # alerts muted by an ad-hoc silence
+    flapping: list[str] = field(default_factory=list)
+    escalated: list[str] = field(default_factory=list)
+
+    def decide(self, incident: str, kind: str, subject: str, detail: str) -> None:
+        self.decisions.append({"at": self.now, "incident": incident, "kind": kind, "subject": subject,
+                               "detail": detail[:1000]})
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """What a tick reads besides the lake: policies, silences, calendar, runbooks (all optional but routing)."""
+
+    slos: list[SLO]
+    forecast: ForecastConfig
+    policy: RoutingPolicy
+    static_rules: list[StaticRule] = ()
+    silences: list[Silence] = ()
+    calendar: list = ()
+    runbooks: list = ()
+    cause_types: list[CauseType] = ()
 
 
 def _json(v: object) -> object:
@@ -53,129 +95,216 @@ def _json(v: object) -> object:
     return v
 
 
+def _label(a: Alert) -> str:
+    return f"{a.source}:{a.rule}@{a.component}" + (f"/{a.edge_location}" if a.edge_location != "all" else "")
+
+
 def trigger_event(inc: Incident, pd_severity: str, cfg: RespondConfig, runbooks: list[str] = ()) -> Event:
     root = inc.root
     details = {
-        "incident": inc.id, "severity": inc.severity, "root_cause": {"component": root.component, "source": root.source,
-                                                                     "rule": root.rule},
+        "incident": inc.id, "severity": inc.severity,
+        "root_cause": {"component": root.component, "type": inc.cause, "evidence": inc.cause_evidence,
+                       "source": root.source, "rule": root.rule},
         "first_alert": inc.start.isoformat(), "alerts": len(inc.alerts),
-        "related": [f"{a.source}:{a.rule}@{a.component}" + (f"/{a.edge_location}" if a.edge_location != "all" else "")
-                    for a in inc.related][:20],
+        "related": [_label(a) for a in inc.related][:20],
         "root_context": {k: _json(v) for k, v in root.context},
         "runbooks": list(runbooks) or "none matches",
     }
     edges = sorted({a.edge_location for a in inc.alerts if a.edge_location != "all"})
-    summary = (f"[{inc.severity}] {root.component}: {root.rule} ({root.source})"
+    cause = "" if inc.cause == "unclassified" else f" [{inc.cause}]"
+    summary = (f"[{inc.severity}] {root.component}: {root.rule} ({root.source}){cause}"
                + (f" at {', '.join(edges)}" if edges else "") + f", {len(inc.alerts)} alert(s)")
     return Event("trigger", inc.id, summary=summary[:1024], source=cfg.source, severity=pd_severity,
-                 component=root.component, group="akidb", event_class=root.source,
+                 component=root.component, group="akidb", event_class=inc.cause,
                  timestamp=inc.start.isoformat().replace("+00:00", "Z"), custom_details=details,
-                 links=({"href": f"{cfg.ui_url}/assets", "text": "Dagster assets"},))
+                 links=({"href": f"{cfg.ui_url}/assets/alerting/incidents", "text": "Incident ledger (Dagster)"},))
 
 
-def _runbooks(inc: Incident, decision_action: str, now: datetime, runbooks: list, actuator, audit,  # noqa: ANN001
-              calendar: list, outbox: Outbox, cfg: RespondConfig, live: bool) -> list[str]:
-    """Run (or, without an actuator, only plan) the runbooks matching a paged incident, once per incident; a
-    failed runbook escalates the page. Returns 'runbook: status' lines for the ledger and the page."""
-    from akidb_pipelines.runbooks.engine import run
-
-    matched = [rb for rb in runbooks if rb.matches(inc)] if decision_action != "ticket" else []
-    if not matched:
-        return []
-    if actuator is None or audit is None:
-        return [f"{rb.id}: planned ({'enabled' if rb.enabled else 'dry run'}; runbooks are not connected)"
-                for rb in matched]
-    done = {(r["runbook"]) for r in audit.rows() if r["incident"] == inc.id}
-    for rb in matched:
-        if rb.id in done or not live:  # act while the incident is live, not on a later look at its past
-            continue
-        out = run(rb, inc, actuator, audit, now, calendar)
-        if out.escalate:
-            outbox.enqueue(Event("trigger", inc.id, summary=f"[{inc.severity}] escalated: runbook {rb.id} failed "
-                                 f"({out.reason[:200]})", source=cfg.source, severity="critical",
-                                 component=inc.root.component, group="akidb", event_class="runbook_failure",
-                                 custom_details={"runbook": rb.id, "reason": out.reason}),
-                           f"{inc.id}:escalate:{rb.id}")
-    return [f"{r['runbook']}: {r['status']}" for r in audit.rows() if r["incident"] == inc.id]
+def _flap_key(a: Alert) -> tuple:
+    return a.source, a.rule, a.component, a.edge_location
 
 
-def respond(lake: Lake, now: datetime, slos: list[SLO], fcfg: ForecastConfig, policy: RoutingPolicy,
-            outbox: Outbox, smap: ServiceMap, cfg: RespondConfig = RespondConfig(),
-            extra_alerts: list[Alert] = (), runbooks: list = (), actuator=None, audit=None,  # noqa: ANN001
-            calendar: list = ()) -> RespondReport:
-    """``runbooks`` match paged incidents; with an ``actuator`` and an ``audit`` log they run (within their
-    guardrails, dry run unless enabled), without them they are only listed as planned. ``calendar``: maintenance
-    windows silence the incidents rooted in their tiers (recorded, not paged) and freeze the runbooks."""
+def respond(lake: Lake, now: datetime, inputs: Inputs, outbox: Outbox, smap: ServiceMap,
+            cfg: RespondConfig = RespondConfig(), extra_alerts: list[Alert] = ()) -> RespondReport:
     now = now.astimezone(timezone.utc)
     start = now - cfg.lookback
-    alerts = [a for a in slo_alerts(lake, slos, start, now) + anomaly_alerts(lake, fcfg, start, now)
-              + list(extra_alerts) if a.start <= now]
-    report = RespondReport()
-    windows = [e for e in calendar if e.kind == "maintenance"]
+    report = RespondReport(now=now)
+    raw = [a for a in slo_alerts(lake, inputs.slos, start, now) + anomaly_alerts(lake, inputs.forecast, start, now)
+           + static_alerts(lake, list(inputs.static_rules), start, now) + list(extra_alerts) if a.start <= now]
+    alerts = []
+    for a in raw:
+        sil = silenced_by(a, list(inputs.silences))
+        if sil is None:
+            alerts.append(a)
+        else:
+            report.silenced_alerts.append(a.fingerprint)
+            report.decide("", "silenced", a.fingerprint, f"{_label(a)} from {a.start:%m-%d %H:%M}Z: {sil.describe()}")
+    incidents = correlate(alerts, smap, cfg.window)
+    frame = evidence_frame(lake, list(inputs.cause_types), start, now) if inputs.cause_types else {}
+    windows = [e for e in inputs.calendar if e.kind == "maintenance"]
     stored = outbox.keys()  # read once per tick; this tick's enqueues are added below
-    for inc in correlate(alerts, smap, cfg.window):
-        decision = policy.route(inc.severity, inc.start)
+    sent_at = {r["idempotency_key"]: r["sent_at"] for r in outbox.rows() if r["status"] == "sent"}
+    last_by_root: dict[tuple, Incident] = {}
+    for inc in incidents:
+        inc.cause, inc.cause_evidence = classify(inc, list(inputs.cause_types), frame)
+        for a in inc.alerts:
+            role = "root" if a is inc.root else ("inhibited by root" if a in inc.inhibited else "related")
+            report.decide(inc.id, "alert", a.fingerprint, f"{role}: {_label(a)} {a.severity} "
+                                                          f"{a.start:%m-%d %H:%M}-{a.end:%H:%M}Z")
+        report.decide(inc.id, "cause", inc.cause, inc.cause_evidence or "no type's conditions hold")
+        decision = inputs.policy.route(inc.severity, inc.start)
+        flap_of = None
+        prev = last_by_root.get(_flap_key(inc.root))
+        if prev is not None and inc.start - prev.end <= cfg.flap_window \
+                and SEVERITY_RANK[inc.severity] >= SEVERITY_RANK[prev.severity]:
+            flap_of = getattr(prev, "flap_of", None) or prev.id
+        inc.flap_of = flap_of
+        last_by_root[_flap_key(inc.root)] = inc
         silence = next((e for e in windows if e.applies_to(inc.root.component) and e.start <= inc.start < e.end), None)
         if silence is not None and decision.action != "ticket":  # a maintenance window silences its own symptoms
             decision = dataclasses.replace(decision, action="silenced",
                                            reason=f"silenced by maintenance window {silence.id} "
                                                   f"(until {silence.end:%Y-%m-%d %H:%M}Z)")
+        elif flap_of is not None:
+            decision = _flap_decision(inc, decision, flap_of, now, cfg)
+        planned = [rb.id for rb in inputs.runbooks if rb.matches(inc)] if decision.action != "ticket" else []
         row = {"id": inc.id, "severity": inc.severity, "root_component": inc.root.component,
-               "root_source": inc.root.source, "root_rule": inc.root.rule, "first_alert": inc.start,
+               "root_source": inc.root.source, "root_rule": inc.root.rule, "root_edge_location": inc.root.edge_location,
+               "cause": inc.cause, "cause_evidence": inc.cause_evidence, "first_alert": inc.start,
                "last_alert": inc.end, "alerts": len(inc.alerts), "inhibited": len(inc.inhibited),
                "related": json.dumps([f"{a.source}:{a.rule}" for a in inc.related]),
-               "decision": decision.action, "team": decision.team, "page_due": decision.at, "reason": decision.reason}
-        actions: list[str] = []
+               "decision": decision.action, "team": decision.team, "page_due": decision.at, "reason": decision.reason,
+               "flap_of": flap_of, "runbooks_planned": json.dumps(planned)}
+        report.decide(inc.id, "route", decision.action, decision.reason)
+        rule = inputs.policy.severities[inc.severity]
         if decision.action == "silenced":
             report.silenced.append(inc.id)
+        elif decision.action == "suppressed":
+            report.flapping.append(inc.id)
         elif decision.action == "ticket":
             report.tickets.append(inc.id)
+            if rule.low_urgency_event:  # optional low-urgency PagerDuty event beside the ticket
+                _enqueue(report, outbox, stored, trigger_event(inc, rule.pagerduty_severity, cfg), f"{inc.id}:trigger")
         elif decision.at > now:
             report.held.append(inc.id)
         else:
-            planned = [rb.id for rb in runbooks if rb.matches(inc)]
-            if outbox.enqueue(trigger_event(inc, decision.pagerduty_severity, cfg, planned), f"{inc.id}:trigger"):
-                report.enqueued.append(f"{inc.id}:trigger")
-            stored.add(f"{inc.id}:trigger")
-            actions = _runbooks(inc, decision.action, now, list(runbooks), actuator, audit, list(calendar),
-                                outbox, cfg, live=inc.end + cfg.resolve_after > now)
-        row["runbook_actions"] = json.dumps(actions)
+            _enqueue(report, outbox, stored, trigger_event(inc, decision.pagerduty_severity, cfg, planned),
+                     f"{inc.id}:trigger")
         quiet = inc.end + cfg.resolve_after <= now
-        if quiet and decision.action != "ticket" and f"{inc.id}:trigger" in stored:
-            if outbox.enqueue(Event("resolve", inc.id), f"{inc.id}:resolve"):
-                report.enqueued.append(f"{inc.id}:resolve")
+        paged_at = sent_at.get(f"{inc.id}:trigger")
+        if (not quiet and inc.severity == "P0" and paged_at is not None and f"{inc.id}:acknowledge" not in stored
+                and now.timestamp() >= paged_at + inputs.policy.p0_ack_timeout.total_seconds()):
+            esc = trigger_event(inc, "critical", cfg, planned)
+            esc = dataclasses.replace(esc, dedup_key=f"{inc.id}-escalation",
+                                      summary=f"[ESCALATED: not acknowledged in "
+                                              f"{inputs.policy.p0_ack_timeout.total_seconds() / 60:.0f} min] "
+                                              f"{esc.summary}"[:1024])
+            if _enqueue(report, outbox, stored, esc, f"{inc.id}:escalation"):
+                report.escalated.append(inc.id)
+        if quiet and f"{inc.id}:trigger" in stored:
+            _enqueue(report, outbox, stored, Event("resolve", inc.id), f"{inc.id}:resolve")
+            if f"{inc.id}:escalation" in stored:
+                _enqueue(report, outbox, stored, Event("resolve", f"{inc.id}-escalation"), f"{inc.id}:escalation-resolve")
         row["resolved"] = quiet
         report.incidents.append(row)
     return report
 
 
-def write_incidents(lake: Lake, report: RespondReport, outbox: Outbox) -> pd.DataFrame:
-    """The incident ledger: one row per incident with its first alert, first page (when PagerDuty accepted the
-    trigger), resolution and pages sent. Each tick upserts the incidents it saw (by id) into the stored ledger, so
-    incidents older than the tick's lookback stay recorded."""
-    sent = {}
-    for r in outbox.rows():
-        if r["status"] == "sent":
-            sent.setdefault((r["dedup_key"], r["action"]), r["sent_at"])
-    df = pd.DataFrame(report.incidents)
-    if len(df):
-        df["first_page"] = [pd.Timestamp(sent[(i, "trigger")], unit="s", tz="UTC") if (i, "trigger") in sent else pd.NaT
-                            for i in df["id"]]
-        df["resolved_at"] = [pd.Timestamp(sent[(i, "resolve")], unit="s", tz="UTC") if (i, "resolve") in sent
-                             else pd.NaT for i in df["id"]]
-        df["pages_sent"] = [int((i, "trigger") in sent) for i in df["id"]]
-    old = lake.read_bytes(INCIDENTS_OBJECT)
+def _flap_decision(inc: Incident, decision: Decision, flap_of: str, now: datetime, cfg: RespondConfig) -> Decision:
+    """A recurrence of a recent root: a ticket is not opened twice; a page waits ``flap_hold`` and is sent only
+    if the alerts still fire then, else it is suppressed (recorded, not paged)."""
+    if decision.action == "ticket":
+        return dataclasses.replace(decision, action="suppressed", reason=f"flapping: recurrence of {flap_of} "
+                                                                         "(ticket already open)")
+    hold_until = inc.start + cfg.flap_hold
+    if now < hold_until:
+        return dataclasses.replace(decision, action="hold", at=max(decision.at, hold_until),
+                                   reason=f"flapping: recurrence of {flap_of}; pages at {hold_until:%H:%M}Z if it "
+                                          "persists")
+    if inc.end >= hold_until - timedelta(minutes=1):
+        return dataclasses.replace(decision, reason=f"{decision.reason}; recurrence of {flap_of} that persisted "
+                                                    f"{cfg.flap_hold.total_seconds() / 60:.0f} min")
+    return dataclasses.replace(decision, action="suppressed",
+                               reason=f"flapping: recurrence of {flap_of} that cleared within "
+                                      f"{cfg.flap_hold.total_seconds() / 60:.0f} min")
+
+
+def _enqueue(report: RespondReport, outbox: Outbox, stored: set[str], ev: Event, key: str) -> bool:
+    new = outbox.enqueue(ev, key)
+    stored.add(key)
+    if new:
+        report.enqueued.append(key)
+        report.decide(ev.dedup_key.removesuffix("-escalation"), "enqueue", key,
+                      f"{ev.action} {ev.severity if ev.action == 'trigger' else ''} {ev.summary}".strip())
+    return new
+
+
+def acknowledge(outbox: Outbox, incident: str, by: str = "") -> bool:
+    """The on-call engineer acknowledges ``incident`` (``akidb incidents --ack``): an acknowledge event to
+    PagerDuty (queued behind the trigger) and, through the outbox row's time, the MTTA. False if already acked."""
+    return outbox.enqueue(Event("acknowledge", incident, custom_details={"by": by} if by else None),
+                          f"{incident}:acknowledge")
+
+
+def _upsert(lake: Lake, obj: str, df: pd.DataFrame, key: list[str], keep: str = "last") -> pd.DataFrame:
+    old = lake.read_bytes(obj)
     if old is not None:
         prev = pd.read_parquet(io.BytesIO(old))
-        if len(df):
-            prev = prev[~prev["id"].isin(df["id"])]
-            # a page or resolution recorded earlier stays (the outbox keeps them too, this is belt and braces)
-        df = pd.concat([prev, df], ignore_index=True) if len(prev) else df
+        if len(prev) and len(df):
+            df = pd.concat([prev, df], ignore_index=True).drop_duplicates(key, keep=keep)
+        elif len(prev):
+            df = prev
+    buf = io.BytesIO()
+    df.reset_index(drop=True).to_parquet(buf, index=False)
+    lake.write_bytes(obj, buf.getvalue())
+    return df.reset_index(drop=True)
+
+
+def _ts(v: float | None) -> pd.Timestamp:
+    return pd.Timestamp(v, unit="s", tz="UTC") if v is not None else pd.NaT
+
+
+def write_incidents(lake: Lake, report: RespondReport, outbox: Outbox, audit=None) -> pd.DataFrame:  # noqa: ANN001
+    """Upsert the tick's incidents into the incident ledger (older incidents stay recorded), append its decisions
+    and the outbox deliveries to the decision ledger, and refresh the tickets table. With the runbooks' ``audit``
+    log, each incident lists its runbook actions so far."""
+    rows = outbox.rows()
+    actions: dict[str, list[str]] = {}
+    for r in (audit.rows() if audit is not None else []):
+        actions.setdefault(r["incident"], []).append(f"{r['at'][:16].replace('T', ' ')} {r['runbook']}: "
+                                                     f"{r['status']} ({r['reason'][:120]})")
+    sent = {r["idempotency_key"]: r["sent_at"] for r in rows if r["status"] == "sent"}
+    created = {r["idempotency_key"]: r["created_at"] for r in rows}
+    df = pd.DataFrame(report.incidents)
+    if len(df):
+        df["first_page"] = [_ts(sent.get(f"{i}:trigger")) for i in df["id"]]
+        df["acknowledged_at"] = [_ts(created.get(f"{i}:acknowledge")) for i in df["id"]]
+        df["resolved_at"] = [_ts(sent.get(f"{i}:resolve")) for i in df["id"]]
+        df["escalated_at"] = [_ts(sent.get(f"{i}:escalation")) for i in df["id"]]
+        df["pages_sent"] = [int(f"{i}:trigger" in sent) + int(f"{i}:escalation" in sent) for i in df["id"]]
+        df["runbook_actions"] = [json.dumps(actions.get(i, [])) for i in df["id"]]
+        df["dead_letters"] = [sum(r["status"] == "dead" and r["dedup_key"].startswith(i) for r in rows)
+                              for i in df["id"]]
+    df = _upsert(lake, INCIDENTS_OBJECT, df, ["id"])
     if len(df):
         df = df.sort_values("first_alert").reset_index(drop=True)
-    buf = io.BytesIO()
-    df.to_parquet(buf, index=False)
-    lake.write_bytes(INCIDENTS_OBJECT, buf.getvalue())
+    deliveries = [{"at": _ts(r["sent_at"]), "incident": r["dedup_key"].removesuffix("-escalation"),
+                   "kind": "delivered", "subject": r["idempotency_key"], "detail": f"{r['action']} accepted"}
+                  for r in rows if r["status"] == "sent"]
+    deliveries += [{"at": _ts(r["created_at"]), "incident": r["dedup_key"], "kind": "dead_letter",
+                    "subject": r["idempotency_key"], "detail": str(r["last_error"])[:500]}
+                   for r in rows if r["status"] == "dead"]
+    dec = pd.DataFrame(report.decisions + deliveries, columns=["at", "incident", "kind", "subject", "detail"])
+    dec["at"] = pd.to_datetime(dec["at"], utc=True)
+    _upsert(lake, DECISIONS_OBJECT, dec, ["incident", "kind", "subject"], keep="first")
+    if len(df):
+        t = df[df["decision"] == "ticket"]
+        tickets = pd.DataFrame({"id": t["id"], "opened": t["first_alert"], "severity": t["severity"],
+                                "component": t["root_component"], "cause": t.get("cause"),
+                                "title": [f"{r.root_component}: {r.root_rule} ({r.root_source})" for r in t.itertuples()],
+                                "status": ["closed" if r else "open" for r in t["resolved"]],
+                                "closed": [r.last_alert if r.resolved else pd.NaT for r in t.itertuples()]})
+        _upsert(lake, TICKETS_OBJECT, tickets, ["id"])
     return df
 
 

@@ -1,0 +1,137 @@
+"""Root-cause types: name what kind of fault an incident is (``config/root_causes.yaml``).
+
+The service map says *where* the root is (the most downstream alert); the type says *what* it is, from the alerts
+and from evidence in the golden signals around the onset: spot instances reclaimed (the capacity EMF's instance
+lifecycle), a Lambda@Edge cold-start storm, the LSTM predictor over-provisioning, a downstream dependency. Runbooks
+trigger on the type, so a deploy blip on akidb-rest does not scale up on-demand capacity the way a spot
+interruption does. One DuckDB query per tick fetches every evidence signal for the whole window.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from akidb_pipelines.alerting.correlate import Incident
+from akidb_pipelines.storage import Lake
+
+DEFAULT_PATH = Path(__file__).resolve().parents[1] / "config" / "root_causes.yaml"
+GOLDEN = "models/marts/golden_signals_1m"
+BEFORE, AFTER, BASELINE = timedelta(minutes=5), timedelta(minutes=15), timedelta(minutes=60)
+UNCLASSIFIED = "unclassified"
+
+
+class RootCauseConfigError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class CauseType:
+    type: str
+    description: str = ""
+    components: tuple[str, ...] = ()
+    alerts: tuple[dict[str, str], ...] = ()
+    evidence: dict[str, Any] | None = None
+
+
+def load_cause_types(path: str | os.PathLike[str] | None = None) -> list[CauseType]:
+    p = Path(path or os.environ.get("AKIDB_ROOT_CAUSES") or DEFAULT_PATH)
+    try:
+        data = yaml.safe_load(p.read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise RootCauseConfigError(f"{p}: cannot read ({exc})") from None
+    out = []
+    for i, t in enumerate(data.get("types") or []):
+        w = f"{p}: types[{i}]"
+        if not isinstance(t, dict) or not t.get("type"):
+            raise RootCauseConfigError(f"{w}.type: required")
+        unknown = sorted(set(t) - {"type", "description", "components", "alerts", "evidence"})
+        if unknown:
+            raise RootCauseConfigError(f"{w}: unknown field(s) {unknown}")
+        ev = t.get("evidence")
+        if ev is not None and not (isinstance(ev, dict) and ev.get("tier") and ev.get("metric")
+                                   and ev.get("change") in ("drop", "rise") and isinstance(ev.get("by"), (int, float))
+                                   and set(ev) <= {"tier", "metric", "change", "by", "at_least"}):
+            raise RootCauseConfigError(f"{w}.evidence: needs tier, metric, change (drop | rise) and by (a number); "
+                                       "at_least (a number) is optional")
+        alerts = t.get("alerts") or []
+        if not all(isinstance(a, dict) and set(a) <= {"source", "rule", "component", "direction"} for a in alerts):
+            raise RootCauseConfigError(f"{w}.alerts: a list of {{source, rule, component, direction}} matches")
+        if not (t.get("components") or alerts or ev):
+            raise RootCauseConfigError(f"{w}: needs at least one of components, alerts, evidence")
+        out.append(CauseType(str(t["type"]), str(t.get("description", "")), tuple(t.get("components") or ()),
+                             tuple(alerts), ev))
+    return out
+
+
+def alert_matches(inc: Incident, matchers: tuple[dict[str, str], ...] | list[dict[str, str]]) -> bool:
+    """Whether any alert of ``inc`` matches one of ``matchers`` (every key given must be equal)."""
+    for a in inc.alerts:
+        fields = {"source": a.source, "rule": a.rule, "component": a.component,
+                  "direction": dict(a.context).get("direction")}
+        if any(all(str(fields.get(k)) == str(v) for k, v in m.items()) for m in matchers):
+            return True
+    return False
+
+
+def evidence_frame(lake: Lake, types: list[CauseType], start: datetime, end: datetime) -> dict[tuple[str, str], dict]:
+    """{(tier, metric): {minute: value}} for every evidence signal over [start - the baseline, end)."""
+    from akidb_pipelines.alerting.sources import _read
+
+    wanted = sorted({(t.evidence["tier"], t.evidence["metric"]) for t in types if t.evidence})
+    out: dict[tuple[str, str], dict] = {w: {} for w in wanted}
+    if not wanted:
+        return out
+    metrics = sorted({m for _, m in wanted})
+    rows = _read(lake, GOLDEN, f"""
+        SELECT tier, minute, {', '.join(f'sum({m}) AS {m}' for m in metrics)} FROM {{src}}
+        WHERE minute >= ? AND minute < ? AND tier IN ({', '.join('?' * len({t for t, _ in wanted}))})
+        GROUP BY ALL""", [start - BASELINE - BEFORE, end, *sorted({t for t, _ in wanted})])
+    for tier, minute, *values in rows:
+        for m, v in zip(metrics, values, strict=True):
+            if (tier, m) in out and v is not None:
+                out[(tier, m)][minute] = float(v)
+    return out
+
+
+def _evidence(ev: dict, inc: Incident, frame: dict[tuple[str, str], dict]) -> str | None:
+    series = frame.get((ev["tier"], ev["metric"]), {})
+    onset = inc.start
+    base = [v for t, v in series.items() if onset - BEFORE - BASELINE <= t < onset - BEFORE]
+    win = [v for t, v in series.items() if onset - BEFORE <= t <= onset + AFTER]
+    if len(base) < 10 or not win:
+        return None
+    med = statistics.median(base)
+    if ev["change"] == "drop":
+        low = min(win)
+        if med > 0 and low <= med * (1 - ev["by"]):
+            return f"{ev['tier']} {ev['metric']} fell from {med:g} to {low:g}"
+    else:
+        high = max(win)
+        if high > 0 and high >= max(med, 1e-9) * ev["by"] and high >= float(ev.get("at_least", 0)):
+            return f"{ev['tier']} {ev['metric']} rose from {med:g} to {high:g}"
+    return None
+
+
+def classify(inc: Incident, types: list[CauseType], frame: dict[tuple[str, str], dict]) -> tuple[str, str]:
+    """(type, why) of the first type whose conditions hold, else (``unclassified``, '')."""
+    components = {a.component for a in inc.alerts}
+    for t in types:
+        if t.components and not components & set(t.components):
+            continue
+        if t.alerts and not alert_matches(inc, t.alerts):
+            continue
+        why = "matching alerts" if t.alerts else f"alerts on {', '.join(sorted(components & set(t.components)))}"
+        if t.evidence:
+            found = _evidence(t.evidence, inc, frame)
+            if found is None:
+                continue
+            why = found
+        return t.type, why
+    return UNCLASSIFIED, ""

@@ -1,0 +1,118 @@
+"""Static threshold rules from configuration (``config/static_rules.yaml``): the classic "metric above X for N
+minutes" alert, evaluated on the golden signals.
+
+    rules:
+      - {id: rest-p95-latency-high, tier: akidb-rest, metric: latency_p95_ms, op: ">", threshold: 100,
+         for_minutes: 5, severity: P1, enabled: true}
+
+A rule fires once the condition has held for ``for_minutes`` consecutive minutes (Prometheus' ``for``): the alert
+starts at that minute and lasts while the condition holds. ``edge_location`` (default ``all``) picks one edge
+location, ``each`` evaluates every edge location separately. These rules are the old baseline the burn-rate and
+anomaly detectors replace; they ship disabled and exist for teams that need a hard limit on a signal.
+"""
+
+from __future__ import annotations
+
+import operator
+import os
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import yaml
+
+from akidb_pipelines.alerting.correlate import SEVERITY_RANK, Alert, episodes
+from akidb_pipelines.storage import Lake
+
+DEFAULT_PATH = Path(__file__).resolve().parents[1] / "config" / "static_rules.yaml"
+GOLDEN = "models/marts/golden_signals_1m"
+OPS = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le}
+METRICS = ("requests", "errors_5xx", "throttles", "error_rate", "latency_p50_ms", "latency_p95_ms", "latency_p99_ms",
+           "emf_latency_p50_ms", "emf_latency_p95_ms", "emf_latency_p99_ms", "cold_starts", "concurrency",
+           "cpu_utilization_pct", "instances_spot", "instances_on_demand", "span_faults")
+
+
+class StaticRuleError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class StaticRule:
+    id: str
+    tier: str
+    metric: str
+    op: str
+    threshold: float
+    for_minutes: int = 1
+    severity: str = "P2"
+    edge_location: str = "all"
+    enabled: bool = True
+
+
+def load_static_rules(path: str | os.PathLike[str] | None = None, include_disabled: bool = False) -> list[StaticRule]:
+    p = Path(path or os.environ.get("AKIDB_STATIC_RULES") or DEFAULT_PATH)
+    try:
+        data = yaml.safe_load(p.read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise StaticRuleError(f"{p}: cannot read ({exc})") from None
+    out, seen = [], set()
+    for i, r in enumerate(data.get("rules") or []):
+        w = f"{p}: rules[{i}]"
+        if not isinstance(r, dict):
+            raise StaticRuleError(f"{w}: expected a mapping")
+        unknown = sorted(set(r) - {"id", "tier", "metric", "op", "threshold", "for_minutes", "severity",
+                                   "edge_location", "enabled"})
+        if unknown:
+            raise StaticRuleError(f"{w}: unknown field(s) {unknown}")
+        if not r.get("id") or r["id"] in seen:
+            raise StaticRuleError(f"{w}.id: required and unique")
+        seen.add(r["id"])
+        if r.get("metric") not in METRICS:
+            raise StaticRuleError(f"{w}.metric: must be a golden-signal column, one of {METRICS}")
+        if r.get("op") not in OPS:
+            raise StaticRuleError(f"{w}.op: must be one of {tuple(OPS)}")
+        if isinstance(r.get("threshold"), bool) or not isinstance(r.get("threshold"), (int, float)):
+            raise StaticRuleError(f"{w}.threshold: expected a number")
+        fm = r.get("for_minutes", 1)
+        if isinstance(fm, bool) or not isinstance(fm, int) or fm < 1:
+            raise StaticRuleError(f"{w}.for_minutes: expected a positive integer")
+        if r.get("severity", "P2") not in SEVERITY_RANK:
+            raise StaticRuleError(f"{w}.severity: must be one of {tuple(SEVERITY_RANK)}")
+        if not r.get("tier"):
+            raise StaticRuleError(f"{w}.tier: required")
+        rule = StaticRule(str(r["id"]), str(r["tier"]), r["metric"], r["op"], float(r["threshold"]), fm,
+                          r.get("severity", "P2"), str(r.get("edge_location", "all")), bool(r.get("enabled", True)))
+        if rule.enabled or include_disabled:
+            out.append(rule)
+    return out
+
+
+def static_alerts(lake: Lake, rules: list[StaticRule], start: datetime, end: datetime) -> list[Alert]:
+    """The alerts of ``rules`` over [start, end): one per period the condition held for ``for_minutes``."""
+    from akidb_pipelines.alerting.sources import _read
+
+    out: list[Alert] = []
+    for rule in rules:
+        lookback = start - timedelta(minutes=rule.for_minutes)  # a condition that began before the window counts
+        where = "" if rule.edge_location == "each" else "AND edge_location = ?"
+        params = [lookback, end, rule.tier] + ([] if rule.edge_location == "each" else [rule.edge_location])
+        rows = _read(lake, GOLDEN, f"""
+            SELECT edge_location, minute, {rule.metric} FROM {{src}}
+            WHERE minute >= ? AND minute < ? AND tier = ? {where} AND {rule.metric} {rule.op} {rule.threshold!r}
+            ORDER BY edge_location, minute""", params)
+        by_edge: dict[str, list] = {}
+        for edge, minute, value in rows:
+            by_edge.setdefault(edge, []).append((minute, value))
+        for edge, pts in by_edge.items():
+            for s, e, values in episodes(pts, timedelta(minutes=1)):
+                if len(values) < rule.for_minutes:
+                    continue
+                fired = s + timedelta(minutes=rule.for_minutes - 1)
+                if fired >= end or e < start:
+                    continue
+                out.append(Alert("static", rule.id, rule.tier, rule.severity, fired, e, edge,
+                                 labels=(("rule", rule.id),),
+                                 context=(("metric", rule.metric), ("condition", f"{rule.op} {rule.threshold:g}"),
+                                          ("for_minutes", rule.for_minutes), ("peak", max(values)),
+                                          ("minutes", len(values)))))
+    return out

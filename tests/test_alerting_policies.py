@@ -1,0 +1,117 @@
+"""Response-tick policies on hand-made alerts (no lake data needed): flap suppression, the optional low-urgency
+PagerDuty event for tickets, silences' matchers, and the root-cause type rules."""
+
+from __future__ import annotations
+
+import dataclasses as dc
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from akidb_pipelines.alerting.correlate import Alert, Incident, ServiceMap
+from akidb_pipelines.alerting.outbox import Outbox
+from akidb_pipelines.alerting.respond import Inputs, RespondConfig, respond
+from akidb_pipelines.alerting.rootcause import RootCauseConfigError, classify, load_cause_types
+from akidb_pipelines.alerting.routing import load_routing
+from akidb_pipelines.alerting.silences import SilenceError, SilenceStore, parse_matchers
+from akidb_pipelines.forecast.config import load_forecast_config
+from akidb_pipelines.storage import Lake
+
+T0 = datetime(2026, 11, 25, 3, 0, tzinfo=timezone.utc)  # a Wednesday, 12:00 in Tokyo (business hours)
+
+
+def _alert(minute: int, length: int, sev: str = "P0", rule: str = "errors", comp: str = "akidb-rest") -> Alert:
+    return Alert("static", rule, comp, sev, T0 + timedelta(minutes=minute), T0 + timedelta(minutes=minute + length))
+
+
+def _tick(tmp_path, alerts, now_min: int, box=None, **kw):  # noqa: ANN001, ANN202
+    inputs = Inputs([], load_forecast_config(), kw.pop("policy", load_routing()))
+    box = box or Outbox(tmp_path / "o.sqlite")
+    rep = respond(Lake(tmp_path / "empty-lake"), T0 + timedelta(minutes=now_min), inputs, box, ServiceMap(set()),
+                  RespondConfig(**kw), extra_alerts=alerts)
+    return rep, box
+
+
+def test_a_recurrence_of_the_same_root_is_flapping_and_pages_only_if_it_persists(tmp_path):
+    first = _alert(0, 5)
+    blip = _alert(40, 2)        # the same root 35 min after the first ended: flapping, cleared within 10 min
+    rep, box = _tick(tmp_path, [first, blip], 45)
+    by_start = {r["first_alert"]: r for r in rep.incidents}
+    assert by_start[first.start]["decision"] == "page"
+    held = by_start[blip.start]
+    assert held["decision"] == "hold" and "flapping" in held["reason"] and held["flap_of"] == by_start[first.start]["id"]
+    rep, _ = _tick(tmp_path, [first, blip], 55, box)  # after the 10-minute hold: it cleared, so suppressed
+    blip_row = next(r for r in rep.incidents if r["first_alert"] == blip.start)
+    assert blip_row["decision"] == "suppressed" and blip_row["id"] in rep.flapping
+    assert not any(k.startswith(blip_row["id"]) for k in box.keys())  # never paged
+    lasting = _alert(40, 30)     # the same recurrence, but it persists past the hold: paged
+    rep, box2 = _tick(tmp_path / "b", [first, lasting], 55)
+    row = next(r for r in rep.incidents if r["first_alert"] == lasting.start)
+    assert row["decision"] == "page" and "persisted" in row["reason"] and f"{row['id']}:trigger" in box2.keys()
+    later = _alert(5 + 61 + 5, 2)  # more than the flap window (60 min) after the first ended: a new incident
+    rep, _ = _tick(tmp_path / "c", [first, later], 80)
+    assert next(r for r in rep.incidents if r["first_alert"] == later.start)["flap_of"] is None
+    worse = _alert(40, 2, sev="P0", rule="errors")
+    rep, _ = _tick(tmp_path / "d", [_alert(0, 5, sev="P1"), worse], 45)  # more severe than before: not a flap
+    assert next(r for r in rep.incidents if r["first_alert"] == worse.start)["flap_of"] is None
+
+
+def test_tickets_can_also_send_a_low_urgency_pagerduty_event(tmp_path):
+    ticket = _alert(0, 5, sev="P2")
+    rep, box = _tick(tmp_path, [ticket], 30)
+    assert rep.tickets and box.keys() == set()  # shipped policy: a ticket only
+    base = load_routing()
+    low = dc.replace(base, severities={**base.severities, "P2": dc.replace(base.severities["P2"], low_urgency_event=True)})
+    rep, box = _tick(tmp_path / "low", [ticket], 30, policy=low)
+    (tid,) = rep.tickets
+    assert f"{tid}:trigger" in box.keys() and f"{tid}:resolve" in box.keys()
+    import json
+
+    ev = json.loads(next(r["event"] for r in box.rows() if r["idempotency_key"] == f"{tid}:trigger"))
+    assert ev["severity"] == "warning"
+
+
+def test_silence_matchers_and_store(tmp_path):
+    store = SilenceStore(tmp_path / "s.sqlite")
+    sil = store.add(parse_matchers(["component=lambda-edge", "rule=lambda-edge.*"]), T0, T0 + timedelta(hours=1),
+                    "alice", "known vendor issue")
+    edge = Alert("anomaly", "lambda-edge.NRT57.emf_latency_p95_ms", "lambda-edge", "P2", T0 + timedelta(minutes=5),
+                 T0 + timedelta(minutes=9), "NRT57")
+    assert sil.matches(edge)
+    assert not sil.matches(dc.replace(edge, component="akidb-rest"))
+    assert not sil.matches(dc.replace(edge, start=T0 + timedelta(hours=2)))  # starts after the silence
+    rep, box = _tick(tmp_path, [edge, _alert(5, 10)], 30, )
+    assert len(rep.incidents) == 2
+    inputs_rep = respond(Lake(tmp_path / "l"), T0 + timedelta(minutes=30),
+                         Inputs([], load_forecast_config(), load_routing(), silences=store.all()),
+                         Outbox(tmp_path / "o2.sqlite"), ServiceMap(set()), extra_alerts=[edge, _alert(5, 10)])
+    assert len(inputs_rep.incidents) == 1 and inputs_rep.silenced_alerts == [edge.fingerprint]
+    assert store.expire(sil.id, T0 + timedelta(minutes=10)) and not store.expire(sil.id, T0 + timedelta(minutes=20))
+    assert store.all()[0].end == T0 + timedelta(minutes=10)
+    for bad in (["component"], ["colour=red"], []):
+        with pytest.raises(SilenceError):
+            parse_matchers(bad)
+    with pytest.raises(SilenceError, match="before it starts"):
+        store.add(parse_matchers(["rule=x"]), T0, T0 - timedelta(hours=1))
+
+
+def test_root_cause_types_need_every_condition(tmp_path):
+    types = load_cause_types()
+    assert [t.type for t in types][:3] == ["spot_interruption", "edge_cold_start_storm", "predictive_over_provisioning"]
+    a = _alert(0, 5)
+    inc = Incident("i", a, [a], "P0", a.start, a.end)
+    minutes = {T0 + timedelta(minutes=m): 6.0 for m in range(-70, 0)}  # six spot instances for an hour
+    frame = {("akidb-rest", "instances_spot"): {**minutes, T0 + timedelta(minutes=1): 2.0}, }
+    assert classify(inc, types, frame) == ("spot_interruption", "akidb-rest instances_spot fell from 6 to 2")
+    frame[("akidb-rest", "instances_spot")][T0 + timedelta(minutes=1)] = 5.5  # less than 20% down: not spot
+    assert classify(inc, types, frame)[0] == "unclassified"
+    lstm = dc.replace(a, source="anomaly", rule="akidb-rest.capacity_ratio", context=(("direction", "up"),))
+    assert classify(Incident("j", lstm, [lstm], "P1", a.start, a.end), types, frame)[0] == "predictive_over_provisioning"
+    down = dc.replace(lstm, context=(("direction", "down"),))
+    assert classify(Incident("k", down, [down], "P1", a.start, a.end), types, frame)[0] == "unclassified"
+    sq = dc.replace(a, component="sqlite")
+    assert classify(Incident("l", sq, [sq], "P1", a.start, a.end), types, {})[0] == "dependency_fault"
+    bad = tmp_path / "rc.yaml"
+    bad.write_text("types: [{type: x, evidence: {tier: a, metric: b, change: sideways, by: 1}}]")
+    with pytest.raises(RootCauseConfigError, match=r"types\[0\]\.evidence"):
+        load_cause_types(bad)
