@@ -1,5 +1,5 @@
 # One entry point for users and CI. Every target bootstraps what it needs: the virtualenv (pip upgraded first),
-# the Python packages, and the Debian packages the tests use (prometheus + promtool).
+# the Python packages, and the Debian packages the tests use (prometheus + promtool, chromium).
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -31,6 +31,9 @@ system-deps:
 	@command -v promtool >/dev/null && command -v prometheus >/dev/null || { \
 	  echo "installing Debian package prometheus (server + promtool) for the integration tests"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
+	@command -v chromium >/dev/null || { \
+	  echo "installing Debian package chromium (headless) for the dashboard tests"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; }
 
 $(DAGSTER_HOME)/dagster.yaml:
 	@mkdir -p $(DAGSTER_HOME)

@@ -3,6 +3,7 @@
 import dagster as dg
 
 import assets.alerting
+import assets.dashboards
 import assets.forecast
 import assets.ingest
 import assets.sql_models
@@ -20,6 +21,7 @@ def defs() -> dg.Definitions:
         assets.sql_models.defs(),
         assets.forecast.defs(),
         assets.alerting.defs(),
+        assets.dashboards.defs(),
         sensors.jobs.defs(),
         sensors.ingest.defs(),
         sensors.forecast.defs(),

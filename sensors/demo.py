@@ -138,6 +138,7 @@ def run_demo(days: float = 7.0, seed: int = 42, reuse: bool = False, out=sys.std
     for inc in gt["incidents"]:
         say(f"        {inc['id']:30s} {inc['start']} .. {inc['end']}  {','.join(inc['components'])}"
             + (f" @ {','.join(inc['edge_locations'])}" if inc["edge_locations"] else ""))
+    _dashboards(definitions, instance, say)
     say(f"      lake: {settings.lake_root}   DuckDB: {settings.duckdb_path}")
     say(f"      done in {time.perf_counter() - t_all:.0f}s. Open the UI with 'make ui' (http://127.0.0.1:3000).")
     return 0 if not stats["failed"] else 1
@@ -354,3 +355,16 @@ def _reasons(catalog, view: str) -> dict[str, int]:  # noqa: ANN001
         return {}
     return dict(zip(df["reason"], df["n"].astype(int)))
 
+def _dashboards(definitions, instance, say) -> None:  # noqa: ANN001
+    """The dashboards job after the alerting tick: every page into the lake, one summary line with their paths."""
+    t = time.perf_counter()
+    result = definitions.resolve_job_def("dashboards").execute_in_process(
+        instance=instance, raise_on_error=False, tags={"akidb/trigger": "demo"},
+        run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}})
+    pages = {ev.event_specific_data.materialization.asset_key.path[-1]: ev.event_specific_data.materialization.metadata
+             for ev in result.get_asset_materialization_events()}
+    say(f"      dashboards ({'ok' if result.success else 'FAILED'}, {time.perf_counter() - t:.0f}s): "
+        + ", ".join(f"{n} ({m['charts'].value} charts)" for n, m in pages.items()))
+    for n, m in pages.items():
+        say(f"        {n:15s} {m['path'].value}"
+            + (f"  (missing: {m['missing_inputs'].value})" if m["missing_inputs"].value != "none" else ""))

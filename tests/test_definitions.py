@@ -26,9 +26,11 @@ EXPECTED_ASSETS = {
     "forecast/prophet_model": "forecast",
     "forecast/anomaly_scores": "forecast",
     "alerting/incidents": "alerting",
+    **{f"dashboards/{n}": "dashboards" for n in ("golden_signals", "slo", "anomaly", "incidents")},
 }
 FORECAST_KINDS = {"forecast/prophet_model": {"prophet", "json"}, "forecast/anomaly_scores": {"prophet", "parquet"},
-                  "alerting/incidents": {"pagerduty", "parquet"}}
+                  "alerting/incidents": {"pagerduty", "parquet"},
+                  **{f"dashboards/{n}": {"html"} for n in ("golden_signals", "slo", "anomaly", "incidents")}}
 
 
 def test_definitions_are_loadable():
