@@ -54,10 +54,10 @@ def test_help_exits_0_and_names_every_subcommand(capsys):
     assert "66" in out  # the exit codes are documented
 
 
-def test_ingest_help_lists_the_three_kinds(capsys):
+def test_ingest_help_lists_the_four_kinds(capsys):
     code, out, _ = run(["ingest", "--help"], capsys)
     assert code == 0
-    assert "{xray,emf,prom}" in out and "--partition" in out
+    assert "{xray,otlp,emf,prom}" in out and "--partition" in out
 
 
 def test_python_dash_m_runs_the_cli_and_returns_its_exit_code(tmp_path):
