@@ -203,6 +203,12 @@ def test_slo_page_draws_budgets_burn_rates_thresholds_and_alert_spans(dash_lake)
     windows = {f"{w} window" for w in ("5m", "30m", "1h", "6h", "3d")}
     burn = [p for p in dom.find("path", class_="series") if p.get("data-series") in windows]
     assert len(burn) == len(slos) * len(windows) and all(int(p["data-points"]) > 500 for p in burn)
+    # the state cards show the newest minute as a whole (not the newest non-NULL severity)
+    html = render("slo", lake).html
+    for slo, state, sev in con.execute(
+            f"SELECT slo, alert_state, severity FROM read_parquet('{lake.glob('models/marts/slo_burn_rates_1m')}') "
+            "QUALIFY row_number() OVER (PARTITION BY slo ORDER BY minute DESC) = 1").fetchall():
+        assert f'<div class="value">{state}</div><div class="sub">{sev or "no alert"} at ' in html, slo
 
 
 def test_anomaly_page_draws_bands_and_the_flagged_points(dash_lake):

@@ -51,11 +51,10 @@ def build(reader: LakeReader, days: float = 7.0, specs_dir: str | None = None) -
                          minute - to_minutes(row_number() OVER (PARTITION BY slo, alert_state ORDER BY minute)) AS grp
                   FROM {rel} WHERE minute >= ? AND minute < ? AND alert_state IN ('{states}'))
             GROUP BY slo, alert_state, grp ORDER BY start""", [w.start, w.end])
-    latest = reader.df(
-        f"SELECT slo, arg_max(budget_remaining, minute) AS budget_remaining, "
-        f"arg_max({reader.col(TABLE, 'hours_to_exhaustion')}, minute) AS hours_to_exhaustion, "
-        f"arg_max(alert_state, minute) AS alert_state, arg_max(severity, minute) AS severity, max(minute) AS at "
-        f"FROM {rel} WHERE minute < ? GROUP BY slo", [w.end])
+    latest = reader.df(  # the newest row as a whole (arg_max would skip NULLs: a stale severity or exhaustion time)
+        f"SELECT slo, budget_remaining, {reader.col(TABLE, 'hours_to_exhaustion')} AS hours_to_exhaustion, "
+        f"alert_state, {reader.col(TABLE, 'severity', 'VARCHAR')} AS severity, minute AS at FROM {rel} "
+        "WHERE minute < ? QUALIFY row_number() OVER (PARTITION BY slo ORDER BY minute DESC) = 1", [w.end])
     latest = {r.slo: r for r in latest.itertuples()}
     names = [s.name for s in slos if s.name in latest] + sorted(set(latest) - {s.name for s in slos})
     by_name = {s.name: s for s in slos}
