@@ -233,50 +233,93 @@ def _anomaly_summary(catalog, gt: dict, scored_from: str, say) -> None:  # noqa:
 
 
 def _respond_week(definitions, instance, start_ts: float, end: float, standin, say) -> None:  # noqa: ANN001
-    """Hourly response ticks over the week through the core (what the alert sensor's runs do), then one run of
-    the ``respond`` job at the end so the UI shows the ledger asset."""
-    from datetime import datetime, timezone
+    """The response week in simulated time through the core (what the alert and runbook sensors' runs do): a tick
+    every hour, and every five minutes for the 90 minutes after a tick that paged (acknowledgements, escalation,
+    runbook verification and scale-back). An on-call engineer acknowledges each page 4 minutes after it is sent.
+    The runbooks act for real on a local AWS sandbox (moto server on 127.0.0.1), all enabled. Then one run of the
+    ``respond`` job so the UI shows the ledger asset."""
+    from datetime import datetime, timedelta, timezone
 
+    import yaml
 
     from akidb_pipelines.alerting.outbox import Outbox
+    from akidb_pipelines.alerting.respond import DECISIONS_OBJECT, INCIDENTS_OBJECT, TICKETS_OBJECT, acknowledge
     from akidb_pipelines.alerting.respond import respond, write_incidents
     from akidb_pipelines.alerting.sources import service_map
-    from akidb_pipelines.alerting.routing import load_routing
     from akidb_pipelines.clients.pagerduty import EventsClient
-    from akidb_pipelines.forecast.config import load_forecast_config
-    from akidb_pipelines.slo.spec import load_specs
+    from akidb_pipelines.runbooks import lifecycle
+    from akidb_pipelines.runbooks.engine import DEFAULT_PATH, Actuator, AuditLog, load_runbooks
+    from akidb_pipelines.synthetic import aws_sandbox
+    from assets.alerting import load_inputs
 
     t = time.perf_counter()
     settings = Settings.from_env()
     lake = settings.lake()
-    from akidb_pipelines.alerting.respond import INCIDENTS_OBJECT
-
-    ledger = Path(f"{lake.root}/{INCIDENTS_OBJECT}")
     if standin is not None and not lake.is_s3:
-        ledger.unlink(missing_ok=True)  # a fresh demo week, like the outbox
+        for obj in (INCIDENTS_OBJECT, DECISIONS_OBJECT, TICKETS_OBJECT):  # a fresh demo week, like the outbox
+            Path(f"{lake.root}/{obj}").unlink(missing_ok=True)
+    for f in ("runbook-audit.sqlite", "pagerduty-outbox.sqlite"):
+        for suffix in ("", "-wal", "-shm"):
+            (settings.home / (f + suffix)).unlink(missing_ok=True)
     smap = service_map(lake)
-    outbox = Outbox(settings.home / "pagerduty-outbox.sqlite")
+    clock = [start_ts]
+    outbox = Outbox(settings.home / "pagerduty-outbox.sqlite", clock=lambda: clock[0])
     client = EventsClient(os.environ["PAGERDUTY_ROUTING_KEY"], os.environ.get("AKIDB_PAGERDUTY_URL")
                           or "https://events.pagerduty.com", os.environ.get("AKIDB_PAGERDUTY_CA_FILE") or None)
-    slos, _ = load_specs()
-    fcfg, policy = load_forecast_config(), load_routing()
-    from akidb_pipelines.runbooks.engine import load_runbooks
+    srv = aws_sandbox.start_server()
+    host, port = srv.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    ids = aws_sandbox.seed_akidb(endpoint)
+    doc = yaml.safe_load(DEFAULT_PATH.read_text())
+    for rb in doc["runbooks"]:  # the demo enables every runbook, on the sandbox
+        rb["enabled"] = True
+        if rb["action"]["type"] == "cloudfront_bypass_edge":
+            rb["action"]["distribution"] = ids["distribution"]
+            rb["guardrails"]["allow"] = [f"{ids['distribution']}:{rb['action']['path_pattern']}"]
+    rb_file = settings.home / "runbooks.demo.yaml"
+    rb_file.write_text(yaml.safe_dump(doc, sort_keys=False))
+    runbooks = load_runbooks(rb_file)
+    inputs = load_inputs()
+    import dataclasses
 
-    runbooks = load_runbooks()
-    tick = start_ts + 3600
-    while tick <= end:
-        report = respond(lake, datetime.fromtimestamp(tick, tz=timezone.utc), slos, fcfg, policy, outbox, smap,
-                         runbooks=runbooks)
-        outbox.deliver(client.send)
-        write_incidents(lake, report, outbox)
-        tick += 3600
+    inputs = dataclasses.replace(inputs, runbooks=runbooks)
+    actuator = Actuator(endpoint_url=endpoint, access_key_id="testing", secret_access_key="testing")
+    audit = AuditLog(settings.home / "runbook-audit.sqlite")
+    ticks = sorted(set(range(int(start_ts) + 3600, int(end) + 1, 3600)))
+    done, acks, n = set(), {}, 0
+    try:
+        while ticks:
+            tick = ticks.pop(0)
+            if tick in done:
+                continue
+            done.add(tick)
+            n += 1
+            now = datetime.fromtimestamp(tick, tz=timezone.utc)
+            for inc, due in list(acks.items()):  # the on-call engineer acknowledges
+                if due <= tick:
+                    clock[0] = due
+                    acknowledge(outbox, inc, "on-call (demo)")
+                    del acks[inc]
+            clock[0] = tick
+            report = respond(lake, now, inputs, outbox, smap)
+            outbox.deliver(client.send)
+            for key in report.enqueued:
+                if key.endswith(":trigger"):
+                    acks[key.split(":")[0]] = tick + 240
+                    ticks = sorted(set(ticks) | set(range(tick + 300, min(tick + 5400, int(end)) + 1, 300)))
+            write_incidents(lake, report, outbox, audit)
+            lifecycle.tick(lake, runbooks, actuator, audit, outbox, now)
+            outbox.deliver(client.send)
+    finally:
+        srv.stop()
     job = definitions.resolve_job_def("respond")
     result = job.execute_in_process(instance=instance, raise_on_error=False, tags={"akidb/trigger": "demo"},
                                     run_config={"ops": {"alerting__incidents": {"config": {"now": _iso(end)}}},
                                                 "loggers": {"console": {"config": {"log_level": "WARNING"}}}})
-    say(f"      {int((end - start_ts) // 3600)} ticks and the respond job ({'ok' if result.success else 'FAILED'}) "
-        f"in {time.perf_counter() - t:.0f}s; outbox: {sum(r['status'] == 'sent' for r in outbox.rows())} sent, "
-        f"{outbox.pending()} pending" + (f"; PagerDuty stand-in at {standin.base_url}" if standin else ""))
+    say(f"      {n} response ticks (hourly, every 5 min after a page) and the respond job "
+        f"({'ok' if result.success else 'FAILED'}) in {time.perf_counter() - t:.0f}s; outbox: "
+        f"{sum(r['status'] == 'sent' for r in outbox.rows())} sent, {outbox.pending()} pending"
+        + (f"; PagerDuty stand-in at {standin.base_url}" if standin else "") + f"; AWS sandbox (moto) at {endpoint}")
 
 
 def _incident_summary(settings, gt: dict, seconds: float, standin, say) -> None:  # noqa: ANN001
@@ -300,8 +343,10 @@ def _incident_summary(settings, gt: dict, seconds: float, standin, say) -> None:
     windows = [(pd.Timestamp(i["start"]), pd.Timestamp(i["end"]), i["id"]) for i in gt["incidents"]]
     for r in paged.itertuples():
         match = next((n for s, e, n in windows if s - pd.Timedelta(minutes=5) <= r.first_alert <= e), None)
+        mins = lambda a, b: f"{(b - a).total_seconds() / 60:.0f}m" if pd.notna(a) and pd.notna(b) else "-"  # noqa: E731
         say(f"        {r.severity} {r.first_alert:%m-%d %H:%M}  {r.root_component}: {r.root_rule} ({r.root_source}), "
-            f"{r.alerts} alert(s)  -> {match or 'NOT an injected incident'}"
+            f"cause {getattr(r, 'cause', '?')}, {r.alerts} alert(s)  -> {match or 'NOT an injected incident'}; "
+            f"page +{mins(r.first_alert, r.first_page)}, ack +{mins(r.first_alert, getattr(r, 'acknowledged_at', None))}"
             + ("; resolved" if r.resolved else ""))
         for action in json.loads(getattr(r, "runbook_actions", None) or "[]"):
             say(f"           runbook {action}")
@@ -310,7 +355,8 @@ def _incident_summary(settings, gt: dict, seconds: float, standin, say) -> None:
         say(f"        not paged: {', '.join(missed)}")
     if standin is not None:
         say(f"      PagerDuty stand-in received {len(standin.events)} events for {len(standin.incidents)} incidents")
-    say("      (the page time is the hourly replay tick; minute-level MTTD comes with the chaos replay)")
+    say("      (pages go out at the replay's hourly ticks, so page delays here are up to an hour; minute-level MTTD "
+        "comes with the chaos replay)")
 
 
 def _counted(names: list[str]) -> str:
@@ -354,6 +400,7 @@ def _reasons(catalog, view: str) -> dict[str, int]:  # noqa: ANN001
     except Exception:  # noqa: BLE001
         return {}
     return dict(zip(df["reason"], df["n"].astype(int)))
+
 
 def _dashboards(definitions, instance, say) -> None:  # noqa: ANN001
     """The dashboards job after the alerting tick: every page into the lake, one summary line with their paths."""
