@@ -146,18 +146,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        if args.command == "generate":
-            return cmd_generate(args)
-        if args.command == "ingest":
-            return cmd_ingest(args)
-        if args.command == "rules":
-            return cmd_rules(args)
-        if args.command == "nab-eval":
-            return cmd_nab_eval(args)
-        if args.command == "incidents":
-            return cmd_incidents(args)
-        if args.command == "silence":
-            return cmd_silence(args)
+        commands = {"generate": cmd_generate, "ingest": cmd_ingest, "rules": cmd_rules, "nab-eval": cmd_nab_eval,
+                    "incidents": cmd_incidents, "silence": cmd_silence}
+        if args.command in commands:
+            return commands[args.command](args)
         if args.command == "demo":
             from sensors.demo import run_demo
 
@@ -169,10 +161,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _ack(settings, incident: str, by: str) -> int:  # noqa: ANN001
-    import os
-
     from akidb_pipelines.alerting.outbox import Outbox
     from akidb_pipelines.alerting.respond import acknowledge
+    from akidb_pipelines.clients.pagerduty import EventsClient
 
     outbox = Outbox(settings.home / "pagerduty-outbox.sqlite")
     if f"{incident}:trigger" not in outbox.keys():
@@ -181,12 +172,9 @@ def _ack(settings, incident: str, by: str) -> int:  # noqa: ANN001
     if not acknowledge(outbox, incident, by):
         print(f"{incident} was already acknowledged")
         return EX_OK
-    key = os.environ.get("PAGERDUTY_ROUTING_KEY")
-    if key:
-        from akidb_pipelines.clients.pagerduty import EventsClient
-
-        rep = outbox.deliver(EventsClient(key, os.environ.get("AKIDB_PAGERDUTY_URL") or "https://events.pagerduty.com",
-                                          os.environ.get("AKIDB_PAGERDUTY_CA_FILE") or None).send)
+    client = EventsClient.from_env()
+    if client is not None:
+        rep = outbox.deliver(client.send)
         print(f"{incident} acknowledged ({rep.sent} event(s) delivered, {rep.retrying} waiting to retry)")
     else:
         print(f"{incident} acknowledged; the event waits in the outbox (no PAGERDUTY_ROUTING_KEY)")

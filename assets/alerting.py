@@ -6,16 +6,8 @@ from datetime import datetime, timezone
 import dagster as dg
 
 from akidb_pipelines.alerting.respond import (
-    DECISIONS_OBJECT, INCIDENTS_OBJECT, TICKETS_OBJECT, Inputs, respond, write_incidents)
-from akidb_pipelines.alerting.rootcause import load_cause_types
-from akidb_pipelines.alerting.routing import load_routing
-from akidb_pipelines.alerting.silences import active_silences
+    DECISIONS_OBJECT, INCIDENTS_OBJECT, TICKETS_OBJECT, load_inputs, respond, write_incidents)
 from akidb_pipelines.alerting.sources import service_map
-from akidb_pipelines.alerting.static_rules import load_static_rules
-from akidb_pipelines.calendar import load_calendar
-from akidb_pipelines.forecast.config import load_forecast_config
-from akidb_pipelines.runbooks.engine import load_runbooks
-from akidb_pipelines.slo.spec import load_specs
 from assets.resources import LakeResource, PagerDutyResource, RunbookResource
 
 INCIDENTS = dg.AssetKey(["alerting", "incidents"])
@@ -23,13 +15,6 @@ INCIDENTS = dg.AssetKey(["alerting", "incidents"])
 
 class RespondConfig(dg.Config):
     now: str = ""  # ISO time of the tick (default: now); replays pass the simulated clock
-
-
-def load_inputs() -> Inputs:
-    """Every policy a tick reads, from the configuration files and the silence store."""
-    slos, _ = load_specs()
-    return Inputs(slos, load_forecast_config(), load_routing(), load_static_rules(), active_silences(),
-                  load_calendar(), load_runbooks(), load_cause_types())
 
 
 @dg.asset(

@@ -244,13 +244,12 @@ def _respond_week(definitions, instance, start_ts: float, end: float, standin, s
 
     from akidb_pipelines.alerting.outbox import Outbox
     from akidb_pipelines.alerting.respond import DECISIONS_OBJECT, INCIDENTS_OBJECT, TICKETS_OBJECT, acknowledge
-    from akidb_pipelines.alerting.respond import respond, write_incidents
+    from akidb_pipelines.alerting.respond import load_inputs, respond, write_incidents
     from akidb_pipelines.alerting.sources import service_map
     from akidb_pipelines.clients.pagerduty import EventsClient
     from akidb_pipelines.runbooks import lifecycle
     from akidb_pipelines.runbooks.engine import DEFAULT_PATH, Actuator, AuditLog, load_runbooks
     from akidb_pipelines.synthetic import aws_sandbox
-    from assets.alerting import load_inputs
 
     t = time.perf_counter()
     settings = Settings.from_env()
@@ -264,8 +263,7 @@ def _respond_week(definitions, instance, start_ts: float, end: float, standin, s
     smap = service_map(lake)
     clock = [start_ts]
     outbox = Outbox(settings.home / "pagerduty-outbox.sqlite", clock=lambda: clock[0])
-    client = EventsClient(os.environ["PAGERDUTY_ROUTING_KEY"], os.environ.get("AKIDB_PAGERDUTY_URL")
-                          or "https://events.pagerduty.com", os.environ.get("AKIDB_PAGERDUTY_CA_FILE") or None)
+    client = EventsClient.from_env()  # the demo sets the stand-in's key, URL and CA
     srv = aws_sandbox.start_server()
     host, port = srv.get_host_and_port()
     endpoint = f"http://{host}:{port}"

@@ -287,9 +287,8 @@ def test_static_threshold_rules_fire_after_their_for_duration(scored, tmp_path):
 
 
 def test_runbooks_launch_verify_and_scale_back_through_their_lifecycle(scored, tmp_path, aws_env):
-    import boto3
-
     from akidb_pipelines.runbooks.engine import DEFAULT_PATH, Actuator, AuditLog, load_runbooks
+    from akidb_pipelines.synthetic.aws_sandbox import seed_akidb
     from akidb_pipelines.runbooks.lifecycle import due_steps, read_ledger, tick
 
     lake, cfg, smap, _ = scored
@@ -299,10 +298,7 @@ def test_runbooks_launch_verify_and_scale_back_through_their_lifecycle(scored, t
     for table in ("models/marts/golden_signals_1m", "models/marts/slo_burn_rates_1m", "models/staging/stg_xray_spans",
                   "forecast"):
         shutil.copytree(f"{scored[0].root}/{table}", f"{lake.root}/{table}")
-    asg = boto3.client("autoscaling")
-    asg.create_launch_configuration(LaunchConfigurationName="lc", ImageId="ami-12345678", InstanceType="t3.small")
-    asg.create_auto_scaling_group(AutoScalingGroupName="akidb-rest-ondemand", LaunchConfigurationName="lc",
-                                  MinSize=0, MaxSize=12, DesiredCapacity=2, AvailabilityZones=["us-east-1a"])
+    seed_akidb(aws_env)
     rb_file = tmp_path / "runbooks.yaml"
     rb_file.write_text(DEFAULT_PATH.read_text().replace("enabled: false", "enabled: true", 1))  # the spot runbook on
     runbooks = [r for r in load_runbooks(rb_file) if r.id == "spot-cascade-on-demand"]
@@ -337,13 +333,12 @@ def test_runbooks_launch_verify_and_scale_back_through_their_lifecycle(scored, t
 
 
 def test_a_runbook_that_does_not_help_is_rolled_back_and_escalates(scored, tmp_path, aws_env):
-    import boto3
-
     from akidb_pipelines.runbooks.engine import Actuator, AuditLog, Verify, load_runbooks
     from akidb_pipelines.runbooks.lifecycle import Step, execute_step
+    from akidb_pipelines.synthetic.aws_sandbox import seed_akidb
 
     lake, *_ = scored
-    boto3.client("ssm").put_parameter(Name="/akidb/autoscaling/predictive-enabled", Value="true", Type="String")
+    seed_akidb(aws_env)  # the predictive flag starts 'true'
     lstm = dc.replace(next(r for r in load_runbooks() if r.id == "lstm-cascade-disable-predictive"), enabled=True,
                       verify=Verify("akidb-rest", "latency_p95_ms", below=1.0, minutes=5))  # never met
     actuator, audit, box = Actuator(endpoint_url=aws_env), AuditLog(tmp_path / "a.sqlite"), Outbox(tmp_path / "o.sqlite")
@@ -368,7 +363,7 @@ def test_the_runbook_sensor_launches_due_steps_once_with_config(scored, tmp_path
 
     lake, cfg, smap, _ = scored
     own = Lake(tmp_path / "lake")
-    box = Outbox(tmp_path / "o.sqlite", clock=lambda: datetime_now_ts())
+    box = Outbox(tmp_path / "o.sqlite")
     rb_file = tmp_path / "runbooks.yaml"
     rb_file.write_text(DEFAULT_PATH.read_text())
     monkeypatch.setenv("AKIDB_RUNBOOKS_CONFIG", str(rb_file))
@@ -403,8 +398,3 @@ def test_the_runbook_sensor_launches_due_steps_once_with_config(scored, tmp_path
     skip = runbook_sensor(dg.build_sensor_context(resources=empty))
     assert isinstance(skip, dg.SkipReason) and "no runbook step is due" in skip.skip_message
 
-
-def datetime_now_ts() -> float:
-    import time
-
-    return time.time()

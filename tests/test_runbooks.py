@@ -6,12 +6,12 @@ from __future__ import annotations
 import dataclasses as dc
 from datetime import datetime, timedelta, timezone
 
-import boto3
 import pytest
 
 from akidb_pipelines.alerting.correlate import Alert, Incident
 from akidb_pipelines.calendar import CalendarEntry
 from akidb_pipelines.runbooks.engine import Actuator, AuditLog, RunbookConfigError, load_runbooks, rollback, run
+from akidb_pipelines.synthetic.aws_sandbox import seed_akidb
 
 pytestmark = pytest.mark.integration
 NOW = datetime(2026, 11, 27, 10, 0, tzinfo=timezone.utc)
@@ -28,12 +28,11 @@ def _incident(iid: str = "inc-spot", rule: str = "latency", source: str = "slo",
 
 @pytest.fixture()
 def aws(aws_env):
-    asg = boto3.client("autoscaling")
-    asg.create_launch_configuration(LaunchConfigurationName="lc", ImageId="ami-12345678", InstanceType="t3.small")
-    asg.create_auto_scaling_group(AutoScalingGroupName=GROUP, LaunchConfigurationName="lc", MinSize=0, MaxSize=12,
-                                  DesiredCapacity=2, AvailabilityZones=["us-east-1a"])
-    boto3.client("ssm").put_parameter(Name=FLAG, Value="true", Type="String")
-    return Actuator(endpoint_url=aws_env)
+    """The resources the shipped runbooks name, on moto: the on-demand group (desired 2, max 12), the predictive
+    flag ('true'), the CloudFront distribution with the edge function on /v1/*, the regional function alias."""
+    act = Actuator(endpoint_url=aws_env)
+    act.distribution = seed_akidb(aws_env)["distribution"]
+    return act
 
 
 def _desired(aws: Actuator) -> int:
@@ -123,40 +122,8 @@ def test_invalid_runbook_config_names_file_and_field(tmp_path):
         load_runbooks(p)
 
 
-def _edge_setup():
-    """A CloudFront distribution whose /v1/* behaviour runs the edge function, and the regional function alias."""
-    import io
-    import zipfile
-
-    cf = boto3.client("cloudfront")
-    origin = lambda i: {"Id": i, "DomainName": f"{i}.example.com",  # noqa: E731
-                        "CustomOriginConfig": {"HTTPPort": 80, "HTTPSPort": 443, "OriginProtocolPolicy": "https-only"}}
-    policy = "658327ea-f89d-4fab-a63d-7e88639e58f6"
-    edge_fn = {"Quantity": 1, "Items": [{"LambdaFunctionARN": "arn:aws:lambda:us-east-1:123456789012:function:"
-                                                             "akidb-edge-router:3", "EventType": "origin-request"}]}
-    dist = cf.create_distribution(DistributionConfig={
-        "CallerReference": "akidb", "Comment": "akidb", "Enabled": True,
-        "Origins": {"Quantity": 2, "Items": [origin("akidb-alb"), origin("akidb-alb-direct")]},
-        "DefaultCacheBehavior": {"TargetOriginId": "akidb-alb", "ViewerProtocolPolicy": "https-only",
-                                 "CachePolicyId": policy},
-        "CacheBehaviors": {"Quantity": 1, "Items": [{"PathPattern": "/v1/*", "TargetOriginId": "akidb-alb",
-                                                     "ViewerProtocolPolicy": "https-only", "CachePolicyId": policy,
-                                                     "LambdaFunctionAssociations": edge_fn}]}})["Distribution"]
-    iam = boto3.client("iam")
-    role = iam.create_role(RoleName="edge", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as z:
-        z.writestr("index.py", "def handler(e, c):\n    return e\n")
-    lam = boto3.client("lambda")
-    lam.create_function(FunctionName="akidb-edge-router-regional", Runtime="python3.12", Role=role,
-                        Handler="index.handler", Code={"ZipFile": buf.getvalue()})
-    version = lam.publish_version(FunctionName="akidb-edge-router-regional")["Version"]
-    lam.create_alias(FunctionName="akidb-edge-router-regional", Name="live", FunctionVersion=version)
-    return dist["Id"]
-
-
 def test_the_edge_storm_runbooks_bypass_the_edge_function_and_warm_the_regional_alias(aws, tmp_path):
-    dist = _edge_setup()
+    dist = aws.distribution
     rbs = {r.id: r for r in load_runbooks()}
     bypass = rbs["edge-storm-bypass-edge-function"]
     bypass = dc.replace(bypass, enabled=True, action={**bypass.action, "distribution": dist},

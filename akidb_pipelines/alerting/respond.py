@@ -89,6 +89,23 @@ class Inputs:
     cause_types: list[CauseType] = ()
 
 
+def load_inputs() -> Inputs:
+    """Every policy a tick reads, from the configuration files (each honours its ``AKIDB_*`` override) and the
+    silence store."""
+    from akidb_pipelines.alerting.rootcause import load_cause_types
+    from akidb_pipelines.alerting.routing import load_routing
+    from akidb_pipelines.alerting.silences import active_silences
+    from akidb_pipelines.alerting.static_rules import load_static_rules
+    from akidb_pipelines.calendar import load_calendar
+    from akidb_pipelines.forecast.config import load_forecast_config
+    from akidb_pipelines.runbooks.engine import load_runbooks
+    from akidb_pipelines.slo.spec import load_specs
+
+    slos, _ = load_specs()
+    return Inputs(slos, load_forecast_config(), load_routing(), load_static_rules(), active_silences(),
+                  load_calendar(), load_runbooks(), load_cause_types())
+
+
 def _json(v: object) -> object:
     if isinstance(v, float) and v != v:  # NaN
         return None
@@ -142,8 +159,9 @@ def respond(lake: Lake, now: datetime, inputs: Inputs, outbox: Outbox, smap: Ser
     incidents = correlate(alerts, smap, cfg.window)
     frame = evidence_frame(lake, list(inputs.cause_types), start, now) if inputs.cause_types else {}
     windows = [e for e in inputs.calendar if e.kind == "maintenance"]
-    stored = outbox.keys()  # read once per tick; this tick's enqueues are added below
-    sent_at = {r["idempotency_key"]: r["sent_at"] for r in outbox.rows() if r["status"] == "sent"}
+    rows = outbox.rows()  # read once per tick; this tick's enqueues are added to ``stored`` below
+    stored = {r["idempotency_key"] for r in rows}
+    sent_at = {r["idempotency_key"]: r["sent_at"] for r in rows if r["status"] == "sent"}
     last_by_root: dict[tuple, Incident] = {}
     for inc in incidents:
         inc.cause, inc.cause_evidence = classify(inc, list(inputs.cause_types), frame)

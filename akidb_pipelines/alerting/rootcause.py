@@ -82,14 +82,14 @@ def alert_matches(inc: Incident, matchers: tuple[dict[str, str], ...] | list[dic
 
 def evidence_frame(lake: Lake, types: list[CauseType], start: datetime, end: datetime) -> dict[tuple[str, str], dict]:
     """{(tier, metric): {minute: value}} for every evidence signal over [start - the baseline, end)."""
-    from akidb_pipelines.alerting.sources import _read
+    from akidb_pipelines.alerting.sources import query_table
 
     wanted = sorted({(t.evidence["tier"], t.evidence["metric"]) for t in types if t.evidence})
     out: dict[tuple[str, str], dict] = {w: {} for w in wanted}
     if not wanted:
         return out
     metrics = sorted({m for _, m in wanted})
-    rows = _read(lake, GOLDEN, f"""
+    rows = query_table(lake, GOLDEN, f"""
         SELECT tier, minute, {', '.join(f'sum({m}) AS {m}' for m in metrics)} FROM {{src}}
         WHERE minute >= ? AND minute < ? AND tier IN ({', '.join('?' * len({t for t, _ in wanted}))})
         GROUP BY ALL""", [start - BASELINE - BEFORE, end, *sorted({t for t, _ in wanted})])

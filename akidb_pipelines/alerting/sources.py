@@ -32,7 +32,8 @@ def slo_component(slo: SLO) -> str:
     return slo.service
 
 
-def _read(lake: Lake, table: str, sql: str, params: list) -> list[tuple]:
+def query_table(lake: Lake, table: str, sql: str, params: list) -> list[tuple]:
+    """Rows of ``sql`` with ``{src}`` standing for the lake table (none while the table has no files)."""
     if not lake.has_data(table):
         return []
     con = configure_connection(duckdb.connect(), lake)
@@ -43,7 +44,7 @@ def _read(lake: Lake, table: str, sql: str, params: list) -> list[tuple]:
 
 
 def slo_alerts(lake: Lake, slos: list[SLO], start: datetime, end: datetime) -> list[Alert]:
-    rows = _read(lake, BURN_TABLE, """
+    rows = query_table(lake, BURN_TABLE, """
         SELECT slo, alert_state, severity, minute, burn_1h, burn_5m, burn_6h, budget_remaining, hours_to_exhaustion
         FROM {src} WHERE minute >= ? AND minute < ? AND alert_state IN ('fast', 'medium', 'slow')
         ORDER BY slo, minute""", [start, end])
@@ -66,7 +67,7 @@ def slo_alerts(lake: Lake, slos: list[SLO], start: datetime, end: datetime) -> l
 
 def anomaly_alerts(lake: Lake, cfg: ForecastConfig, start: datetime, end: datetime,
                    gap: timedelta = timedelta(minutes=5)) -> list[Alert]:
-    rows = _read(lake, ANOMALIES_TABLE, """
+    rows = query_table(lake, ANOMALIES_TABLE, """
         SELECT series, minute, actual, yhat, lower, upper, anomaly_score, direction FROM {src}
         WHERE minute >= ? AND minute < ? ORDER BY series, minute""", [start, end])
     specs = {s.id: s for s in cfg.series}
@@ -87,7 +88,7 @@ def anomaly_alerts(lake: Lake, cfg: ForecastConfig, start: datetime, end: dateti
 
 def service_map(lake: Lake) -> ServiceMap:
     """The service map of the X-Ray spans in the lake (empty before any spans are modelled)."""
-    return ServiceMap({tuple(r) for r in _read(lake, SPANS_TABLE, service_map_sql("{src}"), [])})
+    return ServiceMap({tuple(r) for r in query_table(lake, SPANS_TABLE, service_map_sql("{src}"), [])})
 
 
 def newest_alert_minutes(lake: Lake) -> dict[str, str]:
@@ -96,7 +97,7 @@ def newest_alert_minutes(lake: Lake) -> dict[str, str]:
     out = {}
     for key, table, where in (("burn", BURN_TABLE, "alert_state IN ('fast', 'medium', 'slow')"),
                               ("anomaly", ANOMALIES_TABLE, "true")):
-        rows = _read(lake, table, f"SELECT max(minute) FROM {{src}} WHERE {where}", [])
+        rows = query_table(lake, table, f"SELECT max(minute) FROM {{src}} WHERE {where}", [])
         v = rows[0][0] if rows else None
         out[key] = v.astimezone(timezone.utc).isoformat() if v else ""
     return out

@@ -73,6 +73,18 @@ class EventsClient:
         self._c.log.setLevel(logging.CRITICAL)
         self.base_url = base_url
 
+    @classmethod
+    def from_env(cls) -> EventsClient | None:
+        """The client the environment configures (``PAGERDUTY_ROUTING_KEY``, ``AKIDB_PAGERDUTY_URL``,
+        ``AKIDB_PAGERDUTY_CA_FILE``), or None without a routing key (events then wait in the outbox)."""
+        import os
+
+        key = os.environ.get("PAGERDUTY_ROUTING_KEY")
+        if not key:
+            return None
+        return cls(key, os.environ.get("AKIDB_PAGERDUTY_URL") or DEFAULT_BASE_URL,
+                   os.environ.get("AKIDB_PAGERDUTY_CA_FILE") or None)
+
     def __repr__(self) -> str:
         return f"EventsClient(base_url={self.base_url!r}, routing_key=***)"
 

@@ -24,14 +24,13 @@ from datetime import datetime, timedelta, timezone
 import pandas as pd
 
 from akidb_pipelines.alerting.outbox import Outbox
-from akidb_pipelines.alerting.respond import INCIDENTS_OBJECT
+from akidb_pipelines.alerting.respond import INCIDENTS_OBJECT, RespondConfig
 from akidb_pipelines.calendar import CalendarEntry
 from akidb_pipelines.clients.pagerduty import Event
 from akidb_pipelines.runbooks.engine import Actuator, AuditLog, Outcome, Runbook, rollback, run
 from akidb_pipelines.storage import Lake
 
 GOLDEN = "models/marts/golden_signals_1m"
-QUIET_AFTER = timedelta(minutes=15)  # the response tick's resolve_after: an incident is over this long after its last alert
 
 
 @dataclass(frozen=True)
@@ -51,7 +50,10 @@ def read_ledger(lake: Lake) -> pd.DataFrame:
     return pd.read_parquet(io.BytesIO(data)) if data is not None else pd.DataFrame()
 
 
-def due_steps(ledger: pd.DataFrame, runbooks: list[Runbook], audit: AuditLog, now: datetime) -> list[Step]:
+def due_steps(ledger: pd.DataFrame, runbooks: list[Runbook], audit: AuditLog, now: datetime,
+              quiet_after: timedelta = RespondConfig.resolve_after) -> list[Step]:
+    """The steps due at ``now``; an incident is over ``quiet_after`` after its last alert (the response tick's
+    ``resolve_after``)."""
     now = now.astimezone(timezone.utc)
     if not len(ledger) or "runbooks_planned" not in ledger:
         return []
@@ -62,7 +64,7 @@ def due_steps(ledger: pd.DataFrame, runbooks: list[Runbook], audit: AuditLog, no
         planned = json.loads(inc.runbooks_planned or "[]")
         if not planned or inc.decision != "page" or pd.isna(getattr(inc, "first_page", pd.NaT)):
             continue
-        quiet_at = pd.Timestamp(inc.last_alert).to_pydatetime() + QUIET_AFTER
+        quiet_at = pd.Timestamp(inc.last_alert).to_pydatetime() + quiet_after
         for rid in planned:
             rb = by_id.get(rid)
             if rb is None:
@@ -94,10 +96,10 @@ def due_steps(ledger: pd.DataFrame, runbooks: list[Runbook], audit: AuditLog, no
 
 
 def recovered(lake: Lake, rb: Runbook, now: datetime) -> tuple[bool, str]:
-    from akidb_pipelines.alerting.sources import _read
+    from akidb_pipelines.alerting.sources import query_table
 
     v = rb.verify
-    rows = _read(lake, GOLDEN, f"""SELECT max({v.metric}), count(*) FROM {{src}}
+    rows = query_table(lake, GOLDEN, f"""SELECT max({v.metric}), count(*) FROM {{src}}
         WHERE tier = ? AND edge_location = ? AND minute > ? AND minute <= ?""",
                  [v.tier, v.edge_location, now - timedelta(minutes=v.minutes), now])
     peak, n = rows[0] if rows else (None, 0)
