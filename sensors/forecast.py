@@ -11,6 +11,7 @@ from assets.partitions import hourly
 train_models_job = dg.define_asset_job(
     "train_models", selection=dg.AssetSelection.assets(MODEL), partitions_def=series_partitions,
     description="Train, back-test and (if it passes) promote the Prophet model of the selected series.",
+    tags={"akidb/kind": "training"},  # the run queue's limit for training runs (deploy/dagster.yaml) keys on it
 )
 score_job = dg.define_asset_job(
     "score_anomalies", selection=dg.AssetSelection.assets(SCORES), partitions_def=hourly,
