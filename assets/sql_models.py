@@ -6,19 +6,17 @@ the header comment, ``code_version`` = SQL hash, deps from ``ref()``/``source()`
 multi-asset in topological order.
 """
 
-from pathlib import Path
 
 import dagster as dg
 
-from akidb_pipelines.slo.spec import load_policy, load_specs
-from akidb_pipelines.slo.sql import budget_events_sql, burn_rates_sql, sli_events_sql
-from akidb_pipelines.sqlmodels import Model, ModelGraph, load_models
-from akidb_pipelines.sqlmodels.runner import KNOWN_SOURCES, run_model, run_tests
+from akidb_pipelines.slo.spec import load_specs
+from akidb_pipelines.sqlmodels import Model, ModelGraph
+from akidb_pipelines.sqlmodels.project import SQL_ROOT, project_graph
+from akidb_pipelines.sqlmodels.runner import run_model, run_tests
 from akidb_pipelines.storage import hour_partitions
 from assets.partitions import freshness, hourly, ingest_backfill_policy
 from assets.resources import LakeResource
 
-SQL_ROOT = Path(__file__).resolve().parents[1] / "dbt_like_sql"
 OWNERS = ["team:sre"]
 
 
@@ -82,9 +80,7 @@ def build_sql_models(graph: ModelGraph) -> dg.AssetsDefinition:
 
 
 slos, windows = load_specs()
-graph = load_models(SQL_ROOT, KNOWN_SOURCES, macros={
-    "slo_sli_events": sli_events_sql(slos), "slo_burn_rates": burn_rates_sql(slos, windows),
-    "slo_budget_events": budget_events_sql(load_policy())})
+graph = project_graph()
 sql_models = build_sql_models(graph)
 
 

@@ -34,21 +34,12 @@ DAYS = 2.5
 def days_lake(tmp_path_factory: pytest.TempPathFactory):
     """2.5 days of telemetry ingested and modelled (every SQL model), the three incidents on the third day
     (tests/data/scenario_days.yaml: spot 06:00, storm 07:00, LSTM cascade 08:00). Returns (lake, generated)."""
-    from akidb_pipelines.ingest import ingest_files
-    from akidb_pipelines.sqlmodels.runner import run_model
-    from akidb_pipelines.storage import PartitionKey, hour_partitions
-    from assets.sql_models import graph
+    from akidb_pipelines.chaos import model_lake
 
     tmp = tmp_path_factory.mktemp("days")
     data = generate(tmp / "gen", DAYS_START, DAYS, seed=11, scenario=DATA / "scenario_days.yaml", traces_per_minute=1)
     lake = Lake(tmp / "lake")
-    for kind, files in data.files.items():
-        part = {str(f): PartitionKey.parse(str(f).split("date=")[1][:10] + "T" + str(f).split("hour=")[1][:2])
-                for f in files}
-        ingest_files(kind, list(part), lake, batch="landing", partition_of=part)
-    keys = hour_partitions(DAYS_START, data.end)
-    for name in graph.order:
-        run_model(graph.models[name], graph, lake, keys)
+    model_lake(lake, data)
     return lake, data
 
 
@@ -107,3 +98,40 @@ def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("AKIDB_SOURCE", raising=False)
     monkeypatch.setenv("GX_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("TZ", "UTC")
+
+
+SCORED_SERIES = ["akidb-rest.latency_p95_ms", "akidb-rest.cpu_utilization_pct", "akidb-rest.capacity_ratio",
+                 "lambda-edge.NRT57.emf_latency_p95_ms", "lambda-edge.SIN52.emf_latency_p95_ms",
+                 "lambda-edge.SYD62.emf_latency_p95_ms"]
+
+
+@pytest.fixture(scope="session")
+def scored_lake(days_lake, tmp_path_factory):
+    """The 2.5-day lake's marts and spans copied, six series trained on the first two days and the third day's
+    first 12 hours scored (the three incidents at 06:00, 07:00, 08:00). Returns (lake, cfg, service map,
+    promoted series). Tests that write ledgers into it write alerting/* only."""
+    import dataclasses as dc
+    import shutil
+    from datetime import timedelta
+
+    from akidb_pipelines.alerting.sources import service_map
+    from akidb_pipelines.forecast.config import load_forecast_config
+    from akidb_pipelines.forecast.detector import load_detector_config
+    from akidb_pipelines.forecast.scoring import score_window, write_scores
+    from akidb_pipelines.forecast.train import train_series
+    from akidb_pipelines.storage import hour_partitions
+
+    src, _ = days_lake
+    root = tmp_path_factory.mktemp("scored") / "lake"
+    for table in ("models/marts/golden_signals_1m", "models/marts/slo_burn_rates_1m", "models/staging/stg_xray_spans"):
+        shutil.copytree(f"{src.root}/{table}", root / table)
+    lake = Lake(root)
+    day3 = DAYS_START + timedelta(days=2)
+    cfg = load_forecast_config()
+    cfg = dc.replace(cfg, series=tuple(cfg.get(s) for s in SCORED_SERIES),
+                     validation=dc.replace(cfg.validation, horizon_hours=6, period_hours=6, max_cutoffs=2))
+    promoted = [s for s in SCORED_SERIES if train_series(lake, cfg, cfg.get(s), day3).status == "promoted"]
+    end = day3 + timedelta(hours=12)
+    scores, _ = score_window(lake, cfg, load_detector_config(), day3, end)
+    write_scores(lake, scores, hour_partitions(day3, end))
+    return lake, cfg, service_map(lake), promoted

@@ -15,44 +15,21 @@ from akidb_pipelines.alerting.respond import (
     DECISIONS_OBJECT, INCIDENTS_OBJECT, TICKETS_OBJECT, Inputs, respond, write_incidents)
 from akidb_pipelines.alerting.rootcause import load_cause_types
 from akidb_pipelines.alerting.routing import load_routing
-from akidb_pipelines.alerting.sources import service_map
 from akidb_pipelines.clients.pagerduty import EventsClient
 from akidb_pipelines.clients.pagerduty_standin import PagerDutyStandIn
-from akidb_pipelines.forecast.config import load_forecast_config
-from akidb_pipelines.forecast.detector import load_detector_config
-from akidb_pipelines.forecast.scoring import score_window, write_scores
-from akidb_pipelines.forecast.train import train_series
 from akidb_pipelines.slo.spec import load_specs
-from akidb_pipelines.storage import Lake, hour_partitions
+from akidb_pipelines.storage import Lake
 from tests.conftest import DAYS_START
 
 KEY = "R0UT1NGKEY0123456789abcdefABCDEF"
 DAY3 = DAYS_START + timedelta(days=2)
 SPOT, STORM = DAY3 + timedelta(hours=6), DAY3 + timedelta(hours=7)
-SERIES = ["akidb-rest.latency_p95_ms", "akidb-rest.cpu_utilization_pct", "akidb-rest.capacity_ratio",
-          "lambda-edge.NRT57.emf_latency_p95_ms", "lambda-edge.SIN52.emf_latency_p95_ms",
-          "lambda-edge.SYD62.emf_latency_p95_ms"]
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def scored(days_lake, tmp_path_factory):
-    src, _ = days_lake
-    root = tmp_path_factory.mktemp("respond") / "lake"
-    import shutil
-
-    for table in ("models/marts/golden_signals_1m", "models/marts/slo_burn_rates_1m", "models/staging/stg_xray_spans"):
-        shutil.copytree(f"{src.root}/{table}", root / table)
-    lake = Lake(root)
-    cfg = load_forecast_config()
-    cfg = dc.replace(cfg, series=tuple(cfg.get(s) for s in SERIES),
-                     validation=dc.replace(cfg.validation, horizon_hours=6, period_hours=6, max_cutoffs=2))
-    promoted = [s for s in SERIES if train_series(lake, cfg, cfg.get(s), DAY3).status == "promoted"]
-    end = DAY3 + timedelta(hours=12)
-    scores, _ = score_window(lake, cfg, load_detector_config(), DAY3, end)
-    write_scores(lake, scores, hour_partitions(DAY3, end))
-    smap = service_map(lake)
-    return lake, cfg, smap, promoted
+def scored(scored_lake):
+    return scored_lake
 
 
 def _inputs(cfg, **kw) -> Inputs:

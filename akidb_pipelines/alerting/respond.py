@@ -87,6 +87,19 @@ class Inputs:
     calendar: list = ()
     runbooks: list = ()
     cause_types: list[CauseType] = ()
+    sources: tuple[str, ...] = ("slo", "anomaly", "static")  # the detectors whose alerts count (chaos compares them)
+
+
+def collect_alerts(lake: Lake, inputs: Inputs, start: datetime, end: datetime) -> list[Alert]:
+    """The alerts of the enabled sources with an onset in the window, before silences."""
+    out: list[Alert] = []
+    if "slo" in inputs.sources:
+        out += slo_alerts(lake, inputs.slos, start, end)
+    if "anomaly" in inputs.sources:
+        out += anomaly_alerts(lake, inputs.forecast, start, end)
+    if "static" in inputs.sources:
+        out += static_alerts(lake, list(inputs.static_rules), start, end)
+    return [a for a in out if a.start <= end]
 
 
 def load_inputs() -> Inputs:
@@ -146,8 +159,7 @@ def respond(lake: Lake, now: datetime, inputs: Inputs, outbox: Outbox, smap: Ser
     now = now.astimezone(timezone.utc)
     start = now - cfg.lookback
     report = RespondReport(now=now)
-    raw = [a for a in slo_alerts(lake, inputs.slos, start, now) + anomaly_alerts(lake, inputs.forecast, start, now)
-           + static_alerts(lake, list(inputs.static_rules), start, now) + list(extra_alerts) if a.start <= now]
+    raw = collect_alerts(lake, inputs, start, now) + [a for a in extra_alerts if a.start <= now]
     alerts = []
     for a in raw:
         sil = silenced_by(a, list(inputs.silences))

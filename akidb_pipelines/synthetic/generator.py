@@ -106,6 +106,10 @@ def build_model(start: datetime, days: float, seed: int, scenario: Scenario) -> 
     growth = 1.0 + topo.WEEKLY_GROWTH * t / (7 * 1440)
     noise = np.exp(rng.normal(0.0, 0.04, n))
     requests = topo.BASE_REQUESTS_PER_MINUTE * daily * weekly * growth * noise
+    for ev in scenario.events:  # surges and dips that are not incidents
+        a = int((ev.start - start).total_seconds() // 60)
+        b = int((ev.end - start).total_seconds() // 60)
+        requests[max(a, 0):max(min(b, n), 0)] *= ev.factor
     w = np.asarray(topo.EDGE_WEIGHTS)
     edge_noise = np.exp(rng.normal(0.0, 0.05, (len(w), n)))
     edge_requests = np.rint(requests[None, :] * w[:, None] * edge_noise)
@@ -747,6 +751,7 @@ def generate(
              "incident": False}
             for a, b in model.deploy_minutes
         ],
+        "events": [e.to_ground_truth() for e in sc.events if e.start < end and e.end > start],
         "records": records,
         "corrupted_records": corrupted,
     }

@@ -96,12 +96,32 @@ class DeployPolicy:
     error_rate: float = 0.0005
 
 
+NOISE_TYPES = {"traffic_surge": (1.0, 20.0), "holiday_dip": (0.05, 1.0)}  # demand factor bounds
+
+
+@dataclass(frozen=True)
+class NoiseEvent:
+    """Something that changes the telemetry but is *not* an incident (a marketing surge, a holiday): detectors
+    must not page on it. ``factor`` multiplies demand (all traffic) for the duration."""
+
+    id: str
+    type: str
+    start: datetime
+    end: datetime
+    factor: float
+
+    def to_ground_truth(self) -> dict[str, Any]:
+        return {"id": self.id, "type": self.type, "start": self.start.isoformat().replace("+00:00", "Z"),
+                "end": self.end.isoformat().replace("+00:00", "Z"), "factor": self.factor, "incident": False}
+
+
 @dataclass(frozen=True)
 class Scenario:
     name: str
     incidents: tuple[Incident, ...]
     deploys: DeployPolicy = field(default_factory=DeployPolicy)
     source: str = "<memory>"
+    events: tuple[NoiseEvent, ...] = ()
 
 
 _OFFSET = re.compile(r"^\s*(\d+)d\s+(\d{1,2}):(\d{2})\s*$")
@@ -129,7 +149,7 @@ def parse_scenario(doc: Any, start: datetime, source: str = "<memory>") -> Scena
     """Validate a scenario document and resolve its times against ``start`` (UTC)."""
     if not isinstance(doc, dict):
         raise ScenarioError(f"{source}: the scenario must be a mapping with 'incidents'")
-    unknown = set(doc) - {"name", "description", "incidents", "deploys"}
+    unknown = set(doc) - {"name", "description", "incidents", "deploys", "events"}
     if unknown:
         raise ScenarioError(f"{source}: unknown top-level field(s) {sorted(unknown)}")
     raw_incidents = doc.get("incidents") or []
@@ -192,7 +212,25 @@ def parse_scenario(doc: Any, start: datetime, source: str = "<memory>") -> Scena
         raise ScenarioError(f"{source}: deploys: {e}") from None
     if deploys.weekdays_at is not None and not re.match(r"^\d{1,2}:\d{2}$", str(deploys.weekdays_at)):
         raise ScenarioError(f"{source}: deploys.weekdays_at: expected HH:MM, got {deploys.weekdays_at!r}")
-    return Scenario(str(doc.get("name") or Path(source).stem), tuple(sorted(incidents, key=lambda x: x.start)), deploys, source)
+    events = []
+    for i, item in enumerate(doc.get("events") or []):
+        where = f"{source}: events[{i}]"
+        if not isinstance(item, dict) or set(item) - {"id", "type", "start", "duration_minutes", "factor"}:
+            raise ScenarioError(f"{where}: a mapping of id, type, start, duration_minutes, factor")
+        if item.get("type") not in NOISE_TYPES:
+            raise ScenarioError(f"{where}.type: {item.get('type')!r} is not one of {sorted(NOISE_TYPES)}")
+        lo, hi = NOISE_TYPES[item["type"]]
+        factor = item.get("factor")
+        if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not lo <= factor <= hi:
+            raise ScenarioError(f"{where}.factor: expected a number in [{lo}, {hi}] for {item['type']}")
+        dur = item.get("duration_minutes")
+        if isinstance(dur, bool) or not isinstance(dur, int) or dur < 1:
+            raise ScenarioError(f"{where}.duration_minutes: expected a positive integer")
+        t0 = _parse_time(item.get("start"), start, f"{where}.start").replace(second=0, microsecond=0)
+        events.append(NoiseEvent(str(item.get("id") or f"{item['type']}-{i}"), item["type"], t0,
+                                 t0 + timedelta(minutes=dur), float(factor)))
+    return Scenario(str(doc.get("name") or Path(source).stem), tuple(sorted(incidents, key=lambda x: x.start)), deploys,
+                    source, tuple(sorted(events, key=lambda x: x.start)))
 
 
 def load_scenario(path: str | Path | None, start: datetime) -> Scenario:
