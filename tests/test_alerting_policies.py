@@ -11,7 +11,7 @@ import pytest
 from akidb_pipelines.alerting.correlate import Alert, Incident, ServiceMap
 from akidb_pipelines.alerting.outbox import Outbox
 from akidb_pipelines.alerting.respond import Inputs, RespondConfig, respond
-from akidb_pipelines.alerting.rootcause import RootCauseConfigError, classify, load_cause_types
+from akidb_pipelines.alerting.rootcause import RootCauseConfigError, classify, load_cause_types, severity_floor
 from akidb_pipelines.alerting.routing import load_routing
 from akidb_pipelines.alerting.silences import SilenceError, SilenceStore, parse_matchers
 from akidb_pipelines.forecast.config import load_forecast_config
@@ -106,12 +106,24 @@ def test_root_cause_types_need_every_condition(tmp_path):
     frame[("akidb-rest", "instances_spot")][T0 + timedelta(minutes=1)] = 5.5  # less than 20% down: not spot
     assert classify(inc, types, frame)[0] == "unclassified"
     lstm = dc.replace(a, source="anomaly", rule="akidb-rest.capacity_ratio", context=(("direction", "up"),))
-    assert classify(Incident("j", lstm, [lstm], "P1", a.start, a.end), types, frame)[0] == "predictive_over_provisioning"
-    down = dc.replace(lstm, context=(("direction", "down"),))
-    assert classify(Incident("k", down, [down], "P1", a.start, a.end), types, frame)[0] == "unclassified"
+    lstm_inc = Incident("j", lstm, [lstm], "P2", a.start, a.end)
+    assert classify(lstm_inc, types, frame)[0] == "unclassified"  # no evidence: the anomaly alone names nothing
+    ratio = ("akidb-rest", "provisioned_capacity_rps / used_capacity_rps")
+    frame[ratio] = {T0 + timedelta(minutes=m): 2.0 for m in range(-70, 0)}
+    frame[ratio][T0 + timedelta(minutes=3)] = 3.9  # capacity runs far ahead of use
+    assert classify(lstm_inc, types, frame) == ("predictive_over_provisioning",
+                                                f"akidb-rest {ratio[1]} rose from 2 to 3.9")
+    assert severity_floor("predictive_over_provisioning", types) == "P1"  # confirmed: pages, not a ticket
+    assert severity_floor("dependency_fault", types) is None
     sq = dc.replace(a, component="sqlite")
     assert classify(Incident("l", sq, [sq], "P1", a.start, a.end), types, {})[0] == "dependency_fault"
     bad = tmp_path / "rc.yaml"
     bad.write_text("types: [{type: x, evidence: {tier: a, metric: b, change: sideways, by: 1}}]")
     with pytest.raises(RootCauseConfigError, match=r"types\[0\]\.evidence"):
+        load_cause_types(bad)
+    bad.write_text("types: [{type: x, evidence: {tier: a, metric: 'b; DROP TABLE x', change: rise, by: 1}}]")
+    with pytest.raises(RootCauseConfigError, match=r"types\[0\]\.evidence"):
+        load_cause_types(bad)
+    bad.write_text("types: [{type: x, components: [a], min_severity: P0}]")  # raising a page needs evidence
+    with pytest.raises(RootCauseConfigError, match=r"types\[0\]\.min_severity"):
         load_cause_types(bad)

@@ -31,7 +31,7 @@ import pandas as pd
 
 from akidb_pipelines.alerting.correlate import SEVERITY_RANK, Alert, Incident, ServiceMap, correlate
 from akidb_pipelines.alerting.outbox import Outbox
-from akidb_pipelines.alerting.rootcause import CauseType, classify, evidence_frame
+from akidb_pipelines.alerting.rootcause import CauseType, classify, evidence_frame, severity_floor
 from akidb_pipelines.alerting.routing import Decision, RoutingPolicy
 from akidb_pipelines.alerting.silences import Silence, silenced_by
 from akidb_pipelines.alerting.sources import anomaly_alerts, slo_alerts
@@ -177,6 +177,11 @@ def respond(lake: Lake, now: datetime, inputs: Inputs, outbox: Outbox, smap: Ser
     last_by_root: dict[tuple, Incident] = {}
     for inc in incidents:
         inc.cause, inc.cause_evidence = classify(inc, list(inputs.cause_types), frame)
+        floor = severity_floor(inc.cause, list(inputs.cause_types))
+        if floor is not None and SEVERITY_RANK[floor] < SEVERITY_RANK[inc.severity]:
+            report.decide(inc.id, "severity", floor, f"raised from {inc.severity}: {inc.cause} confirmed by "
+                                                      f"{inc.cause_evidence}")
+            inc.severity = floor
         for a in inc.alerts:
             role = "root" if a is inc.root else ("inhibited by root" if a in inc.inhibited else "related")
             report.decide(inc.id, "alert", a.fingerprint, f"{role}: {_label(a)} {a.severity} "

@@ -10,6 +10,7 @@ interruption does. One DuckDB query per tick fetches every evidence signal for t
 from __future__ import annotations
 
 import os
+import re
 import statistics
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -23,6 +24,7 @@ from akidb_pipelines.storage import Lake
 
 DEFAULT_PATH = Path(__file__).resolve().parents[1] / "config" / "root_causes.yaml"
 GOLDEN = "models/marts/golden_signals_1m"
+METRIC_RE = re.compile(r"^[a-z0-9_ ./()*+-]+$")  # a column or arithmetic of columns, nothing else reaches SQL
 BEFORE, AFTER, BASELINE = timedelta(minutes=5), timedelta(minutes=15), timedelta(minutes=60)
 UNCLASSIFIED = "unclassified"
 
@@ -38,6 +40,7 @@ class CauseType:
     components: tuple[str, ...] = ()
     alerts: tuple[dict[str, str], ...] = ()
     evidence: dict[str, Any] | None = None
+    min_severity: str | None = None   # an incident of this type pages at least this severely (needs evidence)
 
 
 def load_cause_types(path: str | os.PathLike[str] | None = None) -> list[CauseType]:
@@ -51,22 +54,25 @@ def load_cause_types(path: str | os.PathLike[str] | None = None) -> list[CauseTy
         w = f"{p}: types[{i}]"
         if not isinstance(t, dict) or not t.get("type"):
             raise RootCauseConfigError(f"{w}.type: required")
-        unknown = sorted(set(t) - {"type", "description", "components", "alerts", "evidence"})
+        unknown = sorted(set(t) - {"type", "description", "components", "alerts", "evidence", "min_severity"})
         if unknown:
             raise RootCauseConfigError(f"{w}: unknown field(s) {unknown}")
         ev = t.get("evidence")
-        if ev is not None and not (isinstance(ev, dict) and ev.get("tier") and ev.get("metric")
+        if ev is not None and not (isinstance(ev, dict) and ev.get("tier") and METRIC_RE.match(str(ev.get("metric", "")))
                                    and ev.get("change") in ("drop", "rise") and isinstance(ev.get("by"), (int, float))
                                    and set(ev) <= {"tier", "metric", "change", "by", "at_least"}):
-            raise RootCauseConfigError(f"{w}.evidence: needs tier, metric, change (drop | rise) and by (a number); "
-                                       "at_least (a number) is optional")
+            raise RootCauseConfigError(f"{w}.evidence: needs tier, metric (a golden-signal column or arithmetic "
+                                       "of columns), change (drop | rise) and by (a number); at_least is optional")
         alerts = t.get("alerts") or []
         if not all(isinstance(a, dict) and set(a) <= {"source", "rule", "component", "direction"} for a in alerts):
             raise RootCauseConfigError(f"{w}.alerts: a list of {{source, rule, component, direction}} matches")
         if not (t.get("components") or alerts or ev):
             raise RootCauseConfigError(f"{w}: needs at least one of components, alerts, evidence")
+        if t.get("min_severity") is not None and (t["min_severity"] not in ("P0", "P1", "P2") or not ev):
+            raise RootCauseConfigError(f"{w}.min_severity: P0, P1 or P2, and only with evidence (the golden "
+                                       "signals must confirm the alerts before a type may raise a page)")
         out.append(CauseType(str(t["type"]), str(t.get("description", "")), tuple(t.get("components") or ()),
-                             tuple(alerts), ev))
+                             tuple(alerts), ev, t.get("min_severity")))
     return out
 
 
@@ -90,7 +96,7 @@ def evidence_frame(lake: Lake, types: list[CauseType], start: datetime, end: dat
         return out
     metrics = sorted({m for _, m in wanted})
     rows = query_table(lake, GOLDEN, f"""
-        SELECT tier, minute, {', '.join(f'sum({m}) AS {m}' for m in metrics)} FROM {{src}}
+        SELECT tier, minute, {', '.join(f'sum({m}) AS m{i}' for i, m in enumerate(metrics))} FROM {{src}}
         WHERE minute >= ? AND minute < ? AND tier IN ({', '.join('?' * len({t for t, _ in wanted}))})
         GROUP BY ALL""", [start - BASELINE - BEFORE, end, *sorted({t for t, _ in wanted})])
     for tier, minute, *values in rows:
@@ -121,6 +127,18 @@ def _evidence(ev: dict, inc: Incident, frame: dict[tuple[str, str], dict]) -> st
 
 def classify(inc: Incident, types: list[CauseType], frame: dict[tuple[str, str], dict]) -> tuple[str, str]:
     """(type, why) of the first type whose conditions hold, else (``unclassified``, '')."""
+    t, why = _classify(inc, types, frame)
+    return (t.type, why) if t else (UNCLASSIFIED, "")
+
+
+def severity_floor(cause: str, types: list[CauseType]) -> str | None:
+    """The least severity an incident of ``cause`` pages with: the type's evidence in the golden signals
+    corroborates what may be a single anomalous series (one edge location's P95, the capacity ratio)."""
+    return next((t.min_severity for t in types if t.type == cause), None)
+
+
+def _classify(inc: Incident, types: list[CauseType],
+              frame: dict[tuple[str, str], dict]) -> tuple[CauseType | None, str]:
     components = {a.component for a in inc.alerts}
     for t in types:
         if t.components and not components & set(t.components):
@@ -133,5 +151,5 @@ def classify(inc: Incident, types: list[CauseType], frame: dict[tuple[str, str],
             if found is None:
                 continue
             why = found
-        return t.type, why
-    return UNCLASSIFIED, ""
+        return t, why
+    return None, ""

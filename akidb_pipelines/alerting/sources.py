@@ -43,7 +43,10 @@ def query_table(lake: Lake, table: str, sql: str, params: list) -> list[tuple]:
         con.close()
 
 
-def slo_alerts(lake: Lake, slos: list[SLO], start: datetime, end: datetime) -> list[Alert]:
+def slo_alerts(lake: Lake, slos: list[SLO], start: datetime, end: datetime,
+               gap: timedelta = timedelta(minutes=15)) -> list[Alert]:
+    """One alert per firing episode of each SLO: firing minutes no more than ``gap`` apart (a burn rate hovering
+    at its threshold after a fault drops out for a minute or two; that is the same story, not a new alert)."""
     rows = query_table(lake, BURN_TABLE, """
         SELECT slo, alert_state, severity, minute, burn_1h, burn_5m, burn_6h, budget_remaining, hours_to_exhaustion
         FROM {src} WHERE minute >= ? AND minute < ? AND alert_state IN ('fast', 'medium', 'slow')
@@ -55,7 +58,7 @@ def slo_alerts(lake: Lake, slos: list[SLO], start: datetime, end: datetime) -> l
     out = []
     for slo, pts in by_slo.items():
         # one alert per firing episode of an SLO: fast -> medium -> slow as the windows drain is one story
-        for s, e, payloads in episodes(pts, timedelta(minutes=1)):
+        for s, e, payloads in episodes(pts, gap):
             worst = min(payloads, key=lambda p: SEVERITY_RANK.get(p[0], 9))
             peak = max(payloads, key=lambda p: p[2] or 0)
             out.append(Alert("slo", slo, comp.get(slo, "akidb"), worst[0], s, e, labels=(("slo", slo),),

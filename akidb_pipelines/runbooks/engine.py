@@ -26,7 +26,6 @@ from __future__ import annotations
 import copy
 import json
 import os
-import re
 import sqlite3
 from contextlib import closing
 from dataclasses import dataclass, field
@@ -37,7 +36,7 @@ from typing import Any
 import yaml
 
 from akidb_pipelines.alerting.correlate import Incident
-from akidb_pipelines.alerting.rootcause import alert_matches
+from akidb_pipelines.alerting.rootcause import METRIC_RE, alert_matches
 from akidb_pipelines.calendar import CalendarEntry
 
 DEFAULT_PATH = Path(__file__).resolve().parents[1] / "config" / "runbooks.yaml"
@@ -46,7 +45,6 @@ REQUIRED = {"autoscaling_step": ("group", "step"), "ssm_flag": ("parameter", "va
             "lambda_provisioned_concurrency": ("function", "qualifier", "concurrency")}
 ACTION_TYPES = tuple(REQUIRED)
 TRIGGER_KEYS = {"cause", "source", "rule", "component", "direction"}
-METRIC_RE = re.compile(r"^[a-z0-9_ ./()*+-]+$")
 
 
 class RunbookConfigError(ValueError):
