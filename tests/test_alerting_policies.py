@@ -127,3 +127,14 @@ def test_root_cause_types_need_every_condition(tmp_path):
     bad.write_text("types: [{type: x, components: [a], min_severity: P0}]")  # raising a page needs evidence
     with pytest.raises(RootCauseConfigError, match=r"types\[0\]\.min_severity"):
         load_cause_types(bad)
+
+
+def test_an_alert_already_firing_at_the_lookback_start_is_not_a_new_incident(tmp_path):
+    from datetime import timedelta as td
+
+    old = _alert(0, 200)   # firing from T0 for hours: the tick at T0 + 3 h with a 3 h lookback sees it cut off
+    rep, box = _tick(tmp_path, [old, _alert(150, 5, rule="cpu")], 180, lookback=td(hours=3))
+    assert [r["root_rule"] for r in rep.incidents] == ["cpu"] and f"{rep.incidents[0]['id']}:trigger" in box.keys()
+    assert [d["kind"] for d in rep.decisions if d["subject"] == old.fingerprint] == ["ongoing"]
+    rep, _ = _tick(tmp_path / "b", [old], 180, lookback=td(hours=4))  # inside the lookback: its own incident
+    assert [r["first_alert"] for r in rep.incidents] == [old.start]

@@ -48,7 +48,9 @@ TICKETS_OBJECT = "alerting/tickets.parquet"
 
 @dataclass(frozen=True)
 class RespondConfig:
-    lookback: timedelta = timedelta(hours=24)
+    # longer than the slowest burn-rate window (3 days): an SLO alert seen cut off at the window's start would
+    # look like a new onset (the chaos replay paged three times, 24 h after the spot cascade, on its slow burn)
+    lookback: timedelta = timedelta(days=4)
     window: timedelta = timedelta(minutes=15)
     resolve_after: timedelta = timedelta(minutes=15)
     flap_window: timedelta = timedelta(minutes=60)   # a recurrence of the same root this soon after is flapping
@@ -162,6 +164,10 @@ def respond(lake: Lake, now: datetime, inputs: Inputs, outbox: Outbox, smap: Ser
     raw = collect_alerts(lake, inputs, start, now) + [a for a in extra_alerts if a.start <= now]
     alerts = []
     for a in raw:
+        if a.start <= start + timedelta(minutes=1):  # already firing before the lookback: not a new onset
+            report.decide("", "ongoing", a.fingerprint, f"{_label(a)} firing since before {start:%m-%d %H:%M}Z "
+                                                        "(its incident is older than the lookback)")
+            continue
         sil = silenced_by(a, list(inputs.silences))
         if sil is None:
             alerts.append(a)
