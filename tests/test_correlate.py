@@ -76,3 +76,14 @@ def test_episodes_join_points_no_more_than_the_gap_apart():
     pts = [(T0 + k * M, k) for k in (0, 1, 2, 10, 11, 30)]
     assert [(s, e, p) for s, e, p in episodes(pts, 3 * M)] == [
         (T0, T0 + 2 * M, [0, 1, 2]), (T0 + 10 * M, T0 + 11 * M, [10, 11]), (T0 + 30 * M, T0 + 30 * M, [30])]
+
+
+def test_anomalies_of_one_component_corroborate_only_when_they_overlap_in_time(smap):
+    spikes = [_a("anomaly", "lambda-edge.LHR62.emf_latency_p95_ms", "lambda-edge", edge="LHR62", minutes=0),
+              _a("anomaly", "lambda-edge.SYD62.emf_latency_p95_ms", "lambda-edge", edge="SYD62", start=13, minutes=0)]
+    (inc,) = correlate(spikes, smap)  # one incident (same component, onsets 13 min apart) but not corroborated
+    assert inc.severity == "P2" and len(inc.alerts) == 2
+    next_minute = [spikes[0], _a("anomaly", "lambda-edge.GRU3.emf_latency_p95_ms", "lambda-edge", edge="GRU3",
+                                 start=1, minutes=0)]
+    assert correlate(next_minute, smap)[0].severity == "P2"
+    assert correlate(next_minute, smap, together=timedelta(minutes=1))[0].severity == "P1"
