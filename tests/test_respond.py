@@ -61,7 +61,7 @@ def test_each_incident_pages_once_with_its_root_and_nothing_else_pages(scored, t
         assert s.severity == "P0" and s.root_component == "akidb-rest" and "latency" in (s.root_rule + s.related)
         # the type of fault, from the golden signals around the onset (spot instances reclaimed; edge cold starts)
         assert s.cause == "spot_interruption" and "instances_spot fell" in s.cause_evidence
-        assert t.cause == "edge_cold_start_storm" and "cold_starts rose" in t.cause_evidence
+        assert t.cause == "edge_cold_start_storm" and "cold_starts / requests rose" in t.cause_evidence
         others = df[~df.id.isin([s.id, t.id])]
         assert not others.cause.isin(["spot_interruption", "edge_cold_start_storm"]).any(), others[["first_alert", "severity", "root_rule", "cause", "cause_evidence", "decision"]].to_string()
         assert t.severity == "P1" and t.root_component == "lambda-edge" and t.team == "apac"  # Wed 16:00 in Tokyo

@@ -60,9 +60,11 @@ def load_cause_types(path: str | os.PathLike[str] | None = None) -> list[CauseTy
         ev = t.get("evidence")
         if ev is not None and not (isinstance(ev, dict) and ev.get("tier") and METRIC_RE.match(str(ev.get("metric", "")))
                                    and ev.get("change") in ("drop", "rise") and isinstance(ev.get("by"), (int, float))
-                                   and set(ev) <= {"tier", "metric", "change", "by", "at_least"}):
+                                   and ev.get("aggregate", "sum") in ("sum", "max")
+                                   and set(ev) <= {"tier", "metric", "change", "by", "at_least", "aggregate"}):
             raise RootCauseConfigError(f"{w}.evidence: needs tier, metric (a golden-signal column or arithmetic "
-                                       "of columns), change (drop | rise) and by (a number); at_least is optional")
+                                       "of columns), change (drop | rise) and by (a number); at_least and aggregate (sum | max "
+                                       "over the tier's rows of a minute) are optional")
         alerts = t.get("alerts") or []
         if not all(isinstance(a, dict) and set(a) <= {"source", "rule", "component", "direction"} for a in alerts):
             raise RootCauseConfigError(f"{w}.alerts: a list of {{source, rule, component, direction}} matches")
@@ -90,17 +92,18 @@ def evidence_frame(lake: Lake, types: list[CauseType], start: datetime, end: dat
     """{(tier, metric): {minute: value}} for every evidence signal over [start - the baseline, end)."""
     from akidb_pipelines.alerting.sources import query_table
 
-    wanted = sorted({(t.evidence["tier"], t.evidence["metric"]) for t in types if t.evidence})
-    out: dict[tuple[str, str], dict] = {w: {} for w in wanted}
+    wanted = sorted({(t.evidence["tier"], t.evidence["metric"], t.evidence.get("aggregate", "sum"))
+                     for t in types if t.evidence})
+    out: dict[tuple[str, str], dict] = {(t, m): {} for t, m, _ in wanted}
     if not wanted:
         return out
-    metrics = sorted({m for _, m in wanted})
+    metrics = sorted({(m, agg) for _, m, agg in wanted})
     rows = query_table(lake, GOLDEN, f"""
-        SELECT tier, minute, {', '.join(f'sum({m}) AS m{i}' for i, m in enumerate(metrics))} FROM {{src}}
-        WHERE minute >= ? AND minute < ? AND tier IN ({', '.join('?' * len({t for t, _ in wanted}))})
-        GROUP BY ALL""", [start - BASELINE - BEFORE, end, *sorted({t for t, _ in wanted})])
+        SELECT tier, minute, {', '.join(f'{agg}({m}) AS m{i}' for i, (m, agg) in enumerate(metrics))} FROM {{src}}
+        WHERE minute >= ? AND minute < ? AND tier IN ({', '.join('?' * len({t for t, _, _ in wanted}))})
+        GROUP BY ALL""", [start - BASELINE - BEFORE, end, *sorted({t for t, _, _ in wanted})])
     for tier, minute, *values in rows:
-        for m, v in zip(metrics, values, strict=True):
+        for (m, _), v in zip(metrics, values, strict=True):
             if (tier, m) in out and v is not None:
                 out[(tier, m)][minute] = float(v)
     return out
