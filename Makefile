@@ -17,7 +17,7 @@ help:
 	@echo "make demo   - generate 7 days of synthetic AkiDB telemetry and materialize the whole asset graph"
 	@echo "make test   - run the whole test suite (starts moto, Prometheus and Dagster on 127.0.0.1 itself)"
 	@echo "make ui     - start the Dagster UI and daemon on http://$(UI_HOST):$(UI_PORT)"
-	@echo "make bench  - ingest, burn-rate and forecast benchmarks (not part of the tests)"
+	@echo "make bench  - ingest, burn-rate, forecast and detection-cycle benchmarks (not part of the tests)"
 	@echo "make chaos  - replay the shipped chaos scenarios and print MTTD/MTTR/pages per detector (JSON in \$$AKIDB_HOME/chaos)"
 
 venv: $(STAMP)
@@ -54,6 +54,7 @@ bench: $(STAMP)
 	$(BIN)/python -m tests.benchmarks.bench_ingest
 	$(BIN)/python -m tests.benchmarks.bench_burn_rates
 	$(BIN)/python -m tests.benchmarks.bench_forecast
+	$(BIN)/python -m tests.benchmarks.bench_cycle
 
 chaos: $(STAMP)
 	$(BIN)/akidb chaos --json $(AKIDB_HOME)/chaos/report.json

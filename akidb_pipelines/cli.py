@@ -119,9 +119,11 @@ def build_parser() -> argparse.ArgumentParser:
                     help="chaos scenario YAML (repeatable; default: every shipped scenario)")
     ch.add_argument("--json", type=Path, default=None, help="write the reports as JSON to this file")
     ch.add_argument("--workdir", type=Path, default=None, help="where the scenario lakes go (default $AKIDB_HOME/chaos)")
-    ch.add_argument("--cycle-seconds", type=float, default=60.0,
-                    help="pipeline cycle time added to each detection: new minute -> page (default 60; measure "
-                         "it with make bench)")
+    ch.add_argument("--cycle-seconds", type=float, default=None,
+                    help="pipeline cycle time added to each detection: new minute -> page (default: measured by "
+                         "`make bench` on this machine, $AKIDB_HOME/bench/cycle.json, else 60)")
+    ch.add_argument("--no-publish", action="store_true",
+                    help="do not write the reports and the chaos dashboard into the lake")
     ch.add_argument("--detectors", default="static,burn_rate,anomaly,combined", help="comma-separated")
 
     inc = sub.add_parser("incidents", help="list the incidents of the alert ledger",
@@ -225,7 +227,8 @@ def incident_records(df) -> list[dict]:  # noqa: ANN001 - the ledger DataFrame
 def cmd_chaos(args: argparse.Namespace) -> int:
     import json as _json
 
-    from akidb_pipelines.chaos import DETECTORS, ChaosError, load_chaos, run_chaos, shipped_scenarios
+    from akidb_pipelines.chaos import (
+        DETECTORS, ChaosError, load_chaos, measured_cycle, publish_reports, run_chaos, shipped_scenarios)
     from akidb_pipelines.config import Settings
 
     paths = args.scenario or shipped_scenarios()
@@ -242,12 +245,17 @@ def cmd_chaos(args: argparse.Namespace) -> int:
     except ChaosError as exc:
         print(f"akidb chaos: {exc}", file=sys.stderr)
         return EX_USAGE
-    work = args.workdir or Settings.from_env().home / "chaos"
+    settings = Settings.from_env()
+    work = args.workdir or settings.home / "chaos"
+    if args.cycle_seconds is None:
+        cycle, source = measured_cycle(settings.home)
+    else:
+        cycle, source = args.cycle_seconds, "given (--cycle-seconds)"
+    print(f"pipeline cycle {cycle:.1f} s: {source}", flush=True)
     reports, ok = [], True
     for sc in scenarios:
         print(f"chaos scenario {sc.name}: {sc.description}", flush=True)
-        rep = run_chaos(sc, work / sc.name, detectors, args.cycle_seconds,
-                        say=lambda m: print(m, flush=True))
+        rep = run_chaos(sc, work / sc.name, detectors, cycle, say=lambda m: print(m, flush=True), cycle_source=source)
         print(rep.table(), flush=True)
         reports.append(rep.to_dict())
         ok &= all(met for _, met, _ in rep.goals())
@@ -255,6 +263,13 @@ def cmd_chaos(args: argparse.Namespace) -> int:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(_json.dumps(reports, indent=2, default=str) + "\n")
         print(f"reports written to {args.json}")
+    if not args.no_publish:
+        from akidb_pipelines.dashboards import publish, render
+
+        lake = settings.lake()
+        uri, stored = publish_reports(lake, reports)
+        page = publish(lake, render("chaos", lake))
+        print(f"lake: {uri} ({len(stored)} scenario report(s)); dashboard: {page.url}")
     return EX_OK if ok else EX_FAIL
 
 

@@ -7,6 +7,7 @@ import assets.dashboards
 import assets.forecast
 import assets.ingest
 import assets.sql_models
+import assets.validation
 import sensors.alerting
 import sensors.forecast
 import sensors.ingest
@@ -22,6 +23,7 @@ def defs() -> dg.Definitions:
         assets.forecast.defs(),
         assets.alerting.defs(),
         assets.dashboards.defs(),
+        assets.validation.defs(),
         sensors.jobs.defs(),
         sensors.ingest.defs(),
         sensors.forecast.defs(),

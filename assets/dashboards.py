@@ -10,12 +10,14 @@ from assets.resources import LakeResource
 
 OWNERS = ["team:sre"]
 GROUP = "dashboards"
-TITLES = {"golden_signals": "Golden Signals", "slo": "SLOs", "anomaly": "Anomalies", "incidents": "Incidents"}
+TITLES = {"golden_signals": "Golden Signals", "slo": "SLOs", "anomaly": "Anomalies", "incidents": "Incidents",
+          "chaos": "Chaos validation"}
 DEPS = {
     "golden_signals": [dg.AssetKey(["duckdb", "marts", "golden_signals_1m"])],
     "slo": [dg.AssetKey(["duckdb", "marts", "slo_burn_rates_1m"])],
     "anomaly": [dg.AssetKey(["forecast", "anomaly_scores"]), dg.AssetKey(["forecast", "prophet_model"])],
     "incidents": [dg.AssetKey(["alerting", "incidents"])],
+    "chaos": [dg.AssetKey(["validation", "chaos_report"])],
 }
 DESCRIPTIONS = {
     "golden_signals": "Latency percentiles, traffic, errors and saturation per tier and per edge location "
@@ -26,6 +28,9 @@ DESCRIPTIONS = {
                "validation metrics of the promoted models, as a self-contained HTML page in the lake.",
     "incidents": "Timeline of the incident ledger (first alert, first page, resolution, severity, root, decision, "
                  "runbook actions) with MTTD and MTTR per incident, as a self-contained HTML page in the lake.",
+    "chaos": "The chaos validation reports (chaos/report.json): goals met or missed per scenario, the detectors "
+             "side by side, each injected incident on its own clock (detection, page, acknowledgement, recovery), "
+             "as a self-contained HTML page in the lake.",
 }
 # Pages are cheap (seconds): refreshed every 15 minutes by the automation sensor below, and by `make demo` at the end.
 REFRESH = dg.AutomationCondition.cron_tick_passed("*/15 * * * *") & ~dg.AutomationCondition.in_progress()

@@ -14,7 +14,8 @@ ingest_job = dg.define_asset_job(
 main_job = dg.define_asset_job(
     "akidb_main",
     selection=dg.AssetSelection.all() - dg.AssetSelection.assets(dg.AssetKey(["forecast", "prophet_model"]))
-    - dg.AssetSelection.groups("alerting") - dg.AssetSelection.groups("dashboards"),
+    - dg.AssetSelection.groups("alerting") - dg.AssetSelection.groups("dashboards")
+    - dg.AssetSelection.groups("validation"),
     description="Everything hourly: ingest, the SQL models and the anomaly scoring for the selected hours.",
 )
 

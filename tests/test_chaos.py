@@ -10,10 +10,25 @@ import pytest
 
 from akidb_pipelines.chaos import (
     DETECTORS, EXPECTED_CAUSE, MITIGATION_MINUTES, ChaosError, ChaosReport, load_chaos, replay, shipped_scenarios)
+from akidb_pipelines.chaos import measured_cycle, publish_reports
+from akidb_pipelines.dashboards import render
+from akidb_pipelines.storage import Lake
 from tests.conftest import DAYS_START
 
 DAY3 = DAYS_START + timedelta(days=2)
 pytestmark = pytest.mark.integration
+TINY = """name: tiny
+description: one spot cascade on the second day, one forecast series
+start: 2026-11-02T00:00:00Z
+days: 1.5
+train_days: 1
+seed: 5
+traces_per_minute: 1
+series: [akidb-rest.latency_p95_ms]
+incidents:
+  - {id: spot, type: spot_interruption_cascade, start: "1d 06:00", duration_minutes: 8,
+     magnitude: {error_rate: 0.05, instances_lost: 4}, components: [akidb-rest]}
+"""
 
 
 @pytest.fixture(scope="module")
@@ -96,18 +111,7 @@ def test_akidb_chaos_runs_a_scenario_end_to_end_and_writes_json(tmp_path, capsys
     from akidb_pipelines.cli import main
 
     sc = tmp_path / "tiny.yaml"
-    sc.write_text("""name: tiny
-description: one spot cascade on the second day, one forecast series
-start: 2026-11-02T00:00:00Z
-days: 1.5
-train_days: 1
-seed: 5
-traces_per_minute: 1
-series: [akidb-rest.latency_p95_ms]
-incidents:
-  - {id: spot, type: spot_interruption_cascade, start: "1d 06:00", duration_minutes: 8,
-     magnitude: {error_rate: 0.05, instances_lost: 4}, components: [akidb-rest]}
-""")
+    sc.write_text(TINY)
     out = tmp_path / "report.json"
     code = main(["chaos", "--scenario", str(sc), "--workdir", str(tmp_path / "w"), "--json", str(out),
                  "--detectors", "burn_rate,combined"])
@@ -119,7 +123,11 @@ incidents:
     assert spot["first_page"] is not None and spot["mttd_seconds"] <= 300, spot
     assert spot["root_cause_named"] == "spot_interruption" and comb["false_pages"] == 0
     assert code == (0 if all(g["met"] for g in rep["goals"]) else 1)
-    assert "tiny" in text and "MTTD" in text
+    assert "tiny" in text and "MTTD" in text and "pipeline cycle" in text
+    # published into $AKIDB_HOME's lake with the chaos dashboard (conftest points AKIDB_HOME at tmp_path/home)
+    lake = Lake(tmp_path / "home" / "lake")
+    assert json.loads(lake.read_bytes("chaos/report.json"))[0]["scenario"] == "tiny"
+    assert (tmp_path / "home" / "lake" / "dashboards" / "chaos.html").is_file()
     assert main(["chaos", "--scenario", str(tmp_path / "none.yaml")]) == 66
     assert main(["chaos", "--scenario", str(sc), "--detectors", "psychic"]) == 2
 
@@ -141,3 +149,69 @@ def test_noise_events_scale_demand_only_inside_their_window():
     assert np.all((ratio > 2.3) & (ratio < 2.7))  # per-edge rounding only
     assert np.array_equal(surge.requests[:180], plain.requests[:180])
     assert np.array_equal(surge.requests[240:], plain.requests[240:])
+
+
+def test_the_report_lands_in_the_lake_and_the_chaos_dashboard_draws_it(results, tmp_path):
+    from tests.test_dashboards import _open
+
+    res, _ = results
+    rep = ChaosReport("days", DAY3, DAY3 + timedelta(hours=12), list(res.values()), 60.0, 3.0, "given")
+    lake = Lake(tmp_path / "lake")
+    publish_reports(lake, [rep.to_dict()])
+    _, stored = publish_reports(lake, [{**rep.to_dict(), "scenario": "other"}])
+    assert [r["scenario"] for r in stored] == ["days", "other"]
+    _, stored = publish_reports(lake, [rep.to_dict()])  # a scenario's new report replaces its old one
+    assert [r["scenario"] for r in stored] == ["days", "other"]
+    d = render("chaos", lake)
+    assert not d.missing and d.charts == 2
+    comb = res["combined"]
+    worst = max(i.seconds(i.first_page) for i in comb.incidents if i.first_page) / 60
+    assert d.summary.values["worst_mttd_min"] == pytest.approx(worst)
+    assert d.summary.values["goals"] == 2 * len(rep.goals())
+    assert "| days | combined |" in d.summary.tables["detectors"]
+    dom = _open(lake, "chaos", shot="chaos", height=2400)
+    bars = [a for t, a in dom.els if t == "rect" and "bar" in a.get("class", "")]
+    assert len(bars) == 2 * sum(len(r.incidents) for r in res.values())  # one row per detector and incident
+    diamonds = [a for t, a in dom.els if t == "path" and "mark" in a.get("class", "")]
+    assert len(diamonds) == 2 * sum(i.first_page is not None for r in res.values() for i in r.incidents)
+
+
+def test_the_replay_cycle_comes_from_the_benchmark_when_it_ran(tmp_path):
+    cycle, source = measured_cycle(tmp_path)
+    assert cycle == 60.0 and source.startswith("assumed")
+    (tmp_path / "bench").mkdir()
+    (tmp_path / "bench" / "cycle.json").write_text(json.dumps(
+        {"cycle_seconds_p95": 7.5, "code_location_load_seconds_median": 3.0, "measured_at": "2026-11-27T00:00:00+00:00"}))
+    cycle, source = measured_cycle(tmp_path)
+    assert cycle == pytest.approx(7.5 + 4 * 3.0) and "measured 2026-11-27" in source
+    (tmp_path / "bench" / "cycle.json").write_text("{not json")
+    assert measured_cycle(tmp_path)[0] == 60.0
+
+
+def test_the_chaos_asset_replays_publishes_and_checks_its_goals(tmp_path):
+    import dagster as dg
+
+    from assets.dashboards import dashboard_assets
+    from assets.resources import LakeResource
+    from assets.validation import chaos_report, scenario_paths
+
+    sc = tmp_path / "tiny.yaml"
+    sc.write_text(TINY)
+    page = next(a for a in dashboard_assets if a.key.path == ["dashboards", "chaos"])
+    res = dg.materialize([chaos_report, page], resources={"lake": LakeResource(
+        lake_root=str(tmp_path / "lake"), duckdb_path=str(tmp_path / "akidb.duckdb"))}, run_config={"ops": {
+            "validation__chaos_report": {"config": {"scenarios": [str(sc)], "detectors": ["combined"],
+                                                    "cycle_seconds": 30.0, "workdir": str(tmp_path / "w")}}}})
+    assert res.success
+    mats = {m.asset_key.to_user_string(): m for m in res.asset_materializations_for_node("validation__chaos_report")}
+    meta = mats["validation/chaos_report"].metadata
+    (rep,) = json.loads(Lake(tmp_path / "lake").read_bytes("chaos/report.json"))
+    assert rep["scenario"] == "tiny" and rep["cycle_seconds"] == 30.0 and rep["cycle_source"] == "given (run config)"
+    missed = [g for g in rep["goals"] if not g["met"]]
+    assert meta["goals_missed"].value == len(missed) and "| tiny | combined |" in meta["detectors"].value
+    (check,) = res.get_asset_check_evaluations()
+    assert check.check_name == "chaos_goals_met" and check.passed == (not missed)
+    assert (tmp_path / "lake" / "dashboards" / "chaos.html").is_file()
+    assert scenario_paths(["spot-alone"])[0].name == "spot-alone.yaml"
+    with pytest.raises(ChaosError, match="shipped: all-three"):
+        scenario_paths(["meteor"])

@@ -22,6 +22,7 @@ import duckdb
 import pandas as pd
 import pytest
 
+from akidb_pipelines.chaos import publish_reports
 from akidb_pipelines.dashboards import DASHBOARDS, publish, publish_all, render
 from akidb_pipelines.dashboards.data import bucket_minutes, window_for
 from akidb_pipelines.dashboards.incidents import LEDGER
@@ -85,7 +86,25 @@ def dash_lake(days_lake, tmp_path_factory):
     scores, _ = score_window(lake, cfg, load_detector_config(), DAY3, end)
     write_scores(lake, scores, hour_partitions(DAY3, end))
     _write_ledger(lake, _ledger())
+    publish_reports(lake, [_chaos_report()])
     return lake
+
+
+def _chaos_report() -> dict:
+    """A chaos report as ChaosReport.to_dict writes it: the spot cascade paged in 2 minutes by the combined detector
+    and missed by the static rules (the real replay's page is tested in test_chaos)."""
+    from akidb_pipelines.chaos import ChaosReport, DetectorResult, IncidentResult
+
+    onset = DAY3 + timedelta(hours=6)
+    m = lambda k: onset + timedelta(minutes=k)  # noqa: E731
+    paged = IncidentResult("spot", "spot_interruption_cascade", onset, m(8), m(0), m(2), m(5), m(7),
+                           ["spot-cascade-on-demand"], "spot_interruption", True)
+    missed = IncidentResult("spot", "spot_interruption_cascade", onset, m(8), recovery=m(8))
+    dets = [DetectorResult("static", [missed], 3, 0, [], 12 / 168, 10),
+            DetectorResult("combined", [paged], 5, 2, [{"incident": "inc-x", "first_alert": m(200).isoformat(),
+                                                        "severity": "P1", "root": "cloudfront: requests",
+                                                        "cause": None}], 12 / 168, 20)]
+    return ChaosReport("dash", DAY3, DAY3 + timedelta(hours=12), dets, 60.0, 3.0, "given").to_dict()
 
 
 # -- headless Chromium -------------------------------------------------------------------------------------------
@@ -245,6 +264,18 @@ def test_incident_page_draws_the_timeline_with_pages_and_resolutions(dash_lake):
     assert d.summary.values["mttd_median_min"] == pytest.approx(mttd)
     assert d.summary.values["mttr_median_min"] == pytest.approx(mttr)
     assert "spot-cascade-on-demand: planned (dry run)" in d.html and "lstm-cascade-disable-predictive" in d.html
+
+
+def test_chaos_page_draws_goals_detectors_and_each_incident_on_its_clock(dash_lake):
+    d = render("chaos", dash_lake)
+    assert not d.missing and d.summary.values["goals_missed"] >= 1  # a false page: precision 50% < 90%
+    dom = _open(dash_lake, "chaos", shot="chaos-dash", height=1200)
+    bars = [a for t, a in dom.els if t == "rect" and "bar" in a.get("class", "")]
+    assert len(bars) == 2  # static and combined, one incident
+    assert 'data-scenario="dash"' in d.html and "MISSED" in d.html and "cloudfront: requests" in d.html
+    (svg,) = dom.find("svg", class_="timeline")
+    # two bars; detection, page, ack and recovery on the paged one, the injected end on the missed one
+    assert int(svg["data-points"]) == 2 + 4 + 1
 
 
 def test_empty_inputs_render_pages_that_name_them(tmp_path):

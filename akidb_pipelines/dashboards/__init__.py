@@ -1,5 +1,5 @@
 """Dashboards as self-contained HTML pages in the lake (``dashboards/<name>.html``), rendered from the lake with
-DuckDB: Golden Signals, SLOs, Anomalies and Incidents. Every page inlines its styles, its charting script
+DuckDB: Golden Signals, SLOs, Anomalies, Incidents and the chaos validation. Every page inlines its styles, its charting script
 (``charts.js``, SVG) and its data, so it opens offline; an input that is missing is named on the page.
 
     from akidb_pipelines.dashboards import publish_all
@@ -12,20 +12,22 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from akidb_pipelines.dashboards import anomaly, golden, incidents, slo
+from akidb_pipelines.dashboards import anomaly, chaos, golden, incidents, slo
 from akidb_pipelines.dashboards.data import LakeReader
 from akidb_pipelines.dashboards.page import Page
 from akidb_pipelines.dashboards.summary import Summary, sparkline
 from akidb_pipelines.storage import Lake
 
 PREFIX = "dashboards"
-BUILDERS = {"golden_signals": golden.build, "slo": slo.build, "anomaly": anomaly.build, "incidents": incidents.build}
+BUILDERS = {"golden_signals": golden.build, "slo": slo.build, "anomaly": anomaly.build, "incidents": incidents.build,
+            "chaos": chaos.build}
 DASHBOARDS = tuple(BUILDERS)
 INPUTS = {  # lake tables and objects each page reads
     "golden_signals": (golden.TABLE,),
     "slo": (slo.TABLE,),
     "anomaly": (anomaly.SCORES, anomaly.ANOMALIES, anomaly.REGISTRY),
     "incidents": (incidents.LEDGER,),
+    "chaos": (chaos.REPORT,),
 }
 
 

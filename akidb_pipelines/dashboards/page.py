@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 
 HERE = Path(__file__).parent
-NAV = (("golden_signals", "Golden signals"), ("slo", "SLOs"), ("anomaly", "Anomalies"), ("incidents", "Incidents"))
+NAV = (("golden_signals", "Golden signals"), ("slo", "SLOs"), ("anomaly", "Anomalies"), ("incidents", "Incidents"),
+       ("chaos", "Chaos validation"))
 
 # Installed before anything else on the page: any script error (ours or the browser's) is counted on <html> and
 # shown in a banner, so a broken chart never goes unnoticed (the tests read data-js-errors after the JS ran).

@@ -1,0 +1,111 @@
+"""Chaos validation as an asset: ``validation/chaos_report`` replays chaos scenarios through the pipeline core and
+the response layer on a simulated clock (``akidb_pipelines.chaos``, the same as ``akidb chaos`` / ``make chaos``),
+stores the reports in the lake (``chaos/report.json``) for the chaos dashboard, and checks the goals."""
+
+from pathlib import Path
+
+import dagster as dg
+
+from akidb_pipelines.chaos import (
+    DETECTORS, REPORT_OBJECT, SCENARIO_DIR, ChaosError, load_chaos, measured_cycle, publish_reports, run_chaos,
+    shipped_scenarios)
+from akidb_pipelines.config import Settings
+from assets.resources import LakeResource
+
+CHAOS_REPORT = dg.AssetKey(["validation", "chaos_report"])
+
+
+class ChaosConfig(dg.Config):
+    scenarios: list[str] = []          # shipped names (spot-alone, ...) or YAML paths; empty: every shipped scenario
+    detectors: list[str] = list(DETECTORS)
+    cycle_seconds: float = 0.0         # 0: measured by `make bench` on this machine, else the 60 s sensor interval
+    workdir: str = ""                  # where the scenario lakes go (default $AKIDB_HOME/chaos)
+
+
+def scenario_paths(names: list[str]) -> list[Path]:
+    if not names:
+        return shipped_scenarios()
+    out = []
+    for n in names:
+        p = Path(n) if n.endswith((".yaml", ".yml")) else SCENARIO_DIR / f"{n}.yaml"
+        if not p.is_file():
+            known = ", ".join(s.stem for s in shipped_scenarios())
+            raise ChaosError(f"chaos scenario {n!r}: no such file (shipped: {known})")
+        out.append(p)
+    return out
+
+
+@dg.asset(
+    key=CHAOS_REPORT, group_name="validation", owners=["team:sre"], kinds={"python", "json"},
+    check_specs=[dg.AssetCheckSpec("chaos_goals_met", asset=CHAOS_REPORT, description=(
+        "Every goal of the shipped detector holds in every replayed scenario: MTTD <= 2 min per seed incident, "
+        "MTTR <= 10 min where a runbook applies, no page in the clean and noisy weeks, < 10 pages a week, "
+        "precision >= 90%."))],
+    description="Game days on replayed telemetry: each chaos scenario generated, run through ingest, the SQL "
+                "models, Prophet training and scoring, then the response layer on a simulated clock; per incident "
+                "and per detector (static thresholds, burn rates, anomalies, combined) MTTD, MTTA, MTTR, pages and "
+                "alerts per week, precision and recall. Writes chaos/report.json into the lake. Minutes per scenario: "
+                "run it on demand (job `chaos`), not on a schedule.",
+)
+def chaos_report(context: dg.AssetExecutionContext, config: ChaosConfig, lake: LakeResource):
+    settings = Settings.from_env()
+    paths = scenario_paths(config.scenarios)
+    bad = set(config.detectors) - set(DETECTORS)
+    if bad or not config.detectors:
+        raise ChaosError(f"detectors: choose from {', '.join(DETECTORS)} (got {config.detectors})")
+    if config.cycle_seconds > 0:
+        cycle, source = config.cycle_seconds, "given (run config)"
+    else:
+        cycle, source = measured_cycle(settings.home)
+    context.log.info(f"pipeline cycle {cycle:.1f} s: {source}")
+    work = Path(config.workdir) if config.workdir else settings.home / "chaos"
+    reports = []
+    for p in paths:
+        sc = load_chaos(p)
+        context.log.info(f"chaos scenario {sc.name}: {sc.description}")
+        rep = run_chaos(sc, work / sc.name, tuple(config.detectors), cycle, say=context.log.info, cycle_source=source)
+        context.log.info("\n" + rep.table())
+        reports.append(rep.to_dict())
+    uri, stored = publish_reports(lake.lake(), reports)
+    goals = [(r["scenario"], g) for r in reports for g in r["goals"]]
+    missed = [(s, g) for s, g in goals if not g["met"]]
+    det_md = "| scenario | detector | alerts/wk | pages/wk | false pages | precision | recall |\n|---|---|---:|---:|---:|---:|---:|\n"
+    pct = lambda v: "-" if v is None else f"{v:.0%}"  # noqa: E731
+    for r in reports:
+        for d in r["detectors"]:
+            det_md += (f"| {r['scenario']} | {d['detector']} | {d['alerts_per_week']:.1f} | {d['pages_per_week']:.1f} "
+                       f"| {d['false_pages']} | {pct(d['precision'])} | {pct(d['recall'])} |\n")
+    inc_md = "| scenario | incident | MTTD | MTTR | cause named | runbooks |\n|---|---|---:|---:|---|---|\n"
+    mins = lambda s: "-" if s is None else f"{s / 60:.1f} min"  # noqa: E731
+    for r in reports:
+        for d in r["detectors"]:
+            if d["detector"] != "combined":
+                continue
+            for i in d["incidents"]:
+                inc_md += (f"| {r['scenario']} | {i['id']} | {mins(i['mttd_seconds'])} | {mins(i['mttr_seconds'])} | "
+                           f"{i['root_cause_named'] or '-'} | {', '.join(i['runbooks']) or '-'} |\n")
+    goals_md = "\n".join(f"- {'met' if g['met'] else '**MISSED**'} · {s}: {g['goal']} ({g['detail']})"
+                         for s, g in goals) or "no goals"
+    yield dg.MaterializeResult(metadata={
+        "scenarios": len(reports), "scenarios_stored": len(stored), "goals": len(goals), "goals_missed": len(missed),
+        "cycle_seconds": cycle, "cycle_source": source,
+        "report": dg.MetadataValue.path(uri), "lake_object": REPORT_OBJECT,
+        "detectors": dg.MetadataValue.md(det_md), "incidents_combined": dg.MetadataValue.md(inc_md),
+        "goals_detail": dg.MetadataValue.md(goals_md),
+    })
+    yield dg.AssetCheckResult(
+        check_name="chaos_goals_met", passed=not missed, severity=dg.AssetCheckSeverity.WARN,
+        description="every goal met" if not missed else f"{len(missed)} goal(s) missed",
+        metadata={"missed": dg.MetadataValue.md("\n".join(f"- {s}: {g['goal']} ({g['detail']})" for s, g in missed)
+                                                or "none")},
+    )
+
+
+chaos_job = dg.define_asset_job(
+    "chaos", selection=dg.AssetSelection.assets(CHAOS_REPORT, dg.AssetKey(["dashboards", "chaos"])),
+    description="Replay chaos scenarios (run config: scenarios, detectors, cycle_seconds) and render the chaos "
+                "dashboard. `make chaos` runs the same from the command line.")
+
+
+def defs() -> dg.Definitions:
+    return dg.Definitions(assets=[chaos_report], jobs=[chaos_job])
