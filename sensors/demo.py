@@ -240,15 +240,13 @@ def _respond_week(definitions, instance, start_ts: float, end: float, standin, s
     ``respond`` job so the UI shows the ledger asset."""
     from datetime import datetime, timedelta, timezone
 
-    import yaml
-
     from akidb_pipelines.alerting.outbox import Outbox
     from akidb_pipelines.alerting.respond import DECISIONS_OBJECT, INCIDENTS_OBJECT, TICKETS_OBJECT, acknowledge
     from akidb_pipelines.alerting.respond import load_inputs, respond, write_incidents
     from akidb_pipelines.alerting.sources import service_map
     from akidb_pipelines.clients.pagerduty import EventsClient
     from akidb_pipelines.runbooks import lifecycle
-    from akidb_pipelines.runbooks.engine import DEFAULT_PATH, Actuator, AuditLog, load_runbooks
+    from akidb_pipelines.runbooks.engine import Actuator, AuditLog
     from akidb_pipelines.synthetic import aws_sandbox
 
     t = time.perf_counter()
@@ -268,15 +266,7 @@ def _respond_week(definitions, instance, start_ts: float, end: float, standin, s
     host, port = srv.get_host_and_port()
     endpoint = f"http://{host}:{port}"
     ids = aws_sandbox.seed_akidb(endpoint)
-    doc = yaml.safe_load(DEFAULT_PATH.read_text())
-    for rb in doc["runbooks"]:  # the demo enables every runbook, on the sandbox
-        rb["enabled"] = True
-        if rb["action"]["type"] == "cloudfront_bypass_edge":
-            rb["action"]["distribution"] = ids["distribution"]
-            rb["guardrails"]["allow"] = [f"{ids['distribution']}:{rb['action']['path_pattern']}"]
-    rb_file = settings.home / "runbooks.demo.yaml"
-    rb_file.write_text(yaml.safe_dump(doc, sort_keys=False))
-    runbooks = load_runbooks(rb_file)
+    runbooks = aws_sandbox.sandbox_runbooks(ids, settings.home / "runbooks.demo.yaml")  # every runbook enabled
     inputs = load_inputs()
     import dataclasses
 

@@ -122,6 +122,15 @@ def test_akidb_chaos_runs_a_scenario_end_to_end_and_writes_json(tmp_path, capsys
     (spot,) = comb["incidents"]
     assert spot["first_page"] is not None and spot["mttd_seconds"] <= 300, spot
     assert spot["root_cause_named"] == "spot_interruption" and comb["false_pages"] == 0
+    # the runbook acted on the moto sandbox a minute after the page, its action was fed back into the telemetry
+    # (the cascade ends 4 min later) and the recovery is read from the regenerated telemetry
+    steps = [(a["status"], a["at"][11:16]) for a in spot["runbook_actions"]]
+    assert steps == [("applied", "06:03"), ("verified", "06:13"), ("restored", "06:43")], steps
+    assert spot["recovery_source"].startswith("telemetry: akidb-rest error_rate < 0.01")
+    assert spot["mttr_seconds"] == 7 * 60 and rep["closed_loop"]["pages_as_first_pass"] is True
+    assert rep["closed_loop"]["mitigated"] == {"spot": "2026-11-03T06:07:00+00:00"}
+    burn = rep["detectors"][0]["incidents"][0]  # not fed back: modelled from its apply time
+    assert burn["recovery_source"].startswith("modelled") and burn["mttr_seconds"] == 7 * 60
     assert code == (0 if all(g["met"] for g in rep["goals"]) else 1)
     assert "tiny" in text and "MTTD" in text and "pipeline cycle" in text
     # published into $AKIDB_HOME's lake with the chaos dashboard (conftest points AKIDB_HOME at tmp_path/home)

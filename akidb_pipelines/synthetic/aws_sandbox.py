@@ -106,3 +106,63 @@ def seed_akidb(endpoint: str, region: str = "us-east-1") -> dict[str, str]:
     version = lam.publish_version(FunctionName="akidb-edge-router-regional")["Version"]
     lam.create_alias(FunctionName="akidb-edge-router-regional", Name="live", FunctionVersion=version)
     return {"distribution": dist["Id"]}
+
+
+def sandbox_runbooks(ids: dict[str, str], out, source=None) -> list:  # noqa: ANN001
+    """The shipped runbooks (or ``source``), every one enabled and pointed at the sandbox's resources, written to
+    ``out`` and loaded from there."""
+    from pathlib import Path
+
+    import yaml
+
+    from akidb_pipelines.runbooks.engine import DEFAULT_PATH, load_runbooks
+
+    doc = yaml.safe_load(Path(source or DEFAULT_PATH).read_text())
+    for rb in doc["runbooks"]:
+        rb["enabled"] = True
+        if rb["action"]["type"] == "cloudfront_bypass_edge":
+            rb["action"]["distribution"] = ids["distribution"]
+            rb["guardrails"]["allow"] = [f"{ids['distribution']}:{rb['action']['path_pattern']}"]
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    Path(out).write_text(yaml.safe_dump(doc, sort_keys=False))
+    return load_runbooks(out)
+
+
+class Sandbox:
+    """``with Sandbox(workdir) as sb``: a seeded moto server, the runbooks enabled against it (``sb.runbooks``) and
+    an ``sb.actuator``; ``sb.reset()`` wipes and re-seeds it (a fresh account for the next replay)."""
+
+    def __init__(self, workdir) -> None:  # noqa: ANN001
+        from pathlib import Path
+
+        self.workdir = Path(workdir)
+        self.srv = None
+        self.endpoint = ""
+        self.runbooks: list = []
+        self.actuator = None
+
+    def __enter__(self) -> "Sandbox":
+        from akidb_pipelines.runbooks.engine import Actuator
+
+        self.srv = start_server()
+        host, port = self.srv.get_host_and_port()
+        self.endpoint = f"http://{host}:{port}"
+        self.actuator = Actuator(endpoint_url=self.endpoint, access_key_id="testing", secret_access_key="testing")
+        self.reset()  # moto's backends are per process: an earlier sandbox's resources would still be there
+        return self
+
+    def _seed(self) -> None:
+        self.runbooks = sandbox_runbooks(seed_akidb(self.endpoint), self.workdir / "runbooks.sandbox.yaml")
+
+    def reset(self) -> None:
+        """Wipe every resource of the moto backends (in this process) and seed the AkiDB ones again."""
+        import urllib.request
+
+        urllib.request.urlopen(urllib.request.Request(f"{self.endpoint}/moto-api/reset", method="POST"),
+                               timeout=30).read()
+        self._seed()
+
+    def __exit__(self, *exc) -> None:  # noqa: ANN002
+        if self.srv is not None:
+            self.srv.stop()
+            self.srv = None
