@@ -53,7 +53,9 @@ def _ledger() -> pd.DataFrame:
         "id": f"inc-{i}", "severity": sev, "root_component": comp, "root_source": src, "root_rule": rule,
         "first_alert": fa, "last_alert": la, "alerts": n, "inhibited": 0, "related": "[]", "decision": dec,
         "team": "tokyo", "page_due": fa if dec == "page" else nat, "reason": "test", "runbook_actions": json.dumps(acts),
-        "resolved": res, "first_page": fp, "resolved_at": ra, "pages_sent": int(fp is not nat)}
+        "resolved": res, "first_page": fp, "resolved_at": ra, "pages_sent": int(fp is not nat),
+        "cause": {"spot": "spot_interruption", "storm": "edge_cold_start_storm"}.get(i),
+        "acknowledged_at": fp + timedelta(minutes=3) if fp is not nat else nat, "escalated_at": nat}
         for i, sev, comp, src, rule, fa, la, n, dec, fp, ra, res, acts in rows])
 
 
@@ -263,6 +265,8 @@ def test_incident_page_draws_the_timeline_with_pages_and_resolutions(dash_lake):
     mttr = (ledger["resolved_at"] - ledger["first_alert"]).dropna().dt.total_seconds().median() / 60
     assert d.summary.values["mttd_median_min"] == pytest.approx(mttd)
     assert d.summary.values["mttr_median_min"] == pytest.approx(mttr)
+    assert d.summary.values["mtta_median_min"] == pytest.approx(3.0)
+    assert "| spot_interruption |" in d.summary.tables["paged"] and "acknowledged (MTTA 3 min)" in d.html
     assert "spot-cascade-on-demand: planned (dry run)" in d.html and "lstm-cascade-disable-predictive" in d.html
 
 

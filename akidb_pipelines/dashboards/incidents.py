@@ -1,7 +1,8 @@
 """Incidents: a timeline of the incident ledger (``alerting/incidents.parquet``): first alert, first page,
 resolution, severity, root, routing decision and runbook actions, with MTTD (first page - first alert) and MTTR
 (resolved - first alert) per incident. The ledger is read by column name: columns it gains later are shown in the
-tooltips, columns it lacks read as empty."""
+tooltips, columns it lacks read as empty. Cause, acknowledgement (MTTA) and escalation are shown where the ledger has
+them (the response tick writes them since issue 5)."""
 
 from __future__ import annotations
 
@@ -18,8 +19,8 @@ from akidb_pipelines.dashboards.summary import Summary
 LEDGER = "alerting/incidents.parquet"
 KNOWN = ("id", "severity", "root_component", "root_source", "root_rule", "first_alert", "last_alert", "alerts",
          "inhibited", "related", "decision", "team", "page_due", "reason", "runbook_actions", "resolved",
-         "first_page", "resolved_at", "pages_sent")
-TIMES = ("first_alert", "last_alert", "first_page", "resolved_at", "page_due")
+         "first_page", "resolved_at", "pages_sent", "cause", "acknowledged_at", "escalated_at")
+TIMES = ("first_alert", "last_alert", "first_page", "resolved_at", "page_due", "acknowledged_at", "escalated_at")
 SEVERITY_COLORS = {"P0": "#d62728", "P1": "#f28e2b", "P2": "#e5c04b"}
 MAX_ROWS = 80
 
@@ -36,6 +37,7 @@ def normalize(df: pd.DataFrame) -> pd.DataFrame:
         df["id"] = [i if isinstance(i, str) and i else f"row-{n}" for n, i in enumerate(df["id"])]
     df["mttd"] = df["first_page"] - df["first_alert"]
     df["mttr"] = df["resolved_at"] - df["first_alert"]
+    df["mtta"] = df["acknowledged_at"] - df["first_page"]
     return df
 
 
@@ -77,13 +79,15 @@ def build(reader: LakeReader, days: float = 7.0) -> tuple[Page, Summary]:
     start = end_all - timedelta(days=days)
     shown = df[df["first_alert"] >= start]
     paged = shown[shown["first_page"].notna()]
-    mttd, mttr = _minutes(shown["mttd"]), _minutes(shown["mttr"])
+    mttd, mttr, mtta = _minutes(shown["mttd"]), _minutes(shown["mttr"]), _minutes(shown["mtta"])
     open_ = shown[shown["resolved"].fillna(False).astype(bool) == False]  # noqa: E712 - pandas mask
     page.add(Page.cards([
         ("incidents", str(len(shown)), f"{len(df)} in the ledger", ""),
         ("paged", str(len(paged)), f"{int((shown['decision'] == 'ticket').sum())} tickets", "warn" if len(paged) else "good"),
         ("open", str(len(open_)), "not resolved", "bad" if len(open_) else "good"),
         ("MTTD (median)", _dur(np.median(mttd)) if len(mttd) else "n/a", f"first page - first alert, {len(mttd)} paged", ""),
+        ("MTTA (median)", _dur(np.median(mtta)) if len(mtta) else "n/a",
+         f"acknowledged - first page, {len(mtta)} acknowledged", ""),
         ("MTTR (median)", _dur(np.median(mttr)) if len(mttr) else "n/a", f"resolved - first alert, {len(mttr)} resolved", ""),
     ]))
     if absent:
@@ -117,12 +121,14 @@ def build(reader: LakeReader, days: float = 7.0) -> tuple[Page, Summary]:
                           "newest first; MTTD = first page - first alert, MTTR = resolved - first alert"
                           + (f"; further ledger columns: {', '.join(extra)}" if extra else "")))
     summary.tables["paged"] = Summary.md(
-        ["first alert", "severity", "root", "decision", "MTTD", "MTTR", "runbooks"],
-        [[f"{r.first_alert:%m-%d %H:%M}", r.severity, _root(r._asdict()), r.decision, _dur_td(r.mttd), _dur_td(r.mttr),
+        ["first alert", "severity", "root", "cause", "decision", "MTTD", "MTTA", "MTTR", "runbooks"],
+        [[f"{r.first_alert:%m-%d %H:%M}", r.severity, _root(r._asdict()), r.cause or "", r.decision, _dur_td(r.mttd),
+          _dur_td(r.mtta), _dur_td(r.mttr),
           "; ".join(actions(r.runbook_actions))] for r in paged.itertuples()])
     summary.values.update({"incidents": len(shown), "paged": len(paged), "open": len(open_),
                            "mttd_median_min": round(float(np.median(mttd)), 1) if len(mttd) else None,
-                           "mttr_median_min": round(float(np.median(mttr)), 1) if len(mttr) else None})
+                           "mttr_median_min": round(float(np.median(mttr)), 1) if len(mttr) else None,
+                           "mtta_median_min": round(float(np.median(mtta)), 1) if len(mtta) else None})
     return page, summary
 
 
@@ -160,6 +166,12 @@ def _response(paged: pd.DataFrame) -> dict:
                   "color": "#1f2430"}]
         if pd.notna(r["last_alert"]):
             marks.append({"t": off(r["last_alert"]), "label": "last alert", "shape": "circle", "color": "#667085"})
+        if pd.notna(r["acknowledged_at"]):
+            marks.append({"t": off(r["acknowledged_at"]), "label": f"acknowledged (MTTA {_dur_td(r['mtta'])})",
+                          "shape": "circle", "color": "#4e79a7"})
+        if pd.notna(r["escalated_at"]):
+            marks.append({"t": off(r["escalated_at"]), "label": "escalated (not acknowledged)", "shape": "circle",
+                          "color": "#d62728"})
         if end is not None:
             marks.append({"t": end, "label": f"resolved (MTTR {_dur_td(r['mttr'])})", "shape": "tick", "color": "#227a3b"})
         longest = max([longest] + [m["t"] for m in marks])
@@ -170,6 +182,7 @@ def _response(paged: pd.DataFrame) -> dict:
     span = max(longest * 1.15, 30 * 60_000)
     return {"type": "timeline", "relative": True, "title": "Minutes from first alert", "t0": 0, "t1": int(span),
             "rows": rows, "legend": [{"label": "first page", "color": "#1f2430", "kind": "dot"},
+                                     {"label": "acknowledged", "color": "#4e79a7", "kind": "dot"},
                                      {"label": "resolved", "color": "#227a3b", "kind": "box"},
                                      {"label": "last alert", "color": "#667085", "kind": "dot"}]}
 
@@ -189,6 +202,8 @@ def _row(r: dict, extra: list[str]) -> dict:
            f"first alert {r['first_alert']:%m-%d %H:%M}Z, {r.get('alerts') or '?'} alert(s)",
            f"decision {r.get('decision') or '?'}" + (f" ({r['reason']})" if r.get("reason") else ""),
            f"MTTD {_dur_td(r['mttd']) or 'n/a'} · MTTR {_dur_td(r['mttr']) or 'n/a'}"]
+    if r.get("cause"):
+        tip.insert(1, f"cause {r['cause']}")
     acts = actions(r.get("runbook_actions"))
     if acts:
         tip.append("runbooks: " + "; ".join(acts))
@@ -214,10 +229,11 @@ def _table(df: pd.DataFrame) -> str:
         acts = actions(r.get("runbook_actions"))
         rows.append([
             esc("" if pd.isna(r["first_alert"]) else f"{r['first_alert']:%m-%d %H:%M}"), pill, esc(_root(r)),
+            esc(r.get("cause") or ""),
             esc(r.get("decision") or ""), esc(r.get("alerts") if r.get("alerts") is not None else ""),
             esc("" if pd.isna(r["first_page"]) else f"{r['first_page']:%m-%d %H:%M}"),
             esc("" if pd.isna(r["resolved_at"]) else f"{r['resolved_at']:%m-%d %H:%M}"),
             esc(_dur_td(r["mttd"])), esc(_dur_td(r["mttr"])), esc("; ".join(acts)), esc(r["id"])])
         classes.append("bad" if pd.notna(r["first_page"]) else "")
-    return Page.table(["first alert", "sev", "root", "decision", "alerts", "first page", "resolved", "MTTD", "MTTR",
-                       "runbook actions", "id"], rows, num={4, 7, 8}, raw=set(range(11)), row_class=classes)
+    return Page.table(["first alert", "sev", "root", "cause", "decision", "alerts", "first page", "resolved", "MTTD",
+                       "MTTR", "runbook actions", "id"], rows, num={5, 8, 9}, raw=set(range(12)), row_class=classes)
