@@ -93,3 +93,39 @@ def download(files: list[LandedFile], workdir: Path) -> dict[str, str]:
         out[f.path] = str(local)
     return out
 
+
+
+def _line_time(kind: str, line: str, last: float) -> float:
+    """Event time of a landing line in epoch seconds (a line that does not parse keeps the time of the one before,
+    so a corrupt line stays where the collector wrote it)."""
+    import json
+
+    try:
+        if kind == "prom":
+            return float(line.rsplit(" ", 1)[1]) if line and not line.startswith("#") else last
+        doc = json.loads(line)
+        return doc["_aws"]["Timestamp"] / 1000 if kind == "emf" else float(doc["start_time"])
+    except (ValueError, KeyError, IndexError, TypeError):
+        return last
+
+
+def landing_as_of(path: str | Path, kind: str, upto_epoch: float, out: str | Path) -> Path:
+    """A landing file of one hour as it stood at ``upto_epoch``: the lines whose event time is earlier (OpenMetrics
+    comment lines kept), written uncompressed to ``out``. What a collector appending minute by minute had
+    delivered by then; replays and the detection-cycle benchmark use it. ``xray``, ``emf`` and ``prom`` only."""
+    import gzip
+
+    if kind not in ("xray", "emf", "prom"):
+        raise ValueError(f"landing_as_of: {kind!r} is not supported (xray, emf, prom)")
+    p = Path(path)
+    with (gzip.open(p, "rt", encoding="utf-8") if p.suffix == ".gz" else open(p, encoding="utf-8")) as fh:
+        lines = fh.read().splitlines()
+    keep, last = [], 0.0
+    for line in lines:
+        last = _line_time(kind, line, last)
+        if (kind == "prom" and line.startswith("#")) or last < upto_epoch:
+            keep.append(line)
+    dest = Path(out)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.write_text("\n".join(keep) + "\n" if keep else "", encoding="utf-8")
+    return dest

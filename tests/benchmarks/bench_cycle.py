@@ -22,7 +22,6 @@ The result goes to ``$AKIDB_HOME/bench/cycle.json``; ``akidb chaos`` uses its p9
 
 from __future__ import annotations
 
-import gzip
 import json
 import os
 import statistics
@@ -34,6 +33,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from akidb_pipelines.chaos import ChaosScenario, build
+from akidb_pipelines.landing import landing_as_of
 from akidb_pipelines.storage import Lake, PartitionKey
 
 START = datetime(2026, 11, 13, tzinfo=timezone.utc)  # a Friday: training spans a weekend
@@ -52,40 +52,14 @@ def scenario() -> ChaosScenario:
                          gen)
 
 
-def _line_time(kind: str, line: str, last: float) -> float:
-    """Event time of a landing line in seconds (a line that does not parse keeps the time of the one before)."""
-    try:
-        if kind == "prom":
-            return float(line.rsplit(" ", 1)[1]) if line and not line.startswith("#") else last
-        doc = json.loads(line)
-        return doc["_aws"]["Timestamp"] / 1000 if kind == "emf" else float(doc["start_time"])
-    except (ValueError, KeyError, IndexError, TypeError):
-        return last
-
-
 def cut_hour(files: dict[str, list[Path]], upto: datetime, out: Path) -> dict[str, Path]:
-    """The open hour's landing files as they stand at ``upto``: every line with an event time before it."""
-    cutoff = upto.timestamp()
+    """The open hour's landing files as they stand at ``upto`` (what the collector had appended by then)."""
     written = {}
     for kind, paths in files.items():
         src = [p for p in paths if f"date={HOUR:%Y-%m-%d}" in str(p) and f"hour={HOUR:%H}" in str(p)]
-        if not src:
-            continue
-        p = src[0]
-        opener = gzip.open if p.suffix == ".gz" else open
-        with opener(p, "rt", encoding="utf-8") as fh:
-            lines = fh.read().splitlines()
-        keep, last = [], HOUR.timestamp()
-        for line in lines:
-            last = _line_time(kind, line, last)
-            if kind == "prom" and line.startswith("#"):
-                keep.append(line)  # HELP / TYPE / EOF
-            elif last < cutoff:
-                keep.append(line)
-        dest = out / kind / f"date={HOUR:%Y-%m-%d}" / f"hour={HOUR:%H}" / p.name.removesuffix(".gz")
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        dest.write_text("\n".join(keep) + "\n", encoding="utf-8")
-        written[kind] = dest
+        if src:
+            dest = out / kind / f"date={HOUR:%Y-%m-%d}" / f"hour={HOUR:%H}" / src[0].name.removesuffix(".gz")
+            written[kind] = landing_as_of(src[0], kind, upto.timestamp(), dest)
     return written
 
 
