@@ -9,9 +9,9 @@ import json
 import os
 import sys
 import time
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from akidb_pipelines.cli import default_start
 from akidb_pipelines.config import Settings
 from akidb_pipelines.telemetry.conventions import QUARANTINE_TABLES, RAW_TABLES
 
@@ -29,13 +29,24 @@ def ensure_dagster_home(settings: Settings) -> Path:
     return home
 
 
+def demo_start(days: float, today: datetime | None = None) -> datetime:
+    """The demo's history ends at the most recent Friday midnight UTC (today's, on a Friday). The generated
+    telemetry depends on the weekday and the hour, not on the date, so every run shows the same week: the same
+    incidents, alerts and pages whatever day it runs. With a start that moved with the calendar, the weekday
+    deploys and the incidents landed on other days each day, and a Saturday run paged on a deploy blip that the
+    Friday run did not."""
+    today = (today or datetime.now(timezone.utc)).astimezone(timezone.utc).replace(hour=0, minute=0, second=0,
+                                                                                    microsecond=0)
+    return today - timedelta(days=(today.weekday() - 4) % 7) - timedelta(days=days)
+
+
 def run_demo(days: float = 7.0, seed: int = 42, reuse: bool = False, out=sys.stdout) -> int:  # noqa: ANN001
     t_all = time.perf_counter()
     settings = Settings.from_env()
     say = lambda m: print(m, file=out, flush=True)  # noqa: E731
     say(f"akidb demo: {days:g} days of synthetic AkiDB telemetry -> {settings.home}")
     gt_path = settings.home / "ground_truth.json"
-    start = default_start(days)
+    start = demo_start(days)
     if reuse and gt_path.exists():
         say(f"[1/5] reusing generated data ({gt_path})")
     else:

@@ -284,3 +284,15 @@ def test_a_scenario_with_a_bad_field_exits_2_naming_the_file_and_field(tmp_path,
     assert code == EX_USAGE
     assert err.startswith(f"akidb generate: {sc}")
     assert field in err
+
+
+def test_the_demo_week_is_the_same_whichever_day_it_runs():
+    from datetime import datetime, timedelta, timezone
+
+    from sensors.demo import demo_start
+
+    fri = datetime(2026, 11, 27, 15, 30, tzinfo=timezone.utc)  # a Friday afternoon
+    starts = {demo_start(7, fri + timedelta(days=k)) for k in range(7)}  # Friday .. Thursday
+    assert starts == {datetime(2026, 11, 20, tzinfo=timezone.utc)}
+    assert demo_start(7, fri + timedelta(days=7)) == datetime(2026, 11, 27, tzinfo=timezone.utc)
+    assert demo_start(7, fri).weekday() == 4 and demo_start(2.5, fri) == datetime(2026, 11, 24, 12, tzinfo=timezone.utc)
