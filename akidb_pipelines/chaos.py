@@ -145,6 +145,20 @@ def shipped_scenarios() -> list[Path]:
     return sorted(SCENARIO_DIR.glob("*.yaml"))
 
 
+def scenario_paths(names: list[str]) -> list[Path]:
+    """Scenario files from shipped names (``spot-alone``) or YAML paths; none: every shipped scenario."""
+    if not names:
+        return shipped_scenarios()
+    out = []
+    for n in names:
+        p = Path(n) if n.endswith((".yaml", ".yml")) else SCENARIO_DIR / f"{n}.yaml"
+        if not p.is_file():
+            known = ", ".join(s.stem for s in shipped_scenarios())
+            raise ChaosError(f"chaos scenario {n!r}: no such file (shipped: {known})")
+        out.append(p)
+    return out
+
+
 def build(sc: ChaosScenario, workdir: str | os.PathLike[str], say=print) -> tuple[Lake, dict]:  # noqa: ANN001
     """The pipeline over the scenario's telemetry: returns the lake and the ground truth."""
     import time
@@ -185,17 +199,24 @@ def build(sc: ChaosScenario, workdir: str | os.PathLike[str], say=print) -> tupl
 
 def model_lake(lake: Lake, data) -> None:  # noqa: ANN001 - a synthetic GenerationResult
     """Ingest generated telemetry into ``lake`` by hour and run every SQL model over it."""
+    from akidb_pipelines.storage import PartitionKey, hour_partitions
+
+    files = {kind: {str(f): PartitionKey.parse(str(f).split("date=")[1][:10] + "T" + str(f).split("hour=")[1][:2])
+                    for f in paths} for kind, paths in data.files.items()}
+    model_hours(lake, files, hour_partitions(data.start, data.end))
+
+
+def model_hours(lake: Lake, files: dict[str, dict[str, Any]], keys: list, graph=None) -> None:  # noqa: ANN001
+    """The landing batch for ``files`` (kind -> {file: hour partition}; it replaces the batch's rows of those hours)
+    and every SQL model over the hours ``keys``: the main job's work for those hours, and one micro-batch cycle when
+    ``keys`` is the open hour."""
     from akidb_pipelines.ingest import ingest_files
     from akidb_pipelines.sqlmodels.project import project_graph
     from akidb_pipelines.sqlmodels.runner import run_model
-    from akidb_pipelines.storage import PartitionKey, hour_partitions
 
-    for kind, files in data.files.items():
-        part = {str(f): PartitionKey.parse(str(f).split("date=")[1][:10] + "T" + str(f).split("hour=")[1][:2])
-                for f in files}
+    for kind, part in files.items():
         ingest_files(kind, list(part), lake, batch="landing", partition_of=part)
-    graph = project_graph()
-    keys = hour_partitions(data.start, data.end)
+    graph = graph or project_graph()
     for name in graph.order:
         run_model(graph.models[name], graph, lake, keys)
 

@@ -7,9 +7,9 @@ from pathlib import Path
 import dagster as dg
 
 from akidb_pipelines.chaos import (
-    DETECTORS, REPORT_OBJECT, SCENARIO_DIR, ChaosError, load_chaos, measured_cycle, publish_reports, run_chaos,
-    shipped_scenarios)
+    DETECTORS, REPORT_OBJECT, ChaosError, load_chaos, measured_cycle, publish_reports, run_chaos, scenario_paths)
 from akidb_pipelines.config import Settings
+from akidb_pipelines.dashboards.chaos import report_tables
 from assets.resources import LakeResource
 
 CHAOS_REPORT = dg.AssetKey(["validation", "chaos_report"])
@@ -20,19 +20,6 @@ class ChaosConfig(dg.Config):
     detectors: list[str] = list(DETECTORS)
     cycle_seconds: float = 0.0         # 0: measured by `make bench` on this machine, else the 60 s sensor interval
     workdir: str = ""                  # where the scenario lakes go (default $AKIDB_HOME/chaos)
-
-
-def scenario_paths(names: list[str]) -> list[Path]:
-    if not names:
-        return shipped_scenarios()
-    out = []
-    for n in names:
-        p = Path(n) if n.endswith((".yaml", ".yml")) else SCENARIO_DIR / f"{n}.yaml"
-        if not p.is_file():
-            known = ", ".join(s.stem for s in shipped_scenarios())
-            raise ChaosError(f"chaos scenario {n!r}: no such file (shipped: {known})")
-        out.append(p)
-    return out
 
 
 @dg.asset(
@@ -69,29 +56,14 @@ def chaos_report(context: dg.AssetExecutionContext, config: ChaosConfig, lake: L
     uri, stored = publish_reports(lake.lake(), reports)
     goals = [(r["scenario"], g) for r in reports for g in r["goals"]]
     missed = [(s, g) for s, g in goals if not g["met"]]
-    det_md = "| scenario | detector | alerts/wk | pages/wk | false pages | precision | recall |\n|---|---|---:|---:|---:|---:|---:|\n"
-    pct = lambda v: "-" if v is None else f"{v:.0%}"  # noqa: E731
-    for r in reports:
-        for d in r["detectors"]:
-            det_md += (f"| {r['scenario']} | {d['detector']} | {d['alerts_per_week']:.1f} | {d['pages_per_week']:.1f} "
-                       f"| {d['false_pages']} | {pct(d['precision'])} | {pct(d['recall'])} |\n")
-    inc_md = "| scenario | incident | MTTD | MTTR | cause named | runbooks |\n|---|---|---:|---:|---|---|\n"
-    mins = lambda s: "-" if s is None else f"{s / 60:.1f} min"  # noqa: E731
-    for r in reports:
-        for d in r["detectors"]:
-            if d["detector"] != "combined":
-                continue
-            for i in d["incidents"]:
-                inc_md += (f"| {r['scenario']} | {i['id']} | {mins(i['mttd_seconds'])} | {mins(i['mttr_seconds'])} | "
-                           f"{i['root_cause_named'] or '-'} | {', '.join(i['runbooks']) or '-'} |\n")
-    goals_md = "\n".join(f"- {'met' if g['met'] else '**MISSED**'} · {s}: {g['goal']} ({g['detail']})"
-                         for s, g in goals) or "no goals"
+    tables = report_tables(reports)
     yield dg.MaterializeResult(metadata={
         "scenarios": len(reports), "scenarios_stored": len(stored), "goals": len(goals), "goals_missed": len(missed),
         "cycle_seconds": cycle, "cycle_source": source,
         "report": dg.MetadataValue.path(uri), "lake_object": REPORT_OBJECT,
-        "detectors": dg.MetadataValue.md(det_md), "incidents_combined": dg.MetadataValue.md(inc_md),
-        "goals_detail": dg.MetadataValue.md(goals_md),
+        "detectors": dg.MetadataValue.md(tables["detectors"]),
+        "incidents_combined": dg.MetadataValue.md(tables["incidents_combined"]),
+        "goals_detail": dg.MetadataValue.md(tables["goals"]),
     })
     yield dg.AssetCheckResult(
         check_name="chaos_goals_met", passed=not missed, severity=dg.AssetCheckSeverity.WARN,

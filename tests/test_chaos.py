@@ -10,7 +10,7 @@ import pytest
 
 from akidb_pipelines.chaos import (
     DETECTORS, EXPECTED_CAUSE, MITIGATION_MINUTES, ChaosError, ChaosReport, load_chaos, replay, shipped_scenarios)
-from akidb_pipelines.chaos import measured_cycle, publish_reports
+from akidb_pipelines.chaos import measured_cycle, model_hours, publish_reports
 from akidb_pipelines.dashboards import render
 from akidb_pipelines.storage import Lake
 from tests.conftest import DAYS_START
@@ -202,7 +202,8 @@ def test_the_chaos_asset_replays_publishes_and_checks_its_goals(tmp_path):
 
     from assets.dashboards import dashboard_assets
     from assets.resources import LakeResource
-    from assets.validation import chaos_report, scenario_paths
+    from akidb_pipelines.chaos import scenario_paths
+    from assets.validation import chaos_report
 
     sc = tmp_path / "tiny.yaml"
     sc.write_text(TINY)
@@ -238,10 +239,8 @@ def test_minute_by_minute_micro_batches_give_the_rows_of_the_batch_pass(days_lak
 
     from akidb_pipelines.forecast.detector import load_detector_config
     from akidb_pipelines.forecast.scoring import score_window
-    from akidb_pipelines.ingest import ingest_files
     from akidb_pipelines.landing import landing_as_of
     from akidb_pipelines.sqlmodels.project import project_graph
-    from akidb_pipelines.sqlmodels.runner import run_model
     from akidb_pipelines.storage import PartitionKey
 
     src, data = days_lake
@@ -267,11 +266,10 @@ def test_minute_by_minute_micro_batches_give_the_rows_of_the_batch_pass(days_lak
     compared = 0
     for m in range(3, 16):
         now = hour + timedelta(minutes=m)
-        for kind, path in files.items():
-            cut = landing_as_of(path, kind, now.timestamp(), tmp_path / "live" / kind / f"m{m}" / Path(path).name.removesuffix(".gz"))
-            ingest_files(kind, [str(cut)], lake, batch="landing", partition_of={str(cut): key})
-        for name in graph.order:
-            run_model(graph.models[name], graph, lake, [key])
+        cuts = {kind: landing_as_of(path, kind, now.timestamp(),
+                                    tmp_path / "live" / kind / f"m{m}" / Path(path).name.removesuffix(".gz"))
+                for kind, path in files.items()}
+        model_hours(lake, {kind: {str(cut): key} for kind, cut in cuts.items()}, [key], graph)
         scores, _ = score_window(lake, cfg, det, hour, now)
         closed = pd.Timestamp(now - timedelta(minutes=1))
         live_golden = con(golden)

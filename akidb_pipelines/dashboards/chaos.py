@@ -8,11 +8,11 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
+from akidb_pipelines.chaos import REPORT_OBJECT as REPORT
 from akidb_pipelines.dashboards.data import LakeReader
-from akidb_pipelines.dashboards.page import Page, esc
+from akidb_pipelines.dashboards.page import Page
 from akidb_pipelines.dashboards.summary import Summary
 
-REPORT = "chaos/report.json"
 DETECTOR_COLORS = {"static": "#8c96a8", "burn_rate": "#4e79a7", "anomaly": "#b07aa1", "combined": "#f28e2b"}
 
 
@@ -60,15 +60,12 @@ def build(reader: LakeReader, days: float = 7.0) -> tuple[Page, Summary]:  # noq
     page.add(page.section("Goals (the shipped detector: burn rates + anomalies)",
                           Page.table(["scenario", "", "goal", "measured"], rows, raw={1},
                                      row_class=["" if g["met"] else "bad" for _, g in goals])))
-    md_rows = []
     for r in reports:
         det_rows = []
         for d in r.get("detectors", []):
             det_rows.append([d["detector"], f"{d['alerts_per_week']:.1f}", str(d["pages"]),
                              f"{d['pages_per_week']:.1f}", str(d["false_pages"]), _pct(d.get("precision")),
                              _pct(d.get("recall"))])
-            md_rows.append([r["scenario"], d["detector"], f"{d['pages_per_week']:.1f}", d["false_pages"],
-                            _pct(d.get("precision")), _pct(d.get("recall"))])
         parts = [Page.table(["detector", "alerts/week", "pages", "pages/week", "false pages", "precision", "recall"],
                             det_rows, num={1, 2, 3, 4, 5, 6})]
         spec = _timeline(r)
@@ -84,15 +81,28 @@ def build(reader: LakeReader, days: float = 7.0) -> tuple[Page, Summary]:  # noq
                 f"{r.get('simulated_ack_minutes', 0):g} min after a page; recovery: "
                 f"{r.get('recovery_model', 'runbook action time assumed (mitigation_minutes_assumed)')}")
         page.add(page.section(f"Scenario {r['scenario']}", "".join(parts), note, data_scenario=r["scenario"]))
-    summary.tables["detectors"] = Summary.md(["scenario", "detector", "pages/week", "false pages", "precision",
-                                              "recall"], md_rows)
-    summary.tables["goals"] = Summary.md(["scenario", "goal", "met", "measured"],
-                                         [[s, g["goal"], "yes" if g["met"] else "NO", g["detail"]] for s, g in goals])
+    summary.tables.update(report_tables(reports))
     summary.values.update({"scenarios": len(reports), "goals": len(goals), "goals_missed": len(missed),
                            "false_pages_combined": false_pages,
                            "worst_mttd_min": round(max(mttd) / 60, 1) if mttd else None,
                            "worst_mttr_min": round(max(mttr) / 60, 1) if mttr else None})
     return page, summary
+
+
+def report_tables(reports: list[dict]) -> dict[str, str]:
+    """Markdown tables of chaos reports (the page's summary and the chaos asset's metadata): ``detectors`` per
+    scenario, ``incidents_combined`` (the shipped detector per incident), ``goals``."""
+    det = [[r["scenario"], d["detector"], f"{d['alerts_per_week']:.1f}", f"{d['pages_per_week']:.1f}", d["false_pages"],
+            _pct(d.get("precision")), _pct(d.get("recall"))] for r in reports for d in r.get("detectors", [])]
+    inc = [[r["scenario"], i["id"], _min(i.get("mttd_seconds")), _min(i.get("mttr_seconds")),
+            i.get("root_cause_named") or "-", ", ".join(i.get("runbooks") or []) or "-"]
+           for r in reports for d in r.get("detectors", []) if d["detector"] == "combined" for i in d["incidents"]]
+    goals = [[r["scenario"], g["goal"], "yes" if g["met"] else "NO", g["detail"]]
+             for r in reports for g in r.get("goals", [])]
+    return {"detectors": Summary.md(["scenario", "detector", "alerts/wk", "pages/wk", "false pages", "precision",
+                                     "recall"], det),
+            "incidents_combined": Summary.md(["scenario", "incident", "MTTD", "MTTR", "cause named", "runbooks"], inc),
+            "goals": Summary.md(["scenario", "goal", "met", "measured"], goals)}
 
 
 def _timeline(report: dict) -> dict | None:

@@ -34,7 +34,7 @@ from pathlib import Path
 
 from akidb_pipelines.chaos import ChaosScenario, build
 from akidb_pipelines.landing import landing_as_of
-from akidb_pipelines.storage import Lake, PartitionKey
+from akidb_pipelines.storage import PartitionKey
 
 START = datetime(2026, 11, 13, tzinfo=timezone.utc)  # a Friday: training spans a weekend
 TRAIN_DAYS = 4
@@ -75,20 +75,11 @@ def main() -> int:
     from akidb_pipelines.ingest import ingest_files
     from akidb_pipelines.sqlmodels.project import project_graph
     from akidb_pipelines.sqlmodels.runner import run_model
-    from akidb_pipelines.synthetic import generate  # noqa: F401 - imported by build; fail early if missing
 
     work = Path(tempfile.mkdtemp(prefix="akidb-bench-cycle-"))
     t0 = time.perf_counter()
-    files: dict[str, list[Path]] = {}
-
-    def keep_files(msg: str) -> None:
-        print(msg, flush=True)
-
-    sc = scenario()
-    lake, _gt = build(sc, work, keep_files)
-    gen_landing = work / "gen" / "landing"
-    for kind in ("emf", "xray", "prom"):
-        files[kind] = sorted((gen_landing / kind).rglob("*.*"))
+    lake, _gt = build(scenario(), work, lambda msg: print(msg, flush=True))
+    files = {kind: sorted((work / "gen" / "landing" / kind).rglob("*.*")) for kind in ("emf", "xray", "prom")}
     setup_s = time.perf_counter() - t0
     print(f"set-up: {setup_s:.0f}s (4 days + 2 hours generated, modelled, {TRAIN_DAYS} days trained, scored)")
 
