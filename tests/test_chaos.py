@@ -146,7 +146,7 @@ def test_noise_events_scale_demand_only_inside_their_window():
 
     import numpy as np
 
-    from akidb_pipelines.synthetic.generator import build_model
+    from akidb_pipelines.synthetic.minute_model import build_model
     from akidb_pipelines.synthetic.scenario import parse_scenario
 
     t0 = datetime(2026, 11, 13, tzinfo=timezone.utc)

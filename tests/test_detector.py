@@ -15,8 +15,9 @@ import pytest
 
 from akidb_pipelines.cli import EX_NOINPUT, EX_OK, EX_USAGE
 from akidb_pipelines.forecast.detector import DetectorConfig, load_detector_config, score_points
-from akidb_pipelines.forecast.nab import (PROFILES, FileLabels, online_forecast, probationary_length, read_nab_csv,
-                                          score_file, window_rows)
+from akidb_pipelines.forecast.nab_eval import online_forecast, read_nab_csv
+from akidb_pipelines.forecast.nab_scoring import (PROFILES, FileLabels, probationary_length, score_file,
+                                                  window_rows)
 
 NAB = Path(__file__).parent / "data" / "nab"
 NAB_FILE = "realAWSCloudwatch/iio_us-east-1_i-a2eb1cd9_NetworkIn.csv"

@@ -22,7 +22,8 @@ from akidb_pipelines.ingest import ingest_files, read_batch
 from akidb_pipelines.sources import AwsApis
 from akidb_pipelines.storage import Lake
 from akidb_pipelines.storage.lake import PartitionKey, hour_partitions
-from akidb_pipelines.synthetic.generator import build_model, export_openmetrics
+from akidb_pipelines.synthetic.minute_model import build_model
+from akidb_pipelines.synthetic.prom_writer import export_openmetrics
 from akidb_pipelines.synthetic.scenario import load_scenario
 
 from .conftest import DATA, SHORT_HOURS, SHORT_START, require_binary

@@ -15,9 +15,9 @@ import math
 import numpy as np
 import pytest
 
-from akidb_pipelines.forecast.nab import (PROFILES, FileLabels, normalized, null_score, perfect_score,
-                                          probationary_length, row_weights, scaled_sigmoid, score_file,
-                                          sweep_threshold, window_rows)
+from akidb_pipelines.forecast.nab_scoring import (PROFILES, FileLabels, normalized, null_score, perfect_score,
+                                                  probationary_length, row_weights, scaled_sigmoid, score_file,
+                                                  sweep_threshold, window_rows)
 
 STD, LOW_FP, LOW_FN = PROFILES["standard"], PROFILES["reward_low_FP_rate"], PROFILES["reward_low_FN_rate"]
 LAYOUT = FileLabels(rows=20, windows=((10, 14),), probation=2)
