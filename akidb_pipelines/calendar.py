@@ -20,10 +20,15 @@ from pathlib import Path
 
 import yaml
 
+from akidb_pipelines.config import akidb_home, config_path
+from akidb_pipelines.config.loader import (ConfigError, expect_list, expect_mapping, expect_one_of, load_yaml,
+                                          refuse_unknown)
+
 KINDS = ("incident", "deploy", "maintenance")
+FIELDS = ("id", "kind", "start", "end", "tiers", "note")
 
 
-class CalendarError(ValueError):
+class CalendarError(ConfigError):
     pass
 
 
@@ -54,33 +59,21 @@ def _time(v: object, where: str) -> datetime:
 
 
 def default_path() -> Path:
-    explicit = os.environ.get("AKIDB_CHANGE_CALENDAR")
-    if explicit:
-        return Path(explicit)
-    return Path(os.environ.get("AKIDB_HOME") or ".akidb").expanduser() / "change_calendar.yaml"
+    return config_path("AKIDB_CHANGE_CALENDAR", akidb_home() / "change_calendar.yaml")
 
 
 def load_calendar(path: str | os.PathLike[str] | None = None) -> list[CalendarEntry]:
     p = Path(path) if path else default_path()
     if not p.exists():
         return []
-    try:
-        data = yaml.safe_load(p.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise CalendarError(f"{p}: not valid YAML ({exc})") from None
-    items = data.get("entries", []) if isinstance(data, dict) else None
-    if not isinstance(items, list):
-        raise CalendarError(f"{p}: expected 'entries: [...]'")
+    data = load_yaml(p, CalendarError) or {}
+    items = expect_list(expect_mapping(data, str(p), CalendarError).get("entries", []), f"{p}: entries", CalendarError)
     out = []
     for i, e in enumerate(items):
         w = f"{p}: entries[{i}]"
-        if not isinstance(e, dict):
-            raise CalendarError(f"{w}: expected a mapping")
-        unknown = sorted(set(e) - {"id", "kind", "start", "end", "tiers", "note"})
-        if unknown:
-            raise CalendarError(f"{w}: unknown field(s) {unknown}")
-        if e.get("kind") not in KINDS:
-            raise CalendarError(f"{w}.kind: must be one of {KINDS}, not {e.get('kind')!r}")
+        expect_mapping(e, w, CalendarError)
+        refuse_unknown(e, FIELDS, w, CalendarError)
+        expect_one_of(e.get("kind"), KINDS, f"{w}.kind", CalendarError)
         start, end = _time(e.get("start"), f"{w}.start"), _time(e.get("end"), f"{w}.end")
         if end <= start:
             raise CalendarError(f"{w}: end {end.isoformat()} is not after start {start.isoformat()}")

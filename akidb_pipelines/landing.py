@@ -15,6 +15,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from akidb_pipelines.config import s3_endpoint
 from akidb_pipelines.storage.lake import PartitionKey
 
 SUFFIXES = {
@@ -44,7 +45,7 @@ def _s3_split(uri: str) -> tuple[str, str]:
 def _s3_client():  # noqa: ANN202
     import boto3
 
-    return boto3.client("s3", endpoint_url=os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL"))
+    return boto3.client("s3", endpoint_url=s3_endpoint())
 
 
 def list_partition(landing: str | Path, kind: str, key: PartitionKey) -> list[LandedFile]:

@@ -9,33 +9,30 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
 from akidb_pipelines.clients import aws as aws_client
 from akidb_pipelines.clients.prometheus import PromQuery, fetch_to_openmetrics
+from akidb_pipelines.config import shipped_config
+from akidb_pipelines.config.loader import ConfigError, expect_list, load_yaml
 from akidb_pipelines.landing import download, list_partition
 from akidb_pipelines.storage.lake import PartitionKey
 
-DEFAULT_QUERIES = Path(__file__).parent / "config" / "prometheus_queries.yaml"
+DEFAULT_QUERIES = shipped_config("prometheus_queries.yaml")
 
 
 def load_queries(path: str | Path | None = None) -> tuple[list[PromQuery], int]:
+    """The PromQL queries to pull and their step (``config/prometheus_queries.yaml``); a ConfigError names the
+    file and the field."""
     p = Path(path) if path else DEFAULT_QUERIES
-    try:
-        doc = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as e:
-        raise ValueError(f"{p}: cannot read Prometheus queries ({e})") from None
-    qs = doc.get("queries")
-    if not isinstance(qs, list) or not qs:
-        raise ValueError(f"{p}: 'queries' must be a non-empty list")
+    doc = load_yaml(p) or {}
+    qs = expect_list(doc.get("queries"), f"{p}: queries", non_empty=True)
     out = []
     for i, q in enumerate(qs):
         if not isinstance(q, dict) or not q.get("name") or not q.get("expr"):
-            raise ValueError(f"{p}: queries[{i}] needs 'name' and 'expr'")
+            raise ConfigError(f"{p}: queries[{i}]: needs 'name' and 'expr'")
         out.append(PromQuery(str(q["name"]), str(q["expr"])))
     step = doc.get("step_seconds", 60)
     if not isinstance(step, int) or step <= 0:
-        raise ValueError(f"{p}: step_seconds must be a positive integer")
+        raise ConfigError(f"{p}: step_seconds: expected a positive integer, got {step!r}")
     return out, step
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from akidb_pipelines.config import Settings
+from akidb_pipelines.config import DEFAULT_PAGERDUTY_URL, Settings, aws_endpoint, aws_static_credentials, pagerduty_env
 from akidb_pipelines.sources import AwsApis, LandingZone
 from akidb_pipelines.storage import Catalog, Lake, PartitionKey
 
@@ -90,7 +90,7 @@ class PagerDutyResource(dg.ConfigurableResource):
     environment (``PAGERDUTY_ROUTING_KEY`` through ``dg.EnvVar``); without one, events wait in the outbox."""
 
     routing_key: str | None = None
-    base_url: str = "https://events.pagerduty.com"
+    base_url: str = DEFAULT_PAGERDUTY_URL
     ca_file: str | None = None           # a private CA (the local stand-in's certificate)
     outbox_path: str
 
@@ -140,18 +140,18 @@ def build_resources(settings: Settings | None = None) -> dict[str, dg.Configurab
         )
     else:  # synthetic (the generator fills the landing zone) and files (someone else does) read the same way
         source = LandingZoneSource(landing=s.landing)
-    import os
-
+    pd_env = pagerduty_env()
     pagerduty = PagerDutyResource(
-        routing_key=dg.EnvVar("PAGERDUTY_ROUTING_KEY") if os.environ.get("PAGERDUTY_ROUTING_KEY") else None,
-        base_url=os.environ.get("AKIDB_PAGERDUTY_URL") or "https://events.pagerduty.com",
-        ca_file=os.environ.get("AKIDB_PAGERDUTY_CA_FILE") or None,
+        routing_key=dg.EnvVar("PAGERDUTY_ROUTING_KEY") if pd_env.routing_key else None,
+        base_url=pd_env.base_url,
+        ca_file=pd_env.ca_file,
         outbox_path=str(s.home / "pagerduty-outbox.sqlite"),
     )
-    has_keys = bool(os.environ.get("AWS_ACCESS_KEY_ID") and os.environ.get("AWS_SECRET_ACCESS_KEY"))
+    key_id, secret_key, _ = aws_static_credentials()
+    has_keys = bool(key_id and secret_key)
     runbooks = RunbookResource(
         region_name=s.aws_region or "us-east-1",
-        endpoint_url=os.environ.get("AWS_ENDPOINT_URL") or None,
+        endpoint_url=aws_endpoint() or None,
         aws_access_key_id=dg.EnvVar("AWS_ACCESS_KEY_ID") if has_keys else None,
         aws_secret_access_key=dg.EnvVar("AWS_SECRET_ACCESS_KEY") if has_keys else None,
         audit_path=str(s.home / "runbook-audit.sqlite"),

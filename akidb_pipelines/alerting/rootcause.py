@@ -17,19 +17,20 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from akidb_pipelines.alerting.correlate import Incident
+from akidb_pipelines.config import config_path, shipped_config
+from akidb_pipelines.config.loader import ConfigError, load_yaml, refuse_unknown
 from akidb_pipelines.storage import Lake
 
-DEFAULT_PATH = Path(__file__).resolve().parents[1] / "config" / "root_causes.yaml"
+DEFAULT_PATH = shipped_config("root_causes.yaml")
 GOLDEN = "models/marts/golden_signals_1m"
 METRIC_RE = re.compile(r"^[a-z0-9_ ./()*+-]+$")  # a column or arithmetic of columns, nothing else reaches SQL
 BEFORE, AFTER, BASELINE = timedelta(minutes=5), timedelta(minutes=15), timedelta(minutes=60)
 UNCLASSIFIED = "unclassified"
+FIELDS = ("type", "description", "components", "alerts", "evidence", "min_severity")
 
 
-class RootCauseConfigError(ValueError):
+class RootCauseConfigError(ConfigError):
     pass
 
 
@@ -44,19 +45,14 @@ class CauseType:
 
 
 def load_cause_types(path: str | os.PathLike[str] | None = None) -> list[CauseType]:
-    p = Path(path or os.environ.get("AKIDB_ROOT_CAUSES") or DEFAULT_PATH)
-    try:
-        data = yaml.safe_load(p.read_text()) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise RootCauseConfigError(f"{p}: cannot read ({exc})") from None
+    p = Path(path) if path else config_path("AKIDB_ROOT_CAUSES", DEFAULT_PATH)
+    data = load_yaml(p, RootCauseConfigError) or {}
     out = []
     for i, t in enumerate(data.get("types") or []):
         w = f"{p}: types[{i}]"
         if not isinstance(t, dict) or not t.get("type"):
             raise RootCauseConfigError(f"{w}.type: required")
-        unknown = sorted(set(t) - {"type", "description", "components", "alerts", "evidence", "min_severity"})
-        if unknown:
-            raise RootCauseConfigError(f"{w}: unknown field(s) {unknown}")
+        refuse_unknown(t, FIELDS, w, RootCauseConfigError)
         ev = t.get("evidence")
         if ev is not None and not (isinstance(ev, dict) and ev.get("tier") and METRIC_RE.match(str(ev.get("metric", "")))
                                    and ev.get("change") in ("drop", "rise") and isinstance(ev.get("by"), (int, float))

@@ -12,15 +12,16 @@ from datetime import datetime, time, timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
+from akidb_pipelines.config import config_path, shipped_config
+from akidb_pipelines.config.loader import ConfigError, expect_number, expect_one_of, load_yaml
 
-DEFAULT_PATH = Path(__file__).resolve().parents[1] / "config" / "routing.yaml"
+DEFAULT_PATH = shipped_config("routing.yaml")
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 ACTIONS = ("page", "page_in_business_hours", "ticket")
 PD_SEVERITIES = ("critical", "error", "warning", "info")
 
 
-class RoutingConfigError(ValueError):
+class RoutingConfigError(ConfigError):
     pass
 
 
@@ -107,11 +108,8 @@ def _time(v: object, where: str) -> time:
 
 
 def load_routing(path: str | os.PathLike[str] | None = None) -> RoutingPolicy:
-    p = Path(path or os.environ.get("AKIDB_ROUTING_CONFIG") or DEFAULT_PATH)
-    try:
-        data = yaml.safe_load(p.read_text()) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise RoutingConfigError(f"{p}: cannot read ({exc})") from None
+    p = Path(path) if path else config_path("AKIDB_ROUTING_CONFIG", DEFAULT_PATH)
+    data = load_yaml(p, RoutingConfigError) or {}
     teams = []
     for i, t in enumerate(data.get("teams") or []):
         w = f"{p}: teams[{i}]"
@@ -132,15 +130,12 @@ def load_routing(path: str | os.PathLike[str] | None = None) -> RoutingPolicy:
     sev = {}
     for name, r in (data.get("severities") or {}).items():
         w = f"{p}: severities.{name}"
-        if not isinstance(r, dict) or r.get("action") not in ACTIONS:
-            raise RoutingConfigError(f"{w}.action: must be one of {ACTIONS}")
-        if r.get("pagerduty_severity") not in PD_SEVERITIES:
-            raise RoutingConfigError(f"{w}.pagerduty_severity: must be one of {PD_SEVERITIES}")
+        expect_one_of(r.get("action") if isinstance(r, dict) else None, ACTIONS, f"{w}.action", RoutingConfigError)
+        expect_one_of(r.get("pagerduty_severity"), PD_SEVERITIES, f"{w}.pagerduty_severity", RoutingConfigError)
         sev[str(name)] = SeverityRule(r["action"], r["pagerduty_severity"], bool(r.get("low_urgency_event", False)))
     for needed in ("P0", "P1", "P2"):
         if needed not in sev:
             raise RoutingConfigError(f"{p}: severities: {needed} is missing")
-    esc = (data.get("escalation") or {}).get("p0_ack_timeout_minutes", 15)
-    if isinstance(esc, bool) or not isinstance(esc, (int, float)) or esc <= 0:
-        raise RoutingConfigError(f"{p}: escalation.p0_ack_timeout_minutes: expected a positive number")
+    esc = expect_number((data.get("escalation") or {}).get("p0_ack_timeout_minutes", 15),
+                        f"{p}: escalation.p0_ack_timeout_minutes", RoutingConfigError, positive=True)
     return RoutingPolicy(tuple(teams), sev, timedelta(minutes=esc))

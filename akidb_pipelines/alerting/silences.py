@@ -19,6 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from akidb_pipelines.alerting.correlate import Alert
+from akidb_pipelines.config import akidb_home
 
 MATCHER_KEYS = ("source", "rule", "component", "edge_location", "severity")
 
@@ -101,9 +102,7 @@ class SilenceStore:
 
 
 def default_path() -> Path:
-    import os
-
-    return Path(os.environ.get("AKIDB_HOME") or ".akidb").expanduser() / "silences.sqlite"
+    return akidb_home() / "silences.sqlite"
 
 
 def active_silences(path: str | Path | None = None) -> list[Silence]:

@@ -19,20 +19,22 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-import yaml
-
 from akidb_pipelines.alerting.correlate import SEVERITY_RANK, Alert, episodes
+from akidb_pipelines.config import config_path, shipped_config
+from akidb_pipelines.config.loader import (ConfigError, expect_int, expect_mapping, expect_number, expect_one_of,
+                                          load_yaml, refuse_unknown)
 from akidb_pipelines.storage import Lake
 
-DEFAULT_PATH = Path(__file__).resolve().parents[1] / "config" / "static_rules.yaml"
+DEFAULT_PATH = shipped_config("static_rules.yaml")
 GOLDEN = "models/marts/golden_signals_1m"
 OPS = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le}
 METRICS = ("requests", "errors_5xx", "throttles", "error_rate", "latency_p50_ms", "latency_p95_ms", "latency_p99_ms",
            "emf_latency_p50_ms", "emf_latency_p95_ms", "emf_latency_p99_ms", "cold_starts", "concurrency",
            "cpu_utilization_pct", "instances_spot", "instances_on_demand", "span_faults")
+FIELDS = ("id", "tier", "metric", "op", "threshold", "for_minutes", "severity", "edge_location", "enabled")
 
 
-class StaticRuleError(ValueError):
+class StaticRuleError(ConfigError):
     pass
 
 
@@ -50,34 +52,22 @@ class StaticRule:
 
 
 def load_static_rules(path: str | os.PathLike[str] | None = None, include_disabled: bool = False) -> list[StaticRule]:
-    p = Path(path or os.environ.get("AKIDB_STATIC_RULES") or DEFAULT_PATH)
-    try:
-        data = yaml.safe_load(p.read_text()) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise StaticRuleError(f"{p}: cannot read ({exc})") from None
+    p = Path(path) if path else config_path("AKIDB_STATIC_RULES", DEFAULT_PATH)
+    data = load_yaml(p, StaticRuleError) or {}
     out, seen = [], set()
     for i, r in enumerate(data.get("rules") or []):
         w = f"{p}: rules[{i}]"
-        if not isinstance(r, dict):
-            raise StaticRuleError(f"{w}: expected a mapping")
-        unknown = sorted(set(r) - {"id", "tier", "metric", "op", "threshold", "for_minutes", "severity",
-                                   "edge_location", "enabled"})
-        if unknown:
-            raise StaticRuleError(f"{w}: unknown field(s) {unknown}")
+        expect_mapping(r, w, StaticRuleError)
+        refuse_unknown(r, FIELDS, w, StaticRuleError)
         if not r.get("id") or r["id"] in seen:
             raise StaticRuleError(f"{w}.id: required and unique")
         seen.add(r["id"])
         if r.get("metric") not in METRICS:
             raise StaticRuleError(f"{w}.metric: must be a golden-signal column, one of {METRICS}")
-        if r.get("op") not in OPS:
-            raise StaticRuleError(f"{w}.op: must be one of {tuple(OPS)}")
-        if isinstance(r.get("threshold"), bool) or not isinstance(r.get("threshold"), (int, float)):
-            raise StaticRuleError(f"{w}.threshold: expected a number")
-        fm = r.get("for_minutes", 1)
-        if isinstance(fm, bool) or not isinstance(fm, int) or fm < 1:
-            raise StaticRuleError(f"{w}.for_minutes: expected a positive integer")
-        if r.get("severity", "P2") not in SEVERITY_RANK:
-            raise StaticRuleError(f"{w}.severity: must be one of {tuple(SEVERITY_RANK)}")
+        expect_one_of(r.get("op"), OPS, f"{w}.op", StaticRuleError)
+        expect_number(r.get("threshold"), f"{w}.threshold", StaticRuleError)
+        fm = expect_int(r.get("for_minutes", 1), f"{w}.for_minutes", StaticRuleError, minimum=1)
+        expect_one_of(r.get("severity", "P2"), SEVERITY_RANK, f"{w}.severity", StaticRuleError)
         if not r.get("tier"):
             raise StaticRuleError(f"{w}.tier: required")
         rule = StaticRule(str(r["id"]), str(r["tier"]), r["metric"], r["op"], float(r["threshold"]), fm,

@@ -13,7 +13,8 @@ import ssl
 from dataclasses import dataclass
 from typing import Any
 
-DEFAULT_BASE_URL = "https://events.pagerduty.com"
+from akidb_pipelines.config import DEFAULT_PAGERDUTY_URL, pagerduty_env
+
 RETRYABLE_STATUSES = {408, 429, 500, 502, 503, 504}
 
 
@@ -51,7 +52,7 @@ class Event:
 
 
 class EventsClient:
-    def __init__(self, routing_key: str, base_url: str = DEFAULT_BASE_URL, ca_file: str | None = None,
+    def __init__(self, routing_key: str, base_url: str = DEFAULT_PAGERDUTY_URL, ca_file: str | None = None,
                  timeout_s: float = 10.0):
         from pagerduty import EventsApiV2Client
 
@@ -77,13 +78,10 @@ class EventsClient:
     def from_env(cls) -> EventsClient | None:
         """The client the environment configures (``PAGERDUTY_ROUTING_KEY``, ``AKIDB_PAGERDUTY_URL``,
         ``AKIDB_PAGERDUTY_CA_FILE``), or None without a routing key (events then wait in the outbox)."""
-        import os
-
-        key = os.environ.get("PAGERDUTY_ROUTING_KEY")
-        if not key:
+        env = pagerduty_env()
+        if not env.routing_key:
             return None
-        return cls(key, os.environ.get("AKIDB_PAGERDUTY_URL") or DEFAULT_BASE_URL,
-                   os.environ.get("AKIDB_PAGERDUTY_CA_FILE") or None)
+        return cls(env.routing_key, env.base_url, env.ca_file)
 
     def __repr__(self) -> str:
         return f"EventsClient(base_url={self.base_url!r}, routing_key=***)"

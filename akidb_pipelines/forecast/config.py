@@ -11,13 +11,15 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from akidb_pipelines.config import config_path, shipped_config
+from akidb_pipelines.config.loader import (ConfigError, expect_bool, expect_list, expect_mapping, expect_one_of,
+                                          expect_str, load_yaml, refuse_unknown)
 from akidb_pipelines.forecast.model import ProphetParams
 
-DEFAULT_PATH = Path(__file__).resolve().parents[1] / "config" / "forecast.yaml"
+DEFAULT_PATH = shipped_config("forecast.yaml")
 ACCURACY = ("mape", "smape", "mase")
 ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+TOP_FIELDS = ("source", "resolution_minutes", "series", "training", "validation", "scoring")
 
 
 @dataclass(frozen=True)
@@ -81,28 +83,22 @@ class ForecastConfig:
         return [s.id for s in self.series]
 
 
-class ForecastConfigError(ValueError):
+class ForecastConfigError(ConfigError):
     pass
 
 
 def _section(cls: type, data: Any, where: str, **convert: Any) -> Any:
     if data is None:
         return cls()
-    if not isinstance(data, dict):
-        raise ForecastConfigError(f"{where}: expected a mapping, got {type(data).__name__}")
-    known = set(cls.__dataclass_fields__)
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise ForecastConfigError(f"{where}: unknown field(s) {unknown}; known: {sorted(known)}")
+    expect_mapping(data, where, ForecastConfigError)
+    refuse_unknown(data, cls.__dataclass_fields__, where, ForecastConfigError)
     kwargs = {}
     for k, v in data.items():
         default = getattr(cls(), k)
         if k in convert:
             kwargs[k] = convert[k](v, f"{where}.{k}")
         elif isinstance(default, bool):
-            if not isinstance(v, bool):
-                raise ForecastConfigError(f"{where}.{k}: expected true or false, got {v!r}")
-            kwargs[k] = v
+            kwargs[k] = expect_bool(v, f"{where}.{k}", ForecastConfigError)
         elif isinstance(default, (int, float)):
             if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
                 raise ForecastConfigError(f"{where}.{k}: expected a number >= 0, got {v!r}")
@@ -127,13 +123,11 @@ def _prophet(v: Any, where: str) -> ProphetParams:
 
 
 def _series(items: Any, where: str) -> tuple[SeriesSpec, ...]:
-    if not isinstance(items, list) or not items:
-        raise ForecastConfigError(f"{where}: expected a non-empty list")
+    expect_list(items, where, ForecastConfigError, non_empty=True)
     out: list[SeriesSpec] = []
     for i, item in enumerate(items):
         w = f"{where}[{i}]"
-        if not isinstance(item, dict):
-            raise ForecastConfigError(f"{w}: expected a mapping")
+        expect_mapping(item, w, ForecastConfigError)
         if "for_each" in item:
             fe, tpl = item.get("for_each"), item.get("template")
             if set(item) != {"for_each", "template"} or not isinstance(fe, dict) or len(fe) != 1 \
@@ -157,20 +151,14 @@ def _series(items: Any, where: str) -> tuple[SeriesSpec, ...]:
 
 
 def _one(item: dict, where: str) -> SeriesSpec:
-    known = set(SeriesSpec.__dataclass_fields__)
-    unknown = sorted(set(item) - known)
-    if unknown:
-        raise ForecastConfigError(f"{where}: unknown field(s) {unknown}; known: {sorted(known)}")
+    refuse_unknown(item, SeriesSpec.__dataclass_fields__, where, ForecastConfigError)
     for req in ("id", "metric", "tier"):
-        if not isinstance(item.get(req), str) or not item[req]:
-            raise ForecastConfigError(f"{where}.{req}: required (a non-empty string)")
+        expect_str(item.get(req), f"{where}.{req}", ForecastConfigError)
     if not ID_RE.match(item["id"]):
         raise ForecastConfigError(f"{where}.id: {item['id']!r} may only use letters, digits, '.', '_' and '-'")
     if not re.match(r"^[a-z_][a-z0-9_]*$", item["metric"]):
         raise ForecastConfigError(f"{where}.metric: {item['metric']!r} is not a column name")
-    acc = item.get("accuracy", "mape")
-    if acc not in ACCURACY:
-        raise ForecastConfigError(f"{where}.accuracy: must be one of {ACCURACY}, not {acc!r}")
+    acc = expect_one_of(item.get("accuracy", "mape"), ACCURACY, f"{where}.accuracy", ForecastConfigError)
     me = item.get("max_error")
     if me is not None and (isinstance(me, bool) or not isinstance(me, (int, float)) or me <= 0):
         raise ForecastConfigError(f"{where}.max_error: expected a positive number, got {me!r}")
@@ -187,18 +175,10 @@ def _one(item: dict, where: str) -> SeriesSpec:
 
 
 def load_forecast_config(path: str | os.PathLike[str] | None = None) -> ForecastConfig:
-    p = Path(path or os.environ.get("AKIDB_FORECAST_CONFIG") or DEFAULT_PATH)
-    try:
-        data = yaml.safe_load(p.read_text()) or {}
-    except OSError as exc:
-        raise ForecastConfigError(f"{p}: cannot read ({exc.strerror})") from None
-    except yaml.YAMLError as exc:
-        raise ForecastConfigError(f"{p}: not valid YAML ({exc})") from None
-    if not isinstance(data, dict):
-        raise ForecastConfigError(f"{p}: expected a mapping at the top")
-    unknown = sorted(set(data) - {"source", "resolution_minutes", "series", "training", "validation", "scoring"})
-    if unknown:
-        raise ForecastConfigError(f"{p}: unknown field(s) {unknown}")
+    p = Path(path) if path else config_path("AKIDB_FORECAST_CONFIG", DEFAULT_PATH)
+    data = load_yaml(p, ForecastConfigError) or {}
+    expect_mapping(data, str(p), ForecastConfigError, what="a mapping at the top")
+    refuse_unknown(data, TOP_FIELDS, str(p), ForecastConfigError)
     res = data.get("resolution_minutes", 5)
     if isinstance(res, bool) or not isinstance(res, int) or not 1 <= res <= 60 or 60 % res:
         raise ForecastConfigError(f"{p}: resolution_minutes: expected a divisor of 60, got {res!r}")

@@ -43,10 +43,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "config" / "detector.yaml"
+from akidb_pipelines.config import shipped_config
+from akidb_pipelines.config.loader import (ConfigError, expect_bool, expect_int, expect_mapping, expect_number,
+                                          load_yaml, refuse_unknown)
+
+DEFAULT_CONFIG = shipped_config("detector.yaml")
 EVIDENCE_KINDS = ("robust", "band", "max", "min")
 SCALE_KINDS = ("iqr", "quantile")
 _BELOW_HALF = float(np.nextafter(0.5, 0.0))
+
+
+class DetectorConfigError(ConfigError):
+    """Detector settings that cannot be used (a ValueError); from a file, the message names it and the field."""
 
 
 @dataclass(frozen=True)
@@ -108,7 +116,7 @@ class DetectorConfig:
         ]
         for ok, name, msg in checks:
             if not ok:
-                raise ValueError(f"{name} {msg}")
+                raise DetectorConfigError(f"{name} {msg}")
 
     @property
     def context_rows(self) -> int:
@@ -119,80 +127,60 @@ class DetectorConfig:
     @classmethod
     def from_mapping(cls, data: dict[str, Any] | None, where: str) -> DetectorConfig:
         """Build from a YAML mapping (``detector:`` keys plus an ``online:`` section). Unknown fields or bad values
-        raise ValueError naming ``where`` and the field."""
+        raise DetectorConfigError naming ``where`` and the field."""
         data = dict(data or {})
         online_data = data.pop("online", None)
         known = {f.name: f for f in fields(cls) if f.name != "online"}
-        unknown = sorted(set(data) - set(known))
-        if unknown:
-            raise ValueError(f"{where}: unknown field(s) {unknown}; known: {sorted(known)} and 'online'")
+        refuse_unknown(data, [*known, "online"], where, DetectorConfigError)
         kwargs: dict[str, Any] = {}
         for name, value in data.items():
             kwargs[name] = _coerce(value, known[name].type, f"{where}: {name}")
-        if online_data is not None and not isinstance(online_data, dict):
-            raise ValueError(f"{where}: online must be a mapping, not {type(online_data).__name__}")
+        if online_data is not None:
+            expect_mapping(online_data, f"{where}: online", DetectorConfigError)
         online_data = dict(online_data or {})
         oknown = {f.name: f for f in fields(OnlineConfig)}
-        unknown = sorted(set(online_data) - set(oknown))
-        if unknown:
-            raise ValueError(f"{where}: unknown field(s) online.{unknown}; known: {sorted(oknown)}")
+        refuse_unknown(online_data, oknown, f"{where}: online", DetectorConfigError)
         okw: dict[str, Any] = {}
         for name, value in online_data.items():
             if name == "prophet":
-                if value is not None and not isinstance(value, dict):
-                    raise ValueError(f"{where}: online.prophet must be a mapping")
+                if value is not None:
+                    expect_mapping(value, f"{where}: online.prophet", DetectorConfigError)
                 okw[name] = dict(value) if value else None
             else:
                 okw[name] = _coerce(value, oknown[name].type, f"{where}: online.{name}")
         try:
             cfg = cls(**kwargs, online=OnlineConfig(**okw))
             cfg.online.prophet_params(f"{where}: online.prophet")
-        except ValueError as exc:
+        except ValueError as exc:  # the range checks above and ProphetParams'
             msg = str(exc)
-            raise ValueError(msg if msg.startswith(where) else f"{where}: {msg}") from exc
+            raise DetectorConfigError(msg if msg.startswith(where) else f"{where}: {msg}") from None
         return cfg
 
 
 def _coerce(value: Any, type_name: Any, where: str) -> Any:
     t = str(type_name)
     if t == "bool":
-        if not isinstance(value, bool):
-            raise ValueError(f"{where} must be true or false, not {value!r}")
-        return value
+        return expect_bool(value, where, DetectorConfigError)
     if t == "int":
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ValueError(f"{where} must be an integer, not {value!r}")
-        return value
+        return expect_int(value, where, DetectorConfigError)
     if t == "float":
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ValueError(f"{where} must be a number, not {value!r}")
-        return float(value)
+        return float(expect_number(value, where, DetectorConfigError))
     if t == "str":
         if not isinstance(value, str):
-            raise ValueError(f"{where} must be a string, not {value!r}")
+            raise DetectorConfigError(f"{where}: expected a string, got {value!r}")
         return value
     return value
 
 
 def load_detector_config(path: str | Path | None = None) -> DetectorConfig:
-    """Read the detector settings (default: the shipped ``akidb_pipelines/config/detector.yaml``)."""
-    import yaml
-
+    """Read the detector settings (default: the shipped ``akidb_pipelines/config/detector.yaml``); a file that
+    cannot be read or used raises DetectorConfigError naming it."""
     p = Path(path) if path is not None else DEFAULT_CONFIG
-    try:
-        doc = yaml.safe_load(p.read_text()) or {}
-    except OSError as exc:
-        raise OSError(f"{p}: cannot read detector config: {exc.strerror or exc}") from exc
-    except yaml.YAMLError as exc:
-        raise ValueError(f"{p}: not valid YAML: {exc}") from exc
-    if not isinstance(doc, dict):
-        raise ValueError(f"{p}: expected a mapping at the top level")
-    unknown = sorted(set(doc) - {"detector", "online"})
-    if unknown:
-        raise ValueError(f"{p}: unknown section(s) {unknown}; known: ['detector', 'online']")
+    doc = load_yaml(p, DetectorConfigError) or {}
+    expect_mapping(doc, str(p), DetectorConfigError, what="a mapping at the top level")
+    refuse_unknown(doc, ("detector", "online"), str(p), DetectorConfigError)
     det = doc.get("detector") or {}
-    if not isinstance(det, dict):
-        raise ValueError(f"{p}: detector must be a mapping")
+    expect_mapping(det, f"{p}: detector", DetectorConfigError)
     return DetectorConfig.from_mapping({**det, "online": doc.get("online")}, str(p))
 
 
@@ -321,4 +309,5 @@ def score_points(frame: pd.DataFrame, config: DetectorConfig) -> pd.DataFrame:
     return out
 
 
-__all__ = ["DetectorConfig", "OnlineConfig", "load_detector_config", "score_points", "DEFAULT_CONFIG"]
+__all__ = ["DetectorConfig", "DetectorConfigError", "OnlineConfig", "load_detector_config", "score_points",
+           "DEFAULT_CONFIG"]

@@ -33,21 +33,22 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from akidb_pipelines.alerting.correlate import Incident
 from akidb_pipelines.alerting.rootcause import METRIC_RE, alert_matches
 from akidb_pipelines.calendar import CalendarEntry
+from akidb_pipelines.config import aws_region, config_path, shipped_config
+from akidb_pipelines.config.loader import ConfigError, expect_int, expect_one_of, load_yaml, refuse_unknown
 
-DEFAULT_PATH = Path(__file__).resolve().parents[1] / "config" / "runbooks.yaml"
+DEFAULT_PATH = shipped_config("runbooks.yaml")
 REQUIRED = {"autoscaling_step": ("group", "step"), "ssm_flag": ("parameter", "value"),
             "cloudfront_bypass_edge": ("distribution", "path_pattern", "bypass_origin"),
             "lambda_provisioned_concurrency": ("function", "qualifier", "concurrency")}
 ACTION_TYPES = tuple(REQUIRED)
 TRIGGER_KEYS = {"cause", "source", "rule", "component", "direction"}
+VERIFY_FIELDS = ("tier", "metric", "below", "minutes", "after_minutes", "edge_location")
 
 
-class RunbookConfigError(ValueError):
+class RunbookConfigError(ConfigError):
     pass
 
 
@@ -103,31 +104,28 @@ def _verify(v: object, w: str) -> Verify | None:
             or not METRIC_RE.match(str(v.get("metric", ""))):
         raise RunbookConfigError(f"{w}.verify: needs tier, metric (a golden-signal column or arithmetic of "
                                  "columns) and below (a number)")
-    unknown = sorted(set(v) - {"tier", "metric", "below", "minutes", "after_minutes", "edge_location"})
-    if unknown:
-        raise RunbookConfigError(f"{w}.verify: unknown field(s) {unknown}")
+    refuse_unknown(v, VERIFY_FIELDS, f"{w}.verify", RunbookConfigError)
     return Verify(str(v["tier"]), str(v["metric"]), float(v["below"]), int(v.get("minutes", 5)),
                   int(v.get("after_minutes", 10)), str(v.get("edge_location", "all")))
 
 
 def load_runbooks(path: str | os.PathLike[str] | None = None) -> list[Runbook]:
-    p = Path(path or os.environ.get("AKIDB_RUNBOOKS_CONFIG") or DEFAULT_PATH)
-    data = yaml.safe_load(p.read_text()) or {}
+    p = Path(path) if path else config_path("AKIDB_RUNBOOKS_CONFIG", DEFAULT_PATH)
+    data = load_yaml(p, RunbookConfigError) or {}
     out = []
     for i, r in enumerate(data.get("runbooks") or []):
         w = f"{p}: runbooks[{i}]"
         if not isinstance(r, dict) or not r.get("id"):
             raise RunbookConfigError(f"{w}.id: required")
         act = r.get("action") or {}
-        if act.get("type") not in ACTION_TYPES:
-            raise RunbookConfigError(f"{w}.action.type: must be one of {ACTION_TYPES}, not {act.get('type')!r}")
+        expect_one_of(act.get("type"), ACTION_TYPES, f"{w}.action.type", RunbookConfigError)
         missing = [k for k in REQUIRED[act["type"]] if act.get(k) in (None, "")]
         if missing:
             raise RunbookConfigError(f"{w}.action: {act['type']} needs {', '.join(REQUIRED[act['type']])} "
                                      f"(missing {', '.join(missing)})")
         for k in ("step", "concurrency"):
-            if k in act and not (isinstance(act[k], int) and not isinstance(act[k], bool) and act[k] > 0):
-                raise RunbookConfigError(f"{w}.action.{k}: expected a positive integer")
+            if k in act:
+                expect_int(act[k], f"{w}.action.{k}", RunbookConfigError, minimum=1)
         trig = r.get("trigger") or []
         if not trig or not all(isinstance(t, dict) and t and set(t) <= TRIGGER_KEYS for t in trig):
             raise RunbookConfigError(f"{w}.trigger: a list of matches on {sorted(TRIGGER_KEYS)}")
@@ -193,7 +191,7 @@ class Actuator:
                  access_key_id: str | None = None, secret_access_key: str | None = None):
         import boto3
 
-        self._kw: dict[str, Any] = {"region_name": region or os.environ.get("AWS_REGION") or "us-east-1"}
+        self._kw: dict[str, Any] = {"region_name": region or aws_region(default_region=False)}
         if endpoint_url:
             self._kw["endpoint_url"] = endpoint_url
         if access_key_id and secret_access_key:  # else boto3's chain (environment, profile, instance role)

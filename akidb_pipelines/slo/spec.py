@@ -14,7 +14,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import yaml
+from akidb_pipelines.config.loader import ConfigError, load_yaml
 
 SPEC_DIR = Path(__file__).parent / "specs"
 WINDOWS_FILE = "burn_rate_windows.yaml"
@@ -24,7 +24,7 @@ _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks
 OPS = {"lt": "<", "lte": "<=", "gt": ">", "gte": ">="}
 
 
-class SpecError(ValueError):
+class SpecError(ConfigError):
     """An SLO or window file that cannot be used; the message names the file and the field."""
 
 
@@ -241,27 +241,18 @@ def parse_policy(doc: Any, source: str) -> tuple[PolicyLevel, ...]:
 
 def load_policy(folder: str | Path | None = None) -> tuple[PolicyLevel, ...]:
     p = (Path(folder) if folder else SPEC_DIR) / POLICY_FILE
-    return parse_policy(_read_yaml(p), str(p))
-
-
-def _read_yaml(path: Path) -> Any:
-    try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as e:
-        raise SpecError(f"{path}: cannot read ({e.strerror or e})") from None
-    except yaml.YAMLError as e:
-        raise SpecError(f"{path}: not valid YAML ({e})") from None
+    return parse_policy(load_yaml(p, SpecError), str(p))
 
 
 def load_specs(folder: str | Path | None = None) -> tuple[list[SLO], WindowTable]:
     """Every ``*.yaml`` SLO in ``folder`` (default: the shipped specs) and its burn-rate window table."""
     d = Path(folder) if folder else SPEC_DIR
-    windows = parse_windows(_read_yaml(d / WINDOWS_FILE), str(d / WINDOWS_FILE))
+    windows = parse_windows(load_yaml(d / WINDOWS_FILE, SpecError), str(d / WINDOWS_FILE))
     slos, seen = [], {}
     for p in sorted(d.glob("*.yaml")):
         if p.name in (WINDOWS_FILE, POLICY_FILE):
             continue
-        slo = parse_slo(_read_yaml(p), str(p))
+        slo = parse_slo(load_yaml(p, SpecError), str(p))
         if slo.name in seen:
             raise SpecError(f"{p}: metadata.name: {slo.name!r} is also used by {seen[slo.name]}")
         if slo.period != windows.period:

@@ -8,10 +8,15 @@ import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 
+from akidb_pipelines.config import aws_static_credentials
 from akidb_pipelines.storage.lake import Lake
+
+if TYPE_CHECKING:
+    from akidb_pipelines.config import Settings
 
 
 class CatalogLockTimeout(TimeoutError):
@@ -35,9 +40,7 @@ def load_httpfs(con: duckdb.DuckDBPyConnection, lake: Lake) -> None:
     from urllib.parse import urlparse
 
     ep = urlparse(lake.s3_endpoint) if lake.s3_endpoint else None
-    key = os.environ.get("AWS_ACCESS_KEY_ID", "")
-    secret = os.environ.get("AWS_SECRET_ACCESS_KEY", "")
-    token = os.environ.get("AWS_SESSION_TOKEN", "")
+    key, secret, token = aws_static_credentials()
 
     def q(v: str) -> str:
         return "'" + v.replace("'", "''") + "'"
@@ -61,6 +64,10 @@ class Catalog:
         self.lake = lake
         self.lock_timeout_s = lock_timeout_s
         self.path.parent.mkdir(parents=True, exist_ok=True)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Catalog:
+        return cls(settings.duckdb_path, Lake.from_settings(settings))
 
     @contextlib.contextmanager
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:

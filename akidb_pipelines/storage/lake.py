@@ -11,12 +11,18 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import tempfile
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlparse
+
+from akidb_pipelines.config import aws_region, staging_base
+from akidb_pipelines.config import s3_endpoint as env_s3_endpoint
+
+if TYPE_CHECKING:
+    from akidb_pipelines.config import Settings
 
 
 @dataclass(frozen=True, order=True)
@@ -72,8 +78,8 @@ class Lake:
     def __init__(self, root: str | os.PathLike[str], s3_endpoint: str | None = None, s3_region: str | None = None):
         root = str(root)
         self.is_s3 = root.startswith("s3://")
-        self.s3_endpoint = s3_endpoint or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
-        self.s3_region = s3_region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+        self.s3_endpoint = s3_endpoint or env_s3_endpoint()
+        self.s3_region = s3_region or aws_region()
         if self.is_s3:
             u = urlparse(root)
             if not u.netloc:
@@ -82,6 +88,10 @@ class Lake:
             self.root = f"s3://{self.bucket}/{self.prefix}".rstrip("/")
         else:
             self.root = str(Path(root).expanduser().resolve())
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Lake:
+        return cls(settings.lake_root, s3_endpoint=settings.s3_endpoint_url)
 
     def __repr__(self) -> str:
         return f"Lake({self.root!r})"
@@ -127,8 +137,7 @@ class Lake:
 
     # -- writing -------------------------------------------------------------------------------------------------
     def staging_dir(self) -> Path:
-        base = Path(os.environ.get("AKIDB_STAGING_DIR") or tempfile.gettempdir())
-        d = base / f"akidb-stage-{uuid.uuid4().hex[:12]}"
+        d = staging_base() / f"akidb-stage-{uuid.uuid4().hex[:12]}"
         d.mkdir(parents=True)
         return d
 
