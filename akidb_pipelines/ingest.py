@@ -18,8 +18,8 @@ from pathlib import Path
 
 import duckdb
 
-from akidb_pipelines.storage.catalog import Catalog, configure_connection
-from akidb_pipelines.storage.lake import Lake, PartitionKey
+from akidb_pipelines.storage.catalog import Catalog
+from akidb_pipelines.storage.lake import Lake, PartitionKey, duckdb_connection
 from akidb_pipelines.telemetry.conventions import (
     MAX_RECORD_BYTES,
     Reason,
@@ -121,8 +121,7 @@ def ingest_files(
     if owned:
         lo = min(lo, owned[0].start - timedelta(seconds=tolerance_s))
         hi = max(hi, owned[-1].end + timedelta(seconds=tolerance_s))
-    con = configure_connection(duckdb.connect())
-    try:
+    with duckdb_connection() as con:
         # Each parser leaves: good_recs(rec_id, source, t, n_rows), the view rows_out over the good records,
         # and bad_out (quarantine shape). Counting and the partition check work on records, not rows.
         if kind == "prom":
@@ -165,8 +164,6 @@ def ingest_files(
             con.execute("SELECT reason, count(*) FROM bad_out GROUP BY reason ORDER BY reason").fetchall()
         )
         report.partitions = _publish(con, lake, kind, batch, partition_of, owned, now)
-    finally:
-        con.close()
     if not report.conserved:  # a bug, never bad input: refuse to report success
         raise AssertionError(f"record count not conserved: {report.to_dict()}")
     if catalog is not None:
@@ -312,13 +309,10 @@ def batch_files(lake: Lake, table: str, batch: str, keys: list[PartitionKey]) ->
 def read_batch(lake: Lake, table: str, batch: str, keys: list[PartitionKey], columns: str = "*"):  # noqa: ANN201
     """The rows one batch stored in ``keys`` as a pandas DataFrame (empty when it stored none)."""
     files = batch_files(lake, table, batch, keys)
-    con = configure_connection(duckdb.connect(), lake)
-    try:
+    with lake.connect() as con:
         if not files:
             return con.execute("SELECT NULL WHERE false").df()
         return con.execute(f"SELECT {columns} FROM read_parquet(?, union_by_name = true)", [files]).df()
-    finally:
-        con.close()
 
 
 @dataclass
@@ -336,15 +330,12 @@ class Verification:
 
 def verify_batch(lake: Lake, report: IngestReport, keys: list[PartitionKey]) -> Verification:
     """Recount what the batch left in the lake (not what the parser believed it wrote) and check the schema."""
-    con = configure_connection(duckdb.connect(), lake)
-    try:
+    with lake.connect() as con:
         raw = batch_files(lake, report.table, report.batch, keys)
         bad = batch_files(lake, QUARANTINE_TABLES[report.kind], report.batch, keys)
         stored = con.execute("SELECT count(DISTINCT rec_id) FROM read_parquet(?)", [raw]).fetchone()[0] if raw else 0
         quarantined = con.execute("SELECT count(*) FROM read_parquet(?)", [bad]).fetchone()[0] if bad else 0
         cols = ({r[0] for r in con.execute("DESCRIBE SELECT * FROM read_parquet(?)", [raw[:1]]).fetchall()}
                 if raw else set(EXPECTED_COLUMNS[report.kind]))
-    finally:
-        con.close()
     missing = [c for c in EXPECTED_COLUMNS[report.kind] if c not in cols]
     return Verification(report.records_read, int(stored), int(quarantined), report.duplicates_dropped, missing)

@@ -14,12 +14,10 @@ from pathlib import Path
 
 import boto3
 import dagster as dg
-import duckdb
 import pytest
 
 from akidb_pipelines.slo.spec import load_specs
 from akidb_pipelines.storage import Lake
-from akidb_pipelines.storage.catalog import configure_connection
 from akidb_pipelines.synthetic import generate
 
 pytestmark = pytest.mark.integration
@@ -89,7 +87,7 @@ def test_main_job_materializes_hourly_partitions_into_an_s3_lake(aws_env: str, t
 
     # Read back from S3 with DuckDB (httpfs, offline), not through anything the run left on disk.
     lake = Lake(root, s3_endpoint=aws_env)
-    con = configure_connection(duckdb.connect(), lake)
+    con = lake.connect()
 
     def read(table: str) -> str:
         return f"read_parquet('{lake.glob(f'models/marts/{table}')}', hive_partitioning = true, union_by_name = true)"

@@ -86,15 +86,13 @@ def alert_matches(inc: Incident, matchers: tuple[dict[str, str], ...] | list[dic
 
 def evidence_frame(lake: Lake, types: list[CauseType], start: datetime, end: datetime) -> dict[tuple[str, str], dict]:
     """{(tier, metric): {minute: value}} for every evidence signal over [start - the baseline, end)."""
-    from akidb_pipelines.alerting.sources import query_table
-
     wanted = sorted({(t.evidence["tier"], t.evidence["metric"], t.evidence.get("aggregate", "sum"))
                      for t in types if t.evidence})
     out: dict[tuple[str, str], dict] = {(t, m): {} for t, m, _ in wanted}
     if not wanted:
         return out
     metrics = sorted({(m, agg) for _, m, agg in wanted})
-    rows = query_table(lake, GOLDEN, f"""
+    rows = lake.query_table(GOLDEN, f"""
         SELECT tier, minute, {', '.join(f'{agg}({m}) AS m{i}' for i, (m, agg) in enumerate(metrics))} FROM {{src}}
         WHERE minute >= ? AND minute < ? AND tier IN ({', '.join('?' * len({t for t, _, _ in wanted}))})
         GROUP BY ALL""", [start - BASELINE - BEFORE, end, *sorted({t for t, _, _ in wanted})])

@@ -10,13 +10,10 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta, timezone
 
-import duckdb
-
 from akidb_pipelines.alerting.correlate import SEVERITY_RANK, Alert, ServiceMap, episodes, service_map_sql
 from akidb_pipelines.forecast.config import ForecastConfig
 from akidb_pipelines.slo.spec import SLO
 from akidb_pipelines.storage import Lake
-from akidb_pipelines.storage.catalog import configure_connection
 
 BURN_TABLE = "models/marts/slo_burn_rates_1m"
 SPANS_TABLE = "models/staging/stg_xray_spans"
@@ -32,22 +29,11 @@ def slo_component(slo: SLO) -> str:
     return slo.service
 
 
-def query_table(lake: Lake, table: str, sql: str, params: list) -> list[tuple]:
-    """Rows of ``sql`` with ``{src}`` standing for the lake table (none while the table has no files)."""
-    if not lake.has_data(table):
-        return []
-    con = configure_connection(duckdb.connect(), lake)
-    try:
-        return con.execute(sql.format(src=f"read_parquet('{lake.glob(table)}', union_by_name = true)"), params).fetchall()
-    finally:
-        con.close()
-
-
 def slo_alerts(lake: Lake, slos: list[SLO], start: datetime, end: datetime,
                gap: timedelta = timedelta(minutes=15)) -> list[Alert]:
     """One alert per firing episode of each SLO: firing minutes no more than ``gap`` apart (a burn rate hovering
     at its threshold after a fault drops out for a minute or two; that is the same story, not a new alert)."""
-    rows = query_table(lake, BURN_TABLE, """
+    rows = lake.query_table(BURN_TABLE, """
         SELECT slo, alert_state, severity, minute, burn_1h, burn_5m, burn_6h, budget_remaining, hours_to_exhaustion
         FROM {src} WHERE minute >= ? AND minute < ? AND alert_state IN ('fast', 'medium', 'slow')
         ORDER BY slo, minute""", [start, end])
@@ -70,7 +56,7 @@ def slo_alerts(lake: Lake, slos: list[SLO], start: datetime, end: datetime,
 
 def anomaly_alerts(lake: Lake, cfg: ForecastConfig, start: datetime, end: datetime,
                    gap: timedelta = timedelta(minutes=5)) -> list[Alert]:
-    rows = query_table(lake, ANOMALIES_TABLE, """
+    rows = lake.query_table(ANOMALIES_TABLE, """
         SELECT series, minute, actual, yhat, lower, upper, anomaly_score, direction FROM {src}
         WHERE minute >= ? AND minute < ? ORDER BY series, minute""", [start, end])
     specs = {s.id: s for s in cfg.series}
@@ -91,7 +77,7 @@ def anomaly_alerts(lake: Lake, cfg: ForecastConfig, start: datetime, end: dateti
 
 def service_map(lake: Lake) -> ServiceMap:
     """The service map of the X-Ray spans in the lake (empty before any spans are modelled)."""
-    return ServiceMap({tuple(r) for r in query_table(lake, SPANS_TABLE, service_map_sql("{src}"), [])})
+    return ServiceMap({tuple(r) for r in lake.query_table(SPANS_TABLE, service_map_sql("{src}"))})
 
 
 def newest_alert_minutes(lake: Lake) -> dict[str, str]:
@@ -100,7 +86,7 @@ def newest_alert_minutes(lake: Lake) -> dict[str, str]:
     out = {}
     for key, table, where in (("burn", BURN_TABLE, "alert_state IN ('fast', 'medium', 'slow')"),
                               ("anomaly", ANOMALIES_TABLE, "true")):
-        rows = query_table(lake, table, f"SELECT max(minute) FROM {{src}} WHERE {where}", [])
+        rows = lake.query_table(table, f"SELECT max(minute) FROM {{src}} WHERE {where}")
         v = rows[0][0] if rows else None
         out[key] = v.astimezone(timezone.utc).isoformat() if v else ""
     return out

@@ -79,14 +79,12 @@ def load_static_rules(path: str | os.PathLike[str] | None = None, include_disabl
 
 def static_alerts(lake: Lake, rules: list[StaticRule], start: datetime, end: datetime) -> list[Alert]:
     """The alerts of ``rules`` over [start, end): one per period the condition held for ``for_minutes``."""
-    from akidb_pipelines.alerting.sources import query_table
-
     out: list[Alert] = []
     for rule in rules:
         lookback = start - timedelta(minutes=rule.for_minutes)  # a condition that began before the window counts
         where = "" if rule.edge_location == "each" else "AND edge_location = ?"
         params = [lookback, end, rule.tier] + ([] if rule.edge_location == "each" else [rule.edge_location])
-        rows = query_table(lake, GOLDEN, f"""
+        rows = lake.query_table(GOLDEN, f"""
             SELECT edge_location, minute, {rule.metric} FROM {{src}}
             WHERE minute >= ? AND minute < ? AND tier = ? {where} AND {rule.metric} {rule.op} {rule.threshold!r}
             ORDER BY edge_location, minute""", params)

@@ -12,12 +12,10 @@ import warnings
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-import duckdb
 import numpy as np
 import pandas as pd
 
 from akidb_pipelines.storage import Lake
-from akidb_pipelines.storage.catalog import configure_connection
 
 BUCKETS = (1, 2, 5, 10, 15, 30, 60, 120, 180, 360, 720, 1440)  # minutes
 
@@ -103,7 +101,7 @@ class LakeReader:
 
     def __init__(self, lake: Lake):
         self.lake = lake
-        self.con = configure_connection(duckdb.connect(), lake)
+        self.con = lake.connect()
         self._cols: dict[str, list[str]] = {}
 
     def close(self) -> None:

@@ -108,13 +108,8 @@ BATCH = "scoring"
 def write_scores(lake: Lake, scores: pd.DataFrame, keys: list) -> dict[str, int]:  # noqa: ANN001 - PartitionKeys
     """Replace the scoring batch of the hours ``keys`` in both tables (idempotent: a rerun of a tick rewrites
     the hour). Returns rows written per table."""
-    import duckdb
-
-    from akidb_pipelines.storage.catalog import configure_connection
-
     out = {}
-    con = configure_connection(duckdb.connect(), lake)
-    try:
+    with lake.connect() as con:
         con.register("scores_df", scores)
         for table, where in ((SCORES_TABLE, "true"), (ANOMALIES_TABLE, "is_anomaly")):
             rows = con.execute(f"SELECT count(*) FROM scores_df WHERE {where}").fetchone()[0] if len(scores) else 0
@@ -125,6 +120,4 @@ def write_scores(lake: Lake, scores: pd.DataFrame, keys: list) -> dict[str, int]
                                 TO '{staged}' (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (_h), OVERWRITE_OR_IGNORE)""")
             lake.publish(table, BATCH, staged, keys)
             out[table] = int(rows)
-    finally:
-        con.close()
     return out

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-import duckdb
 import pandas as pd
 
 from akidb_pipelines.forecast.config import ForecastConfig, SeriesSpec
 from akidb_pipelines.sqlmodels.runner import _files_for
 from akidb_pipelines.storage import Lake
-from akidb_pipelines.storage.catalog import configure_connection
 
 
 def _q(text: str) -> str:
@@ -25,8 +23,7 @@ def read_series(lake: Lake, cfg: ForecastConfig, specs: list[SeriesSpec], start:
     if not files or not specs:
         return pd.DataFrame({"series": pd.Series(dtype=str), "ds": pd.Series(dtype="datetime64[ns]"),
                              "y": pd.Series(dtype=float)})
-    con = configure_connection(duckdb.connect(), lake)
-    try:
+    with lake.connect() as con:
         flist = "[" + ", ".join(_q(f) for f in files) + "]"
         cols = {r[0] for r in con.execute(f"DESCRIBE SELECT * FROM read_parquet({flist}, union_by_name = true)").fetchall()}
         by_metric: dict[str, list[SeriesSpec]] = {}
@@ -47,8 +44,6 @@ def read_series(lake: Lake, cfg: ForecastConfig, specs: list[SeriesSpec], start:
             v AS ({' UNION ALL '.join(parts)})
             SELECT series, timezone('UTC', {bucket}) AS ds, avg(y) AS y FROM v GROUP BY ALL ORDER BY series, ds
         """, [start.isoformat(), end.isoformat()]).df()
-    finally:
-        con.close()
     df["ds"] = pd.to_datetime(df["ds"])
     return df
 
@@ -58,10 +53,7 @@ def data_range(lake: Lake, cfg: ForecastConfig) -> tuple[datetime, datetime] | N
     files = lake.list_files(cfg.source)
     if not files:
         return None
-    con = configure_connection(duckdb.connect(), lake)
-    try:
+    with lake.connect() as con:
         flist = "[" + ", ".join(_q(f) for f in files) + "]"
         lo, hi = con.execute(f"SELECT min(minute), max(minute) FROM read_parquet({flist}, union_by_name = true)").fetchone()
-    finally:
-        con.close()
     return (lo, hi) if lo is not None else None

@@ -96,12 +96,10 @@ def due_steps(ledger: pd.DataFrame, runbooks: list[Runbook], audit: AuditLog, no
 
 
 def recovered(lake: Lake, rb: Runbook, now: datetime) -> tuple[bool, str]:
-    from akidb_pipelines.alerting.sources import query_table
-
     v = rb.verify
-    rows = query_table(lake, GOLDEN, f"""SELECT max({v.metric}), count(*) FROM {{src}}
+    rows = lake.query_table(GOLDEN, f"""SELECT max({v.metric}), count(*) FROM {{src}}
         WHERE tier = ? AND edge_location = ? AND minute > ? AND minute <= ?""",
-                 [v.tier, v.edge_location, now - timedelta(minutes=v.minutes), now])
+                            [v.tier, v.edge_location, now - timedelta(minutes=v.minutes), now])
     peak, n = rows[0] if rows else (None, 0)
     if not n or peak is None:
         return False, f"no {v.tier} {v.metric} data in the last {v.minutes} min"

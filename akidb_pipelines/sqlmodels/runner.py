@@ -14,7 +14,6 @@ from datetime import datetime, timedelta
 import duckdb
 
 from akidb_pipelines.sqlmodels.loader import ColumnTest, Model, ModelGraph
-from akidb_pipelines.storage.catalog import configure_connection
 from akidb_pipelines.storage.lake import Lake, PartitionKey, hour_partitions
 from akidb_pipelines.telemetry.conventions import QUARANTINE_TABLES, RAW_TABLES
 
@@ -93,8 +92,7 @@ def run_model(model: Model, graph: ModelGraph, lake: Lake, keys: list[PartitionK
     sql = render(model, graph, lake, keys)
     start, end = keys[0].start, keys[-1].end
     tcol = model.time_column
-    con = configure_connection(duckdb.connect(), lake)
-    try:
+    with lake.connect() as con:
         try:
             con.execute(f"CREATE TEMP TABLE model_out AS {sql}")
         except duckdb.Error as e:
@@ -112,8 +110,6 @@ def run_model(model: Model, graph: ModelGraph, lake: Lake, keys: list[PartitionK
                     TO '{staged}' (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (_h), OVERWRITE_OR_IGNORE)"""
             )
         written = lake.publish(model.table, BATCH, staged, keys)
-    finally:
-        con.close()
     return ModelResult(model.name, int(rows), columns, sorted(k for k, v in written.items() if v),
                        round(time.perf_counter() - t0, 3), sql)
 
@@ -123,9 +119,8 @@ def run_tests(model: Model, lake: Lake, keys: list[PartitionKey]) -> list[TestOu
     files = [f for k in keys for f in lake.batch_files(model.table, k, BATCH)]
     if not files:
         return [TestOutcome(t, 0) for t in model.tests]
-    con = configure_connection(duckdb.connect(), lake)
     out = []
-    try:
+    with lake.connect() as con:
         flist = "[" + ", ".join(f"'{f}'" for f in files) + "]"
         con.execute(f"CREATE TEMP VIEW t AS SELECT * FROM read_parquet({flist}, union_by_name = true)")
         for test in model.tests:
@@ -147,6 +142,4 @@ def run_tests(model: Model, lake: Lake, keys: list[PartitionKey]) -> list[TestOu
                 q = f"SELECT count(*), list({cols[0]}::VARCHAR)[1:5] FROM t WHERE {' OR '.join(conds)}"
             n, sample = con.execute(q).fetchone()
             out.append(TestOutcome(test, int(n), [str(s) for s in (sample or [])]))
-    finally:
-        con.close()
     return out

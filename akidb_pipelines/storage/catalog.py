@@ -12,8 +12,7 @@ from typing import TYPE_CHECKING
 
 import duckdb
 
-from akidb_pipelines.config import aws_static_credentials
-from akidb_pipelines.storage.lake import Lake
+from akidb_pipelines.storage.lake import Lake, configure_connection
 
 if TYPE_CHECKING:
     from akidb_pipelines.config import Settings
@@ -21,39 +20,6 @@ if TYPE_CHECKING:
 
 class CatalogLockTimeout(TimeoutError):
     """Another process held the DuckDB catalog for longer than the configured wait."""
-
-
-def configure_connection(con: duckdb.DuckDBPyConnection, lake: Lake | None = None) -> duckdb.DuckDBPyConnection:
-    """UTC everywhere; S3 access through the offline httpfs extension when the lake lives in S3."""
-    con.execute("SET TimeZone='UTC'")
-    con.execute("SET enable_progress_bar = false")
-    if lake is not None and lake.is_s3:
-        load_httpfs(con, lake)
-    return con
-
-
-def load_httpfs(con: duckdb.DuckDBPyConnection, lake: Lake) -> None:
-    import duckdb_extension_httpfs  # the PyPI wheel that carries the extension binary
-
-    ext = next(Path(duckdb_extension_httpfs.__file__).parent.rglob("httpfs.duckdb_extension"))
-    con.execute(f"LOAD '{ext}'")
-    from urllib.parse import urlparse
-
-    ep = urlparse(lake.s3_endpoint) if lake.s3_endpoint else None
-    key, secret, token = aws_static_credentials()
-
-    def q(v: str) -> str:
-        return "'" + v.replace("'", "''") + "'"
-
-    parts = ["TYPE s3", f"KEY_ID {q(key)}", f"SECRET {q(secret)}", f"REGION {q(lake.s3_region)}"]
-    if token:
-        parts.append(f"SESSION_TOKEN {q(token)}")
-    if ep:
-        parts += [f"ENDPOINT {q(ep.netloc)}", "URL_STYLE 'path'", f"USE_SSL {'true' if ep.scheme == 'https' else 'false'}"]
-    try:
-        con.execute(f"CREATE OR REPLACE SECRET akidb_lake ({', '.join(parts)})")
-    except duckdb.Error as e:  # never let the statement (with the credentials) travel in an error message
-        raise RuntimeError(f"could not configure DuckDB S3 access for {lake.root}: {type(e).__name__}") from None
 
 
 class Catalog:

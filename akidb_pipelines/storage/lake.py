@@ -4,6 +4,9 @@ A *batch* is one ingest of one source into one partition (``landing`` for the sc
 ``file-<hash>`` for a file given on the command line). Writing a batch replaces that batch's files in the partition
 and nothing else, so re-running is idempotent and different sources can feed one partition. Files are written to a
 staging folder first and moved into place with an atomic rename (local) or a single PUT each (S3).
+
+Reading goes through DuckDB: :meth:`Lake.connect` is an in-memory connection set up for the lake (UTC, httpfs and
+the credentials when it lives in S3), :meth:`Lake.query_table` the rows of one query over one table.
 """
 
 from __future__ import annotations
@@ -18,7 +21,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
-from akidb_pipelines.config import aws_region, staging_base
+import duckdb
+
+from akidb_pipelines.config import aws_region, aws_static_credentials, staging_base
 from akidb_pipelines.config import s3_endpoint as env_s3_endpoint
 
 if TYPE_CHECKING:
@@ -72,6 +77,42 @@ def hour_partitions(start: datetime, end: datetime) -> list[PartitionKey]:
     return out
 
 
+def configure_connection(con: duckdb.DuckDBPyConnection, lake: Lake | None = None) -> duckdb.DuckDBPyConnection:
+    """UTC everywhere; S3 access through the offline httpfs extension when the lake lives in S3."""
+    con.execute("SET TimeZone='UTC'")
+    con.execute("SET enable_progress_bar = false")
+    if lake is not None and lake.is_s3:
+        load_httpfs(con, lake)
+    return con
+
+
+def load_httpfs(con: duckdb.DuckDBPyConnection, lake: Lake) -> None:
+    import duckdb_extension_httpfs  # the PyPI wheel that carries the extension binary
+
+    ext = next(Path(duckdb_extension_httpfs.__file__).parent.rglob("httpfs.duckdb_extension"))
+    con.execute(f"LOAD '{ext}'")
+    ep = urlparse(lake.s3_endpoint) if lake.s3_endpoint else None
+    key, secret, token = aws_static_credentials()
+
+    def q(v: str) -> str:
+        return "'" + v.replace("'", "''") + "'"
+
+    parts = ["TYPE s3", f"KEY_ID {q(key)}", f"SECRET {q(secret)}", f"REGION {q(lake.s3_region)}"]
+    if token:
+        parts.append(f"SESSION_TOKEN {q(token)}")
+    if ep:
+        parts += [f"ENDPOINT {q(ep.netloc)}", "URL_STYLE 'path'", f"USE_SSL {'true' if ep.scheme == 'https' else 'false'}"]
+    try:
+        con.execute(f"CREATE OR REPLACE SECRET akidb_lake ({', '.join(parts)})")
+    except duckdb.Error as e:  # never let the statement (with the credentials) travel in an error message
+        raise RuntimeError(f"could not configure DuckDB S3 access for {lake.root}: {type(e).__name__}") from None
+
+
+def duckdb_connection(lake: Lake | None = None) -> duckdb.DuckDBPyConnection:
+    """A new in-memory DuckDB connection, configured (for ``lake`` when given); close it, or use it in ``with``."""
+    return configure_connection(duckdb.connect(), lake)
+
+
 class Lake:
     """Parquet tables under a local folder or an ``s3://bucket/prefix`` root."""
 
@@ -105,6 +146,19 @@ class Lake:
 
     def partition_uri(self, table: str, key: PartitionKey) -> str:
         return f"{self.table_uri(table)}/{key.path}"
+
+    # -- queries -------------------------------------------------------------------------------------------------
+    def connect(self) -> duckdb.DuckDBPyConnection:
+        """A new in-memory DuckDB connection that can read the lake; close it, or use it in ``with``."""
+        return duckdb_connection(self)
+
+    def query_table(self, table: str, sql: str, params: list | tuple = ()) -> list[tuple]:
+        """Rows of ``sql`` with ``{src}`` standing for the lake table (none while the table has no files)."""
+        if not self.has_data(table):
+            return []
+        with self.connect() as con:
+            src = f"read_parquet('{self.glob(table)}', union_by_name = true)"
+            return con.execute(sql.format(src=src), list(params)).fetchall()
 
     # -- S3 ------------------------------------------------------------------------------------------------------
     def _s3(self):  # noqa: ANN202 - boto3 client
