@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import json
 import random
-import sqlite3
 import time
 from collections.abc import Callable
-from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
 from akidb_pipelines.clients.pagerduty import DeliveryError, Event
+from akidb_pipelines.storage.sqlite import SQLiteFile
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
@@ -52,22 +51,15 @@ class DeliveryReport:
 class Outbox:
     def __init__(self, path: str | Path, base_backoff_s: float = 2.0, max_backoff_s: float = 300.0,
                  max_attempts: int = 50, clock: Callable[[], float] = time.time):
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # autocommit: every statement is its own transaction; synchronous=FULL: an accepted enqueue survives a crash
+        self.db = SQLiteFile(path, SCHEMA, autocommit=True, pragmas=("journal_mode=WAL", "synchronous=FULL"))
+        self.path = self.db.path
         self.base, self.cap, self.max_attempts, self.clock = base_backoff_s, max_backoff_s, max_attempts, clock
-        with closing(self._connect()) as con, con:
-            con.executescript(SCHEMA)
-
-    def _connect(self) -> sqlite3.Connection:
-        con = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        con.execute("PRAGMA journal_mode=WAL")
-        con.execute("PRAGMA synchronous=FULL")  # an accepted enqueue survives a crash
-        return con
 
     def enqueue(self, ev: Event, idempotency_key: str) -> bool:
         """Store the event for delivery; False when this idempotency key is already stored."""
         now = self.clock()
-        with closing(self._connect()) as con:
+        with self.db.connection() as con:
             cur = con.execute(
                 "INSERT OR IGNORE INTO outbox (idempotency_key, dedup_key, action, event, status, created_at, "
                 "next_attempt_at) VALUES (?, ?, ?, ?, 'pending', ?, ?)",
@@ -80,7 +72,7 @@ class Outbox:
         now = self.clock()
         sent = retrying = dead = 0
         errors: list[str] = []
-        with closing(self._connect()) as con:
+        with self.db.connection() as con:
             rows = con.execute("SELECT id, dedup_key, event, attempts, next_attempt_at FROM outbox "
                                "WHERE status = 'pending' ORDER BY id").fetchall()
             blocked: set[str] = set()  # incidents whose earlier event is not delivered yet: keep their order
@@ -113,15 +105,14 @@ class Outbox:
         return DeliveryReport(sent, retrying, dead, tuple(errors))
 
     def rows(self) -> list[dict]:
-        with closing(self._connect()) as con:
-            con.row_factory = sqlite3.Row
+        with self.db.connection(rows=True) as con:
             return [dict(r) for r in con.execute("SELECT * FROM outbox ORDER BY id").fetchall()]
 
     def keys(self) -> set[str]:
         """The idempotency keys stored (whatever their delivery state)."""
-        with closing(self._connect()) as con:
+        with self.db.connection() as con:
             return {r[0] for r in con.execute("SELECT idempotency_key FROM outbox")}
 
     def pending(self) -> int:
-        with closing(self._connect()) as con:
+        with self.db.connection() as con:
             return con.execute("SELECT count(*) FROM outbox WHERE status = 'pending'").fetchone()[0]

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
-import sqlite3
-from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 from akidb_pipelines.alerting.correlate import Alert
 from akidb_pipelines.config import akidb_home
+from akidb_pipelines.storage.sqlite import SQLiteFile
 
 MATCHER_KEYS = ("source", "rule", "component", "edge_location", "severity")
 
@@ -71,10 +70,8 @@ def parse_matchers(items: list[str]) -> tuple[tuple[str, str], ...]:
 
 class SilenceStore:
     def __init__(self, path: str | Path):
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with closing(sqlite3.connect(self.path, timeout=30)) as con, con:
-            con.executescript(SCHEMA)
+        self.db = SQLiteFile(path, SCHEMA)
+        self.path = self.db.path
 
     def add(self, matchers: tuple[tuple[str, str], ...], start: datetime, end: datetime, created_by: str = "",
             comment: str = "") -> Silence:
@@ -82,20 +79,20 @@ class SilenceStore:
             raise SilenceError(f"the silence ends ({end.isoformat()}) before it starts ({start.isoformat()})")
         start, end = start.astimezone(timezone.utc), end.astimezone(timezone.utc)
         sid = "sil-" + hashlib.sha256(f"{matchers}|{start.isoformat()}|{end.isoformat()}".encode()).hexdigest()[:10]
-        with closing(sqlite3.connect(self.path, timeout=30)) as con, con:
+        with self.db.transaction() as con:
             con.execute("INSERT OR IGNORE INTO silences VALUES (?, ?, ?, ?, ?, ?, ?)",
                         (sid, ";".join(f"{k}={v}" for k, v in matchers), start.isoformat(), end.isoformat(),
                          created_by, comment, datetime.now(timezone.utc).isoformat()))
         return Silence(sid, matchers, start, end, created_by, comment)
 
     def expire(self, sid: str, at: datetime) -> bool:
-        with closing(sqlite3.connect(self.path, timeout=30)) as con, con:
+        with self.db.transaction() as con:
             cur = con.execute("UPDATE silences SET end = ? WHERE id = ? AND end > ?",
                               (at.astimezone(timezone.utc).isoformat(), sid, at.astimezone(timezone.utc).isoformat()))
             return cur.rowcount == 1
 
     def all(self) -> list[Silence]:
-        with closing(sqlite3.connect(self.path, timeout=30)) as con:
+        with self.db.connection() as con:
             rows = con.execute("SELECT id, matchers, start, end, created_by, comment FROM silences ORDER BY start")
             return [Silence(r[0], tuple(tuple(m.split("=", 1)) for m in r[1].split(";")),  # type: ignore[misc]
                             datetime.fromisoformat(r[2]), datetime.fromisoformat(r[3]), r[4], r[5]) for r in rows]

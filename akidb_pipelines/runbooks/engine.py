@@ -26,8 +26,6 @@ from __future__ import annotations
 import copy
 import json
 import os
-import sqlite3
-from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -38,6 +36,7 @@ from akidb_pipelines.alerting.rootcause import METRIC_RE, alert_matches
 from akidb_pipelines.calendar import CalendarEntry
 from akidb_pipelines.config import aws_region, config_path, shipped_config
 from akidb_pipelines.config.loader import ConfigError, expect_int, expect_one_of, load_yaml, refuse_unknown
+from akidb_pipelines.storage.sqlite import SQLiteFile
 
 DEFAULT_PATH = shipped_config("runbooks.yaml")
 REQUIRED = {"autoscaling_step": ("group", "step"), "ssm_flag": ("parameter", "value"),
@@ -163,21 +162,18 @@ CREATE TRIGGER IF NOT EXISTS audit_append_only_d BEFORE DELETE ON audit BEGIN SE
 
 class AuditLog:
     def __init__(self, path: str | Path):
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with closing(sqlite3.connect(self.path, timeout=30)) as con, con:
-            con.executescript(AUDIT_SCHEMA)
+        self.db = SQLiteFile(path, AUDIT_SCHEMA)
+        self.path = self.db.path
 
     def write(self, at: datetime, rb: Runbook, o: Outcome) -> None:
-        with closing(sqlite3.connect(self.path, timeout=30)) as con, con:
+        with self.db.transaction() as con:
             con.execute("INSERT INTO audit (at, runbook, incident, target, action, status, reason, before, after) "
                         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         (at.isoformat(), rb.id, o.incident, o.target, json.dumps(rb.action), o.status, o.reason,
                          json.dumps(o.before), json.dumps(o.after)))
 
     def rows(self, incident: str | None = None) -> list[dict]:
-        with closing(sqlite3.connect(self.path, timeout=30)) as con:
-            con.row_factory = sqlite3.Row
+        with self.db.connection(rows=True) as con:
             sql, args = "SELECT * FROM audit", ()
             if incident is not None:
                 sql, args = sql + " WHERE incident = ?", (incident,)
