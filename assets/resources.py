@@ -116,12 +116,12 @@ class RunbookResource(dg.ConfigurableResource):
     audit_path: str
 
     def actuator(self):  # noqa: ANN201
-        from akidb_pipelines.runbooks.engine import Actuator
+        from akidb_pipelines.runbooks.actuator import Actuator
 
         return Actuator(self.region_name, self.endpoint_url, self.aws_access_key_id, self.aws_secret_access_key)
 
     def audit(self):  # noqa: ANN201
-        from akidb_pipelines.runbooks.engine import AuditLog
+        from akidb_pipelines.runbooks.audit import AuditLog
 
         return AuditLog(self.audit_path)
 

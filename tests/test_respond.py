@@ -264,7 +264,9 @@ def test_static_threshold_rules_fire_after_their_for_duration(scored, tmp_path):
 
 
 def test_runbooks_launch_verify_and_scale_back_through_their_lifecycle(scored, tmp_path, aws_env):
-    from akidb_pipelines.runbooks.engine import DEFAULT_PATH, Actuator, AuditLog, load_runbooks
+    from akidb_pipelines.runbooks.actuator import Actuator
+    from akidb_pipelines.runbooks.audit import AuditLog
+    from akidb_pipelines.runbooks.config import DEFAULT_PATH, load_runbooks
     from akidb_pipelines.synthetic.aws_sandbox import seed_akidb
     from akidb_pipelines.runbooks.lifecycle import due_steps, read_ledger, tick
 
@@ -310,7 +312,9 @@ def test_runbooks_launch_verify_and_scale_back_through_their_lifecycle(scored, t
 
 
 def test_a_runbook_that_does_not_help_is_rolled_back_and_escalates(scored, tmp_path, aws_env):
-    from akidb_pipelines.runbooks.engine import Actuator, AuditLog, Verify, load_runbooks
+    from akidb_pipelines.runbooks.actuator import Actuator
+    from akidb_pipelines.runbooks.audit import AuditLog
+    from akidb_pipelines.runbooks.config import Verify, load_runbooks
     from akidb_pipelines.runbooks.lifecycle import Step, execute_step
     from akidb_pipelines.synthetic.aws_sandbox import seed_akidb
 
@@ -334,7 +338,7 @@ def test_a_runbook_that_does_not_help_is_rolled_back_and_escalates(scored, tmp_p
 def test_the_runbook_sensor_launches_due_steps_once_with_config(scored, tmp_path, monkeypatch):
     import dagster as dg
 
-    from akidb_pipelines.runbooks.engine import DEFAULT_PATH
+    from akidb_pipelines.runbooks.config import DEFAULT_PATH
     from assets.resources import LakeResource, RunbookResource
     from sensors.alerting import runbook_sensor
 
@@ -344,7 +348,7 @@ def test_the_runbook_sensor_launches_due_steps_once_with_config(scored, tmp_path
     rb_file = tmp_path / "runbooks.yaml"
     rb_file.write_text(DEFAULT_PATH.read_text())
     monkeypatch.setenv("AKIDB_RUNBOOKS_CONFIG", str(rb_file))
-    from akidb_pipelines.runbooks.engine import load_runbooks
+    from akidb_pipelines.runbooks.config import load_runbooks
 
     # a ledger whose spot incident is paged and live *now* (the sensor uses the wall clock)
     rep = respond(lake, SPOT + timedelta(minutes=3), _inputs(cfg, runbooks=load_runbooks()), box, smap)

@@ -10,7 +10,10 @@ import pytest
 
 from akidb_pipelines.alerting.correlate import Alert, Incident
 from akidb_pipelines.calendar import CalendarEntry
-from akidb_pipelines.runbooks.engine import Actuator, AuditLog, RunbookConfigError, load_runbooks, rollback, run
+from akidb_pipelines.runbooks.actuator import Actuator
+from akidb_pipelines.runbooks.audit import AuditLog
+from akidb_pipelines.runbooks.config import RunbookConfigError, load_runbooks
+from akidb_pipelines.runbooks.guardrails import rollback, run
 from akidb_pipelines.synthetic.aws_sandbox import seed_akidb
 
 pytestmark = pytest.mark.integration
@@ -108,7 +111,7 @@ def test_audit_log_is_append_only(tmp_path):
 
     audit = AuditLog(tmp_path / "audit.sqlite")
     spot = load_runbooks()[0]
-    from akidb_pipelines.runbooks.engine import Outcome
+    from akidb_pipelines.runbooks.audit import Outcome
 
     audit.write(NOW, spot, Outcome(spot.id, "i", spot.target, "dry_run", "x"))
     with sqlite3.connect(tmp_path / "audit.sqlite") as con, pytest.raises(sqlite3.DatabaseError, match="append-only"):

@@ -79,7 +79,8 @@ class RespondReport:
 
 @dataclass(frozen=True)
 class Inputs:
-    """What a tick reads besides the lake: policies, silences, calendar, runbooks (all optional but routing)."""
+    """What a tick reads besides the lake: policies, silences, calendar, runbooks (all optional but routing);
+    ``akidb_pipelines.response_inputs.load_inputs`` reads them from the configuration files."""
 
     slos: list[SLO]
     forecast: ForecastConfig
@@ -102,23 +103,6 @@ def collect_alerts(lake: Lake, inputs: Inputs, start: datetime, end: datetime) -
     if "static" in inputs.sources:
         out += static_alerts(lake, list(inputs.static_rules), start, end)
     return [a for a in out if a.start <= end]
-
-
-def load_inputs() -> Inputs:
-    """Every policy a tick reads, from the configuration files (each honours its ``AKIDB_*`` override) and the
-    silence store."""
-    from akidb_pipelines.alerting.rootcause import load_cause_types
-    from akidb_pipelines.alerting.routing import load_routing
-    from akidb_pipelines.alerting.silences import active_silences
-    from akidb_pipelines.alerting.static_rules import load_static_rules
-    from akidb_pipelines.calendar import load_calendar
-    from akidb_pipelines.forecast.config import load_forecast_config
-    from akidb_pipelines.runbooks.engine import load_runbooks
-    from akidb_pipelines.slo.spec import load_specs
-
-    slos, _ = load_specs()
-    return Inputs(slos, load_forecast_config(), load_routing(), load_static_rules(), active_silences(),
-                  load_calendar(), load_runbooks(), load_cause_types())
 
 
 def _json(v: object) -> object:

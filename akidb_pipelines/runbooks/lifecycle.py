@@ -4,7 +4,7 @@ The runbook sensor asks :func:`due_steps` what is due (from the incident ledger 
 state of its own) and launches one run of the ``runbook`` job per step, with the step as run config and
 ``runbook:<incident>:<runbook>:<step>`` as run key (a step is launched once). The job calls :func:`execute_step`.
 
-- **apply**: a paged, live incident whose runbooks were planned; the guardrails decide (``engine.run``).
+- **apply**: a paged, live incident whose runbooks were planned; the guardrails decide (``guardrails.run``).
 - **verify**: ``verify.after_minutes`` after an applied action: ``max(metric)`` of the tier over the last
   ``verify.minutes`` must be below ``verify.below``. Recovered: ``verified``. Not recovered: the action is rolled
   back where possible and the page is escalated (``not_recovered``).
@@ -27,7 +27,10 @@ from akidb_pipelines.alerting.outbox import Outbox
 from akidb_pipelines.alerting.respond import INCIDENTS_OBJECT, RespondConfig
 from akidb_pipelines.calendar import CalendarEntry
 from akidb_pipelines.clients.pagerduty import Event
-from akidb_pipelines.runbooks.engine import Actuator, AuditLog, Outcome, Runbook, rollback, run
+from akidb_pipelines.runbooks.actuator import Actuator
+from akidb_pipelines.runbooks.audit import AuditLog, Outcome
+from akidb_pipelines.runbooks.config import Runbook
+from akidb_pipelines.runbooks.guardrails import rollback, run
 from akidb_pipelines.storage import Lake
 
 GOLDEN = "models/marts/golden_signals_1m"
