@@ -14,7 +14,7 @@ from akidb_pipelines.alerting.rootcause import load_cause_types
 from akidb_pipelines.alerting.routing import load_routing
 from akidb_pipelines.alerting.silences import active_silences
 from akidb_pipelines.alerting.static_rules import load_static_rules
-from akidb_pipelines.calendar import load_calendar
+from akidb_pipelines.change_calendar import load_calendar
 from akidb_pipelines.forecast.config import load_forecast_config
 from akidb_pipelines.runbooks.config import load_runbooks
 from akidb_pipelines.slo.spec import load_specs

@@ -5,9 +5,9 @@ from datetime import datetime, timezone
 
 import dagster as dg
 
+from akidb_pipelines.alerting.alert_sources import service_map
 from akidb_pipelines.alerting.respond import (
     DECISIONS_OBJECT, INCIDENTS_OBJECT, TICKETS_OBJECT, respond, write_incidents)
-from akidb_pipelines.alerting.sources import service_map
 from akidb_pipelines.response_inputs import load_inputs
 from assets.resources import LakeResource, PagerDutyResource, RunbookResource
 

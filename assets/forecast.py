@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 
 import dagster as dg
 
-from akidb_pipelines.calendar import load_calendar
+from akidb_pipelines.change_calendar import load_calendar
 from akidb_pipelines.forecast.config import load_forecast_config
 from akidb_pipelines.forecast.detector import load_detector_config
 from akidb_pipelines.forecast.scoring import ANOMALIES_TABLE, SCORES_TABLE, score_window, write_scores

@@ -10,8 +10,8 @@ from pathlib import Path
 import dagster as dg
 
 from akidb_pipelines.config import DEFAULT_PAGERDUTY_URL, Settings, aws_endpoint, aws_static_credentials, pagerduty_env
-from akidb_pipelines.sources import AwsApis, LandingZone
 from akidb_pipelines.storage import Catalog, Lake, PartitionKey
+from akidb_pipelines.telemetry.fetch import AwsApis, LandingZone
 
 
 class LakeResource(dg.ConfigurableResource):

@@ -5,11 +5,11 @@ from datetime import datetime, timedelta, timezone
 
 import dagster as dg
 
+from akidb_pipelines.alerting.alert_sources import newest_alert_minutes
 from akidb_pipelines.alerting.respond import open_incidents
-from akidb_pipelines.alerting.sources import newest_alert_minutes
 from akidb_pipelines.clients.pagerduty import Event
 from assets.alerting import INCIDENTS
-from akidb_pipelines.calendar import load_calendar
+from akidb_pipelines.change_calendar import load_calendar
 from akidb_pipelines.runbooks.config import load_runbooks
 from akidb_pipelines.runbooks.lifecycle import Step, due_steps, execute_step, read_ledger
 from assets.resources import LakeResource, PagerDutyResource, RunbookResource

@@ -8,8 +8,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from akidb_pipelines.alerting.alert_sources import service_map
 from akidb_pipelines.alerting.correlate import Alert, correlate, episodes
-from akidb_pipelines.alerting.sources import service_map
 
 T0 = datetime(2026, 11, 11, 6, 0, tzinfo=timezone.utc)
 M = timedelta(minutes=1)

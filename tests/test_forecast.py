@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from akidb_pipelines.calendar import CalendarEntry, CalendarError, exclusions, from_ground_truth, load_calendar
+from akidb_pipelines.change_calendar import CalendarEntry, CalendarError, exclusions, from_ground_truth, load_calendar
 from akidb_pipelines.forecast.config import ForecastConfigError, load_forecast_config
 from akidb_pipelines.forecast.detector import load_detector_config
 from akidb_pipelines.forecast.model import ProphetParams, fit_prophet, from_json, predict, to_json

@@ -18,10 +18,10 @@ import pytest
 
 from akidb_pipelines.clients.aws import put_emf_events
 from akidb_pipelines.ingest import batch_files, ingest_files, read_batch, verify_batch
-from akidb_pipelines.sources import AwsApis
 from akidb_pipelines.storage import Catalog, Lake
 from akidb_pipelines.storage.lake import PartitionKey
 from akidb_pipelines.synthetic import generate
+from akidb_pipelines.telemetry.fetch import AwsApis
 
 pytestmark = pytest.mark.integration
 

@@ -19,7 +19,7 @@ import requests
 
 from akidb_pipelines.clients.prometheus import MAX_POINTS, chunks, query_range
 from akidb_pipelines.ingest import ingest_files, read_batch
-from akidb_pipelines.sources import AwsApis
+from akidb_pipelines.telemetry.fetch import AwsApis
 from akidb_pipelines.storage import Lake
 from akidb_pipelines.storage.lake import PartitionKey, hour_partitions
 from akidb_pipelines.synthetic.minute_model import build_model

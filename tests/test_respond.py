@@ -169,7 +169,7 @@ def test_akidb_incidents_lists_the_ledger(scored, tmp_path, monkeypatch, capsys)
 
 
 def test_a_maintenance_window_silences_the_incidents_rooted_in_its_tier(scored, tmp_path):
-    from akidb_pipelines.calendar import CalendarEntry
+    from akidb_pipelines.change_calendar import CalendarEntry
 
     lake, cfg, smap, _ = scored
     window = [CalendarEntry("edge-maint", "maintenance", STORM - timedelta(minutes=30), STORM + timedelta(hours=1),

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from akidb_pipelines.alerting.correlate import Alert, Incident
-from akidb_pipelines.calendar import CalendarEntry
+from akidb_pipelines.change_calendar import CalendarEntry
 from akidb_pipelines.runbooks.actuator import Actuator
 from akidb_pipelines.runbooks.audit import AuditLog
 from akidb_pipelines.runbooks.config import RunbookConfigError, load_runbooks

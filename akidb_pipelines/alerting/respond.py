@@ -29,12 +29,12 @@ from datetime import datetime, timedelta, timezone
 
 import pandas as pd
 
+from akidb_pipelines.alerting.alert_sources import anomaly_alerts, slo_alerts
 from akidb_pipelines.alerting.correlate import SEVERITY_RANK, Alert, Incident, ServiceMap, correlate
 from akidb_pipelines.alerting.outbox import Outbox
 from akidb_pipelines.alerting.rootcause import CauseType, classify, evidence_frame, severity_floor
 from akidb_pipelines.alerting.routing import Decision, RoutingPolicy
 from akidb_pipelines.alerting.silences import Silence, silenced_by
-from akidb_pipelines.alerting.sources import anomaly_alerts, slo_alerts
 from akidb_pipelines.alerting.static_rules import StaticRule, static_alerts
 from akidb_pipelines.clients.pagerduty import Event
 from akidb_pipelines.forecast.config import ForecastConfig

@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from akidb_pipelines.calendar import CalendarEntry, exclusions
+from akidb_pipelines.change_calendar import CalendarEntry, exclusions
 from akidb_pipelines.forecast.config import ForecastConfig, SeriesSpec
 from akidb_pipelines.forecast.model import exclude, fit_prophet, model_summary, predict, to_json
 from akidb_pipelines.forecast.registry import Registry

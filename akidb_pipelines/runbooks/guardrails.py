@@ -14,7 +14,7 @@ import json
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from akidb_pipelines.calendar import CalendarEntry
+from akidb_pipelines.change_calendar import CalendarEntry
 from akidb_pipelines.runbooks.actuator import Actuator
 from akidb_pipelines.runbooks.audit import AuditLog, Outcome
 from akidb_pipelines.runbooks.config import Runbook

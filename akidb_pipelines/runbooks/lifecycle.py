@@ -25,7 +25,7 @@ import pandas as pd
 
 from akidb_pipelines.alerting.outbox import Outbox
 from akidb_pipelines.alerting.respond import INCIDENTS_OBJECT, RespondConfig
-from akidb_pipelines.calendar import CalendarEntry
+from akidb_pipelines.change_calendar import CalendarEntry
 from akidb_pipelines.clients.pagerduty import Event
 from akidb_pipelines.runbooks.actuator import Actuator
 from akidb_pipelines.runbooks.audit import AuditLog, Outcome

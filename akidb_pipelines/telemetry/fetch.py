@@ -1,7 +1,8 @@
 """Where raw telemetry comes from: the landing zone (files, the synthetic default) or the live AWS/Prometheus APIs.
 
 Each source turns a list of hour partitions into local files plus the partition each file belongs to, which is
-what ``ingest_files`` needs. The same ingest code then runs whatever the source.
+what ``ingest_files`` needs. The same ingest code then runs whatever the source. The Prometheus queries pulled
+from a live server are configuration (``config/prometheus_queries.yaml``, :func:`load_queries`).
 """
 
 from __future__ import annotations
