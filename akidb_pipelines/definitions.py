@@ -3,11 +3,11 @@
 import dagster as dg
 
 import assets.alerting
+import assets.chaos
 import assets.dashboards
 import assets.forecast
 import assets.ingest
 import assets.sql_models
-import assets.validation
 import sensors.alerting
 import sensors.forecast
 import sensors.ingest
@@ -23,7 +23,7 @@ def defs() -> dg.Definitions:
         assets.forecast.defs(),
         assets.alerting.defs(),
         assets.dashboards.defs(),
-        assets.validation.defs(),
+        assets.chaos.defs(),
         sensors.jobs.defs(),
         sensors.ingest.defs(),
         sensors.forecast.defs(),

@@ -10,9 +10,9 @@ multi-asset in topological order.
 import dagster as dg
 
 from akidb_pipelines.slo.spec import load_specs
-from akidb_pipelines.sqlmodels import Model, ModelGraph
-from akidb_pipelines.sqlmodels.project import SQL_ROOT, project_graph
-from akidb_pipelines.sqlmodels.runner import run_model, run_tests
+from akidb_pipelines.sql_models import Model, ModelGraph
+from akidb_pipelines.sql_models.project import SQL_ROOT, project_graph
+from akidb_pipelines.sql_models.runner import run_model, run_tests
 from akidb_pipelines.storage import hour_partitions
 from assets.partitions import freshness, hourly, ingest_backfill_policy
 from assets.resources import LakeResource

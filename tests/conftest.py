@@ -34,7 +34,7 @@ DAYS = 2.5
 def days_lake(tmp_path_factory: pytest.TempPathFactory):
     """2.5 days of telemetry ingested and modelled (every SQL model), the three incidents on the third day
     (tests/data/scenario_days.yaml: spot 06:00, storm 07:00, LSTM cascade 08:00). Returns (lake, generated)."""
-    from akidb_pipelines.chaos import model_lake
+    from akidb_pipelines.pipeline import model_lake
 
     tmp = tmp_path_factory.mktemp("days")
     data = generate(tmp / "gen", DAYS_START, DAYS, seed=11, scenario=DATA / "scenario_days.yaml", traces_per_minute=1)
@@ -114,7 +114,7 @@ def scored_lake(days_lake, tmp_path_factory):
     import shutil
     from datetime import timedelta
 
-    from akidb_pipelines.alerting.sources import service_map
+    from akidb_pipelines.alerting.alert_sources import service_map
     from akidb_pipelines.forecast.config import load_forecast_config
     from akidb_pipelines.forecast.detector import load_detector_config
     from akidb_pipelines.forecast.scoring import score_window, write_scores

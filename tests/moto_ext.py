@@ -1,4 +1,5 @@
-"""moto 5.2.5 lacks Lambda's provisioned-concurrency API; importing the sandbox module adds it (before the
-server starts)."""
+"""moto 5.2.5 lacks Lambda's provisioned-concurrency API; the sandbox's extension adds it (before the server starts)."""
 
-import akidb_pipelines.synthetic.aws_sandbox  # noqa: F401
+from akidb_pipelines.testing.aws_sandbox import extend_moto
+
+extend_moto()

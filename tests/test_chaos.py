@@ -8,9 +8,12 @@ from datetime import timedelta
 
 import pytest
 
-from akidb_pipelines.chaos import (
-    DETECTORS, EXPECTED_CAUSE, MITIGATION_MINUTES, ChaosError, ChaosReport, load_chaos, replay, shipped_scenarios)
-from akidb_pipelines.chaos import measured_cycle, model_hours, publish_reports
+from akidb_pipelines.chaos.recovery import MITIGATION_MINUTES
+from akidb_pipelines.chaos.replay import DETECTORS, replay
+from akidb_pipelines.chaos.report import ChaosReport, publish_reports
+from akidb_pipelines.chaos.run import measured_cycle
+from akidb_pipelines.chaos.scenario import EXPECTED_CAUSE, ChaosError, load_chaos, shipped_scenarios
+from akidb_pipelines.pipeline import model_hours
 from akidb_pipelines.dashboards import render
 from akidb_pipelines.storage import Lake
 from tests.conftest import DAYS_START
@@ -202,8 +205,8 @@ def test_the_chaos_asset_replays_publishes_and_checks_its_goals(tmp_path):
 
     from assets.dashboards import dashboard_assets
     from assets.resources import LakeResource
-    from akidb_pipelines.chaos import scenario_paths
-    from assets.validation import chaos_report
+    from akidb_pipelines.chaos.scenario import scenario_paths
+    from assets.chaos import chaos_report
 
     sc = tmp_path / "tiny.yaml"
     sc.write_text(TINY)
@@ -240,7 +243,7 @@ def test_minute_by_minute_micro_batches_give_the_rows_of_the_batch_pass(days_lak
     from akidb_pipelines.forecast.detector import load_detector_config
     from akidb_pipelines.forecast.scoring import score_window
     from akidb_pipelines.landing import landing_as_of
-    from akidb_pipelines.sqlmodels.project import project_graph
+    from akidb_pipelines.sql_models.project import project_graph
     from akidb_pipelines.storage import PartitionKey
 
     src, data = days_lake

@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from akidb_pipelines import cli
-from akidb_pipelines.cli import EX_NOINPUT, EX_OK, EX_USAGE, main
+from akidb_pipelines.cli import main
+from akidb_pipelines.cli.args import EX_NOINPUT, EX_OK, EX_USAGE, default_start
+from akidb_pipelines.storage import Catalog
 
 T0 = datetime(2026, 11, 2, 0, 0, tzinfo=timezone.utc)
 EVENT_MS = int(T0.timestamp() * 1000) + 60_000
@@ -191,7 +192,7 @@ def test_ingesting_the_same_file_twice_from_the_cli_stores_it_once(tmp_path, cap
     assert run(["ingest", "emf", str(f)], capsys)[0] == EX_OK
     from akidb_pipelines.config import Settings
 
-    df = Settings.from_env().catalog().query("SELECT count(*) AS n FROM raw.emf_metrics")
+    df = Catalog.from_settings(Settings.from_env()).query("SELECT count(*) AS n FROM raw.emf_metrics")
     assert int(df["n"][0]) == 5
 
 
@@ -203,10 +204,10 @@ def _generate(out: Path, capsys, *extra: str) -> tuple[int, str, str]:
 
 def test_generate_writes_the_landing_zone_and_ground_truth_and_is_byte_identical_when_rerun(tmp_path, capsys):
     for _attempt in range(2):  # a rerun straddling midnight UTC would start on another day: try once more
-        day = cli.default_start(0.05)
+        day = default_start(0.05)
         r1 = _generate(tmp_path / "one", capsys)
         r2 = _generate(tmp_path / "two", capsys)
-        if cli.default_start(0.05) == day:
+        if default_start(0.05) == day:
             break
     assert r1[0] == r2[0] == EX_OK, r1[2] + r2[2]
     one, two = files_under(tmp_path / "one"), files_under(tmp_path / "two")
@@ -289,7 +290,7 @@ def test_a_scenario_with_a_bad_field_exits_2_naming_the_file_and_field(tmp_path,
 def test_the_demo_week_is_the_same_whichever_day_it_runs():
     from datetime import datetime, timedelta, timezone
 
-    from sensors.demo import demo_start
+    from akidb_pipelines.cli.demo import demo_start
 
     fri = datetime(2026, 11, 27, 15, 30, tzinfo=timezone.utc)  # a Friday afternoon
     starts = {demo_start(7, fri + timedelta(days=k)) for k in range(7)}  # Friday .. Thursday

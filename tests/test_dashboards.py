@@ -22,7 +22,7 @@ import duckdb
 import pandas as pd
 import pytest
 
-from akidb_pipelines.chaos import publish_reports
+from akidb_pipelines.chaos.report import publish_reports
 from akidb_pipelines.dashboards import DASHBOARDS, publish, publish_all, render
 from akidb_pipelines.dashboards.data import bucket_minutes, window_for
 from akidb_pipelines.dashboards.incidents import LEDGER
@@ -95,7 +95,8 @@ def dash_lake(days_lake, tmp_path_factory):
 def _chaos_report() -> dict:
     """A chaos report as ChaosReport.to_dict writes it: the spot cascade paged in 2 minutes by the combined detector
     and missed by the static rules (the real replay's page is tested in test_chaos)."""
-    from akidb_pipelines.chaos import ChaosReport, DetectorResult, IncidentResult
+    from akidb_pipelines.chaos.report import ChaosReport
+    from akidb_pipelines.chaos.results import DetectorResult, IncidentResult
 
     onset = DAY3 + timedelta(hours=6)
     m = lambda k: onset + timedelta(minutes=k)  # noqa: E731

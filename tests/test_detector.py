@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from akidb_pipelines.cli import EX_NOINPUT, EX_OK, EX_USAGE
+from akidb_pipelines.cli.args import EX_NOINPUT, EX_OK, EX_USAGE
 from akidb_pipelines.forecast.detector import DetectorConfig, load_detector_config, score_points
 from akidb_pipelines.forecast.nab_eval import online_forecast, read_nab_csv
 from akidb_pipelines.forecast.nab_scoring import (PROFILES, FileLabels, probationary_length, score_file,

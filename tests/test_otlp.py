@@ -289,7 +289,7 @@ def test_synthetic_otlp_with_damaged_lines_conserves_every_span(tmp_path):
 def both(tmp_path_factory):
     """Two hours of synthetic AkiDB with incidents, traces written both ways; one lake per trace source, each with the
     same EMF and Prometheus data, and the staging models plus golden_signals_1m run on each."""
-    from akidb_pipelines.sqlmodels.runner import run_model
+    from akidb_pipelines.sql_models.runner import run_model
     from assets.sql_models import graph
     from tests.conftest import DATA, SHORT_START
 

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from akidb_pipelines.sqlmodels.project import project_graph  # the source tree's graph, in this process
+from akidb_pipelines.sql_models.project import project_graph  # the source tree's graph, in this process
 
 ROOT = Path(__file__).resolve().parents[1]
 PROJECT_MODULES = ("akidb_pipelines", "assets", "sensors", "dbt_like_sql")
@@ -42,7 +42,7 @@ except BaseException:
     import traceback
     out["error"] = traceback.format_exc()
 else:
-    from akidb_pipelines.sqlmodels.project import SQL_ROOT
+    from akidb_pipelines.sql_models.project import SQL_ROOT
     out["assets"] = {k.to_user_string(): {"checks": sorted(c.name for c in graph.get(k).check_keys),
                                           "sql_file": getattr(graph.get(k).metadata.get("sql_file"), "value",
                                                               graph.get(k).metadata.get("sql_file"))}

@@ -11,7 +11,7 @@ import pytest
 
 from akidb_pipelines.alerting.outbox import Outbox
 from akidb_pipelines.clients.pagerduty import DeliveryError, EventsClient, Event
-from akidb_pipelines.clients.pagerduty_standin import PagerDutyStandIn, validate
+from akidb_pipelines.testing.pagerduty_standin import PagerDutyStandIn, validate
 
 KEY = "R0UT1NGKEY0123456789abcdefABCDEF"  # 32 characters, like a real integration key
 pytestmark = pytest.mark.integration

@@ -16,7 +16,7 @@ from akidb_pipelines.alerting.respond import (
 from akidb_pipelines.alerting.rootcause import load_cause_types
 from akidb_pipelines.alerting.routing import load_routing
 from akidb_pipelines.clients.pagerduty import EventsClient
-from akidb_pipelines.clients.pagerduty_standin import PagerDutyStandIn
+from akidb_pipelines.testing.pagerduty_standin import PagerDutyStandIn
 from akidb_pipelines.slo.spec import load_specs
 from akidb_pipelines.storage import Lake
 from tests.conftest import DAYS_START
@@ -267,7 +267,7 @@ def test_runbooks_launch_verify_and_scale_back_through_their_lifecycle(scored, t
     from akidb_pipelines.runbooks.actuator import Actuator
     from akidb_pipelines.runbooks.audit import AuditLog
     from akidb_pipelines.runbooks.config import DEFAULT_PATH, load_runbooks
-    from akidb_pipelines.synthetic.aws_sandbox import seed_akidb
+    from akidb_pipelines.testing.aws_sandbox import seed_akidb
     from akidb_pipelines.runbooks.lifecycle import due_steps, read_ledger, tick
 
     lake, cfg, smap, _ = scored
@@ -316,7 +316,7 @@ def test_a_runbook_that_does_not_help_is_rolled_back_and_escalates(scored, tmp_p
     from akidb_pipelines.runbooks.audit import AuditLog
     from akidb_pipelines.runbooks.config import Verify, load_runbooks
     from akidb_pipelines.runbooks.lifecycle import Step, execute_step
-    from akidb_pipelines.synthetic.aws_sandbox import seed_akidb
+    from akidb_pipelines.testing.aws_sandbox import seed_akidb
 
     lake, *_ = scored
     seed_akidb(aws_env)  # the predictive flag starts 'true'

@@ -14,7 +14,7 @@ from akidb_pipelines.runbooks.actuator import Actuator
 from akidb_pipelines.runbooks.audit import AuditLog
 from akidb_pipelines.runbooks.config import RunbookConfigError, load_runbooks
 from akidb_pipelines.runbooks.guardrails import rollback, run
-from akidb_pipelines.synthetic.aws_sandbox import seed_akidb
+from akidb_pipelines.testing.aws_sandbox import seed_akidb
 
 pytestmark = pytest.mark.integration
 NOW = datetime(2026, 11, 27, 10, 0, tzinfo=timezone.utc)

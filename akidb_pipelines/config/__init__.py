@@ -68,6 +68,11 @@ def staging_base(env: Mapping[str, str] | None = None) -> Path:
     return Path(_env(env).get("AKIDB_STAGING_DIR") or tempfile.gettempdir())
 
 
+def dagster_home(akidb_home_dir: Path, env: Mapping[str, str] | None = None) -> Path:
+    """Where the Dagster instance keeps its runs: ``$DAGSTER_HOME`` or ``$AKIDB_HOME/dagster``."""
+    return Path(_env(env).get("DAGSTER_HOME") or akidb_home_dir / "dagster")
+
+
 @dataclass(frozen=True)
 class PagerDutyEnv:
     routing_key: str | None  # PAGERDUTY_ROUTING_KEY (None: events wait in the outbox)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-from akidb_pipelines.chaos import REPORT_OBJECT as REPORT
+from akidb_pipelines.chaos.report import REPORT_OBJECT as REPORT
 from akidb_pipelines.dashboards.data import LakeReader
 from akidb_pipelines.dashboards.page import Page
 from akidb_pipelines.dashboards.summary import Summary

@@ -7,7 +7,7 @@ from datetime import datetime
 import pandas as pd
 
 from akidb_pipelines.forecast.config import ForecastConfig, SeriesSpec
-from akidb_pipelines.sqlmodels.runner import _files_for
+from akidb_pipelines.sql_models.runner import _files_for
 from akidb_pipelines.storage import Lake
 
 

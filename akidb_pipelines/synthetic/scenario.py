@@ -12,14 +12,13 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from akidb_pipelines.config.loader import ConfigError, load_yaml
 from akidb_pipelines.synthetic.topology import EDGE_LOCATIONS, TIERS
 
 DEFAULT_SCENARIO = Path(__file__).parent / "scenarios" / "default.yaml"
 
 
-class ScenarioError(ValueError):
+class ScenarioError(ConfigError):
     """A scenario file that cannot be used; the message names the file and the field."""
 
 
@@ -236,12 +235,4 @@ def parse_scenario(doc: Any, start: datetime, source: str = "<memory>") -> Scena
 def load_scenario(path: str | Path | None, start: datetime) -> Scenario:
     """Read a scenario YAML (the shipped default when ``path`` is None)."""
     p = Path(path) if path else DEFAULT_SCENARIO
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as e:
-        raise ScenarioError(f"{p}: cannot read scenario file ({e.strerror or e})") from None
-    try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        raise ScenarioError(f"{p}: not valid YAML ({e})") from None
-    return parse_scenario(doc, start, str(p))
+    return parse_scenario(load_yaml(p, ScenarioError), start, str(p))

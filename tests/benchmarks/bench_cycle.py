@@ -4,7 +4,7 @@ of the open hour -> every SQL model for the open hour -> anomaly scoring of the 
 v2 stand-in.
 
 Set-up (not timed): a chaos scenario of four training days plus two hours, with a spot interruption cascade 20
-minutes into the second hour, is generated and run through the pipeline (:func:`akidb_pipelines.chaos.build`).
+minutes into the second hour, is generated and run through the pipeline (:func:`akidb_pipelines.chaos.run.build`, on :mod:`akidb_pipelines.pipeline`).
 Then the open hour is rewound to 01:09 and replayed minute by minute to 01:39: each cycle rewrites the hour's
 landing files with the telemetry up to the new minute (what a collector appends) and runs the stages in order,
 timing each. The cycle that sends the page is reported on its own.
@@ -32,7 +32,8 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from akidb_pipelines.chaos import ChaosScenario, build
+from akidb_pipelines.chaos.run import build
+from akidb_pipelines.chaos.scenario import ChaosScenario
 from akidb_pipelines.landing import landing_as_of
 from akidb_pipelines.storage import PartitionKey
 
@@ -65,16 +66,16 @@ def cut_hour(files: dict[str, list[Path]], upto: datetime, out: Path) -> dict[st
 
 def main() -> int:
     from akidb_pipelines.alerting.outbox import Outbox
-    from akidb_pipelines.alerting.respond import load_inputs, respond, write_incidents
-    from akidb_pipelines.alerting.sources import service_map
+    from akidb_pipelines.alerting.respond import respond, write_incidents
+    from akidb_pipelines.alerting.alert_sources import service_map
     from akidb_pipelines.clients.pagerduty import EventsClient
-    from akidb_pipelines.clients.pagerduty_standin import PagerDutyStandIn
+    from akidb_pipelines.testing.pagerduty_standin import PagerDutyStandIn
     from akidb_pipelines.forecast.config import load_forecast_config
     from akidb_pipelines.forecast.detector import load_detector_config
     from akidb_pipelines.forecast.scoring import score_window, write_scores
-    from akidb_pipelines.ingest import ingest_files
-    from akidb_pipelines.sqlmodels.project import project_graph
-    from akidb_pipelines.sqlmodels.runner import run_model
+    from akidb_pipelines.pipeline import ingest_hours, run_models
+    from akidb_pipelines.response_inputs import load_inputs
+    from akidb_pipelines.sql_models.project import project_graph
 
     work = Path(tempfile.mkdtemp(prefix="akidb-bench-cycle-"))
     t0 = time.perf_counter()
@@ -93,12 +94,10 @@ def main() -> int:
                window_start: datetime) -> dict[str, float]:
         times = {}
         t = time.perf_counter()
-        for kind, path in landing.items():
-            ingest_files(kind, [str(path)], lake, batch="landing", partition_of={str(path): hour_key})
+        ingest_hours(lake, {kind: {str(path): hour_key} for kind, path in landing.items()})
         times["ingest"] = time.perf_counter() - t
         t = time.perf_counter()
-        for name in graph.order:
-            run_model(graph.models[name], graph, lake, [hour_key])
+        run_models(lake, [hour_key], graph)
         times["models"] = time.perf_counter() - t
         t = time.perf_counter()
         scores, _ = score_window(lake, fcfg, dcfg, window_start, now)

@@ -6,8 +6,10 @@ from pathlib import Path
 
 import dagster as dg
 
-from akidb_pipelines.chaos import (
-    DETECTORS, REPORT_OBJECT, ChaosError, load_chaos, measured_cycle, publish_reports, run_chaos, scenario_paths)
+from akidb_pipelines.chaos.replay import DETECTORS
+from akidb_pipelines.chaos.report import REPORT_OBJECT, publish_reports
+from akidb_pipelines.chaos.run import measured_cycle, run_scenarios
+from akidb_pipelines.chaos.scenario import scenario_paths
 from akidb_pipelines.config import Settings
 from akidb_pipelines.dashboards.chaos import report_tables
 from assets.resources import LakeResource
@@ -37,22 +39,13 @@ class ChaosConfig(dg.Config):
 def chaos_report(context: dg.AssetExecutionContext, config: ChaosConfig, lake: LakeResource):
     settings = Settings.from_env()
     paths = scenario_paths(config.scenarios)
-    bad = set(config.detectors) - set(DETECTORS)
-    if bad or not config.detectors:
-        raise ChaosError(f"detectors: choose from {', '.join(DETECTORS)} (got {config.detectors})")
     if config.cycle_seconds > 0:
         cycle, source = config.cycle_seconds, "given (run config)"
     else:
         cycle, source = measured_cycle(settings.home)
     context.log.info(f"pipeline cycle {cycle:.1f} s: {source}")
     work = Path(config.workdir) if config.workdir else settings.home / "chaos"
-    reports = []
-    for p in paths:
-        sc = load_chaos(p)
-        context.log.info(f"chaos scenario {sc.name}: {sc.description}")
-        rep = run_chaos(sc, work / sc.name, tuple(config.detectors), cycle, say=context.log.info, cycle_source=source)
-        context.log.info("\n" + rep.table())
-        reports.append(rep.to_dict())
+    reports = [r.to_dict() for r in run_scenarios(paths, work, config.detectors, cycle, source, context.log.info)]
     uri, stored = publish_reports(lake.lake(), reports)
     goals = [(r["scenario"], g) for r in reports for g in r["goals"]]
     missed = [(s, g) for s, g in goals if not g["met"]]

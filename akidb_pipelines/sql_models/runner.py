@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 import duckdb
 
-from akidb_pipelines.sqlmodels.loader import ColumnTest, Model, ModelGraph
+from akidb_pipelines.sql_models.loader import ColumnTest, Model, ModelGraph
 from akidb_pipelines.storage.lake import Lake, PartitionKey, hour_partitions
 from akidb_pipelines.telemetry.conventions import QUARANTINE_TABLES, RAW_TABLES
 

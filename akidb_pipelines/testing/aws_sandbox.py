@@ -1,13 +1,32 @@
-"""A local AWS sandbox for the demo and the tests: moto in server mode on 127.0.0.1 with the Lambda
-provisioned-concurrency API that moto 5.2.5 lacks (verified recipe, ../shared/RECIPES.md; it patches moto internals,
-which is why moto is pinned), and the AkiDB resources the runbooks act on. moto comes with the dev extras."""
+"""A local AWS sandbox for the demo, the chaos replay and the tests: moto in server mode on 127.0.0.1 with the
+Lambda provisioned-concurrency API that moto 5.2.5 lacks (verified recipe, ../shared/RECIPES.md; it patches moto's
+URL table, which is why moto is pinned), and the AkiDB resources the runbooks act on. moto comes with the dev extra
+and is imported only when a sandbox starts: without it, :class:`SandboxUnavailable` says what to install."""
+
+from __future__ import annotations
+
+import io
 import json
+import logging
 import re
+import urllib.request
+import zipfile
+from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlparse
 
-import moto.awslambda.urls as lurls
-from moto.awslambda.models import lambda_backends
-from moto.core import DEFAULT_ACCOUNT_ID
+import boto3
+import yaml
+
+from akidb_pipelines.config.loader import load_yaml
+from akidb_pipelines.runbooks.actuator import Actuator
+from akidb_pipelines.runbooks.config import DEFAULT_PATH, RunbookConfigError, load_runbooks
+
+MISSING_MOTO = ("the local AWS sandbox needs moto, which comes with the dev extra: "
+                "pip install 'akidb-pipelines[dev]'")
+
+
+class SandboxUnavailable(RuntimeError):
+    pass
 
 
 def _region(h) -> str:  # noqa: ANN001
@@ -16,6 +35,9 @@ def _region(h) -> str:  # noqa: ANN001
 
 
 def provisioned_concurrency(request, full_url, headers):  # noqa: ANN001, ANN201 - moto's handler signature
+    from moto.awslambda.models import lambda_backends
+    from moto.core import DEFAULT_ACCOUNT_ID
+
     u = urlparse(full_url)
     fn = unquote(u.path.split("/functions/")[1].split("/")[0])
     q = parse_qs(u.query)
@@ -50,13 +72,20 @@ def provisioned_concurrency(request, full_url, headers):  # noqa: ANN001, ANN201
     return 405, {}, ""
 
 
-lurls.url_paths[r"{0}/(?P<api_version>[^/]+)/functions/(?P<function_name>[\w_:%-]+)/provisioned-concurrency/?$"] = \
-    provisioned_concurrency
+PC_ROUTE = r"{0}/(?P<api_version>[^/]+)/functions/(?P<function_name>[\w_:%-]+)/provisioned-concurrency/?$"
+
+
+def extend_moto() -> None:
+    """Add the provisioned-concurrency route to moto's Lambda URL table (before a server starts); idempotent."""
+    try:
+        import moto.awslambda.urls as lurls
+    except ImportError:
+        raise SandboxUnavailable(MISSING_MOTO) from None
+    lurls.url_paths[PC_ROUTE] = provisioned_concurrency
 
 
 def start_server():  # noqa: ANN201 - a moto ThreadedMotoServer, started; stop() it when done
-    import logging
-
+    extend_moto()
     from moto.server import ThreadedMotoServer
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
@@ -69,11 +98,6 @@ def seed_akidb(endpoint: str, region: str = "us-east-1") -> dict[str, str]:
     """The resources the shipped runbooks name: the on-demand Auto Scaling group, the predictive-scaling flag, a
     CloudFront distribution whose /v1/* behaviour runs the edge function, and the regional function alias.
     Returns {'distribution': id}."""
-    import io
-    import zipfile
-
-    import boto3
-
     kw = {"endpoint_url": endpoint, "region_name": region, "aws_access_key_id": "testing",
           "aws_secret_access_key": "testing"}
     asg = boto3.client("autoscaling", **kw)
@@ -111,13 +135,7 @@ def seed_akidb(endpoint: str, region: str = "us-east-1") -> dict[str, str]:
 def sandbox_runbooks(ids: dict[str, str], out, source=None) -> list:  # noqa: ANN001
     """The shipped runbooks (or ``source``), every one enabled and pointed at the sandbox's resources, written to
     ``out`` and loaded from there."""
-    from pathlib import Path
-
-    import yaml
-
-    from akidb_pipelines.runbooks.engine import DEFAULT_PATH, load_runbooks
-
-    doc = yaml.safe_load(Path(source or DEFAULT_PATH).read_text())
+    doc = load_yaml(source or DEFAULT_PATH, RunbookConfigError)
     for rb in doc["runbooks"]:
         rb["enabled"] = True
         if rb["action"]["type"] == "cloudfront_bypass_edge":
@@ -133,17 +151,13 @@ class Sandbox:
     an ``sb.actuator``; ``sb.reset()`` wipes and re-seeds it (a fresh account for the next replay)."""
 
     def __init__(self, workdir) -> None:  # noqa: ANN001
-        from pathlib import Path
-
         self.workdir = Path(workdir)
         self.srv = None
         self.endpoint = ""
         self.runbooks: list = []
         self.actuator = None
 
-    def __enter__(self) -> "Sandbox":
-        from akidb_pipelines.runbooks.engine import Actuator
-
+    def __enter__(self) -> Sandbox:
         self.srv = start_server()
         host, port = self.srv.get_host_and_port()
         self.endpoint = f"http://{host}:{port}"
@@ -156,8 +170,6 @@ class Sandbox:
 
     def reset(self) -> None:
         """Wipe every resource of the moto backends (in this process) and seed the AkiDB ones again."""
-        import urllib.request
-
         urllib.request.urlopen(urllib.request.Request(f"{self.endpoint}/moto-api/reset", method="POST"),
                                timeout=30).read()
         self._seed()

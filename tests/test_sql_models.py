@@ -7,8 +7,8 @@ import dagster as dg
 import duckdb
 import pytest
 
-from akidb_pipelines.sqlmodels import ModelGraphError, load_models
-from akidb_pipelines.sqlmodels.runner import KNOWN_SOURCES, run_model, run_tests
+from akidb_pipelines.sql_models import ModelGraphError, load_models
+from akidb_pipelines.sql_models.runner import KNOWN_SOURCES, run_model, run_tests
 from akidb_pipelines.storage import Lake, hour_partitions
 from assets.ingest import ingest_assets
 from assets.resources import LakeResource, LandingZoneSource

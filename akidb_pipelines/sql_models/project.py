@@ -10,8 +10,8 @@ from pathlib import Path
 
 from akidb_pipelines.slo.spec import load_policy, load_specs
 from akidb_pipelines.slo.sql import budget_events_sql, burn_rates_sql, sli_events_sql
-from akidb_pipelines.sqlmodels import ModelGraph, load_models
-from akidb_pipelines.sqlmodels.runner import KNOWN_SOURCES
+from akidb_pipelines.sql_models import ModelGraph, load_models
+from akidb_pipelines.sql_models.runner import KNOWN_SOURCES
 
 
 def _sql_root() -> Path:

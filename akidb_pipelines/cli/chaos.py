@@ -1,0 +1,58 @@
+"""``akidb chaos``: replay chaos scenarios and score the detectors (exit 1 when a goal of the shipped detector is
+missed)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from akidb_pipelines.chaos.replay import DETECTORS
+from akidb_pipelines.chaos.report import publish_reports
+from akidb_pipelines.chaos.run import measured_cycle, run_scenarios
+from akidb_pipelines.chaos.scenario import ChaosError, shipped_scenarios
+from akidb_pipelines.cli.args import EX_FAIL, EX_NOINPUT, EX_OK, EX_USAGE
+from akidb_pipelines.config import Settings
+from akidb_pipelines.storage import Lake
+from akidb_pipelines.dashboards import publish, render
+from akidb_pipelines.testing.aws_sandbox import SandboxUnavailable
+
+
+def run(args: argparse.Namespace) -> int:
+    paths = args.scenario or shipped_scenarios()
+    missing = [p for p in paths if not Path(p).is_file()]
+    if missing:
+        print(f"akidb chaos: {missing[0]}: scenario file not found", file=sys.stderr)
+        return EX_NOINPUT
+    detectors = tuple(d.strip() for d in args.detectors.split(",") if d.strip())
+    if not detectors or set(detectors) - set(DETECTORS):
+        print(f"akidb chaos: --detectors: choose from {','.join(DETECTORS)}", file=sys.stderr)
+        return EX_USAGE
+    settings = Settings.from_env()
+    work = args.workdir or settings.home / "chaos"
+    if args.cycle_seconds is None:
+        cycle, source = measured_cycle(settings.home)
+    else:
+        cycle, source = args.cycle_seconds, "given (--cycle-seconds)"
+    print(f"pipeline cycle {cycle:.1f} s: {source}", flush=True)
+    try:
+        done = run_scenarios(paths, work, detectors, cycle, source, say=lambda m: print(m, flush=True))
+    except ChaosError as exc:
+        print(f"akidb chaos: {exc}", file=sys.stderr)
+        return EX_USAGE
+    except SandboxUnavailable as exc:
+        print(f"akidb chaos: {exc}", file=sys.stderr)
+        return EX_FAIL
+    reports = [r.to_dict() for r in done]
+    ok = all(met for r in done for _, met, _ in r.goals())
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(reports, indent=2, default=str) + "\n")
+        print(f"reports written to {args.json}")
+    if not args.no_publish:
+        lake = Lake.from_settings(settings)
+        uri, stored = publish_reports(lake, reports)
+        page = publish(lake, render("chaos", lake))
+        print(f"lake: {uri} ({len(stored)} scenario report(s)); dashboard: {page.url}")
+    return EX_OK if ok else EX_FAIL
