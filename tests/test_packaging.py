@@ -197,6 +197,16 @@ def test_the_wheel_without_the_dev_extra_loads_every_sql_model_from_site_package
     assert strays == {}, f"imported from outside {site}: {strays}"
 
 
+def test_akidb_chaos_without_the_dev_extra_says_in_one_line_what_to_install(installed):
+    python, _site, work, env, _blocked = installed
+    r = subprocess.run([python, "-m", "akidb_pipelines.cli", "chaos", "--no-publish"],
+                       cwd=work, env=env, capture_output=True, text=True, timeout=180)
+    assert r.returncode == 1, r.stderr
+    assert r.stderr.strip().splitlines() == [
+        "akidb chaos: the local AWS sandbox needs moto, which comes with the dev extra: "
+        "pip install 'akidb-pipelines[dev]'"], r.stderr
+
+
 def test_every_non_python_file_of_the_packages_is_installed(installed):
     """Configs, SLO specs, scenarios, the dashboards' JS/CSS, the SQL models: the code reads them next to itself."""
     site = installed[1]

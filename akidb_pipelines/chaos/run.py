@@ -18,7 +18,7 @@ from akidb_pipelines.chaos.scenario import ChaosError, ChaosScenario, load_chaos
 from akidb_pipelines.forecast.config import load_forecast_config
 from akidb_pipelines.storage import Lake
 from akidb_pipelines.synthetic.scenario import parse_scenario
-from akidb_pipelines.testing.aws_sandbox import Sandbox
+from akidb_pipelines.testing.aws_sandbox import Sandbox, require_moto
 
 DEFAULT_CYCLE_SECONDS = 60.0
 CYCLE_BENCH = Path("bench") / "cycle.json"   # under $AKIDB_HOME, written by `make bench` (tests/benchmarks/bench_cycle)
@@ -81,6 +81,7 @@ def run_scenarios(paths: Sequence[str | os.PathLike[str]], workdir: str | os.Pat
     if not detectors or set(detectors) - set(DETECTORS):
         raise ChaosError(f"detectors: choose from {', '.join(DETECTORS)} (got {', '.join(detectors) or 'none'})")
     scenarios = [load_chaos(p) for p in paths]
+    require_moto()  # before any scenario is built: every replay runs its runbooks on the sandbox
     reports = []
     for sc in scenarios:
         say(f"chaos scenario {sc.name}: {sc.description}")

@@ -75,6 +75,14 @@ def provisioned_concurrency(request, full_url, headers):  # noqa: ANN001, ANN201
 PC_ROUTE = r"{0}/(?P<api_version>[^/]+)/functions/(?P<function_name>[\w_:%-]+)/provisioned-concurrency/?$"
 
 
+def require_moto() -> None:
+    """Raise :class:`SandboxUnavailable` (what to install, in one line) when moto is not installed."""
+    try:
+        import moto  # noqa: F401 - a dev extra, imported only where a sandbox is needed
+    except ImportError:
+        raise SandboxUnavailable(MISSING_MOTO) from None
+
+
 def extend_moto() -> None:
     """Add the provisioned-concurrency route to moto's Lambda URL table (before a server starts); idempotent."""
     try:
