@@ -7,8 +7,9 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -28,8 +29,10 @@ class NabInputError(Exception):
     """A data or labels file is missing, unreadable or inconsistent (the message names the file)."""
 
 
-def read_nab_csv(path: Path) -> pd.DataFrame:
-    """A NAB data file (timestamp,value) as columns ds, y."""
+def read_nab_csv(path: Path, warn: Callable[[str], None] | None = None) -> pd.DataFrame:
+    """A NAB data file (timestamp,value) as columns ds, y, in time order with one row per timestamp. Real files
+    are not always so: rows out of time order are sorted (stable) and a repeated timestamp keeps its first row;
+    ``warn`` hears about each repair (the evaluation goes on)."""
     try:
         df = pd.read_csv(path)
     except (OSError, ValueError) as exc:
@@ -40,26 +43,60 @@ def read_nab_csv(path: Path) -> pd.DataFrame:
         ds = pd.to_datetime(df["timestamp"])
     except (ValueError, TypeError) as exc:
         raise NabInputError(f"{path}: bad timestamp: {exc}") from exc
-    if not ds.is_monotonic_increasing:
-        raise NabInputError(f"{path}: timestamps are not in time order")
-    return pd.DataFrame({"ds": ds, "y": pd.to_numeric(df["value"], errors="coerce").astype(float)})
+    out = pd.DataFrame({"ds": ds, "y": pd.to_numeric(df["value"], errors="coerce").astype(float)})
+    if not out["ds"].is_monotonic_increasing:
+        back = int((out["ds"].diff() < pd.Timedelta(0)).sum())
+        out = out.sort_values("ds", kind="stable").reset_index(drop=True)
+        if warn:
+            warn(f"{path}: {back} timestamp(s) out of time order: rows sorted by time")
+    dup = out["ds"].duplicated()
+    if dup.any():
+        out = out[~dup].reset_index(drop=True)
+        if warn:
+            warn(f"{path}: {int(dup.sum())} repeated timestamp(s): the first row of each kept")
+    return out
 
 
 def discover(data_dir: Path, windows: dict[str, list]) -> list[str]:
-    """Relative paths (``category/file.csv``) of the CSVs under data_dir that the labels file knows."""
-    found = sorted(str(p.relative_to(data_dir)) for p in data_dir.rglob("*.csv"))
-    return [f for f in found if f in windows]
+    """Relative paths (``category/file.csv``) of the CSVs under data_dir that the labels file knows; category
+    folders may be symbolic links (followed, each real folder once)."""
+    found, seen = [], set()
+    for root, dirs, files in os.walk(data_dir, followlinks=True):
+        real = os.path.realpath(root)
+        if real in seen:  # a link back up the tree
+            dirs[:] = []
+            continue
+        seen.add(real)
+        found += [Path(root, f).relative_to(data_dir).as_posix() for f in files if f.endswith(".csv")]
+    return [f for f in sorted(found) if f in windows]
 
 
 # -- online forecasting --------------------------------------------------------------------------------------------
 
+def _history(ds: pd.Series, y: pd.Series, lo: int, i: int, train: pd.Timedelta, min_rows: int) -> int:
+    """The first row of the training history ending before row ``i``: ``lo`` (the trailing window), or, when the
+    window holds fewer than ``min_rows`` values (a gap in the data longer than the window), the window's length
+    of data before the gap (and at least the last ``min_rows`` values, however old)."""
+    valid = np.flatnonzero(y.iloc[:i].notna().to_numpy())
+    if int(np.sum(valid >= lo)) >= min_rows or len(valid) == 0:
+        return lo
+    last = ds.iloc[int(valid[-1])]
+    first = int(np.searchsorted(ds.to_numpy(), (last - train).to_datetime64(), side="left"))
+    return min(first, int(valid[max(0, len(valid) - min_rows)]))
+
+
 def online_forecast(df: pd.DataFrame, config: Any, *, cache_dir: Path | None = None,
-                    exclude: Callable[[pd.DataFrame], np.ndarray] | None = None) -> pd.DataFrame:
+                    exclude: Callable[[pd.DataFrame], np.ndarray] | None = None,
+                    warn: Callable[[str], None] | None = None) -> pd.DataFrame:
     """Run Prophet online over one series: the first fit sees the probationary rows only, then the model is refit
     every ``online.refit_every_hours`` on the trailing ``online.train_window_days`` of data before the refit time
     (never later rows) and forecasts until the next refit. The probationary rows themselves get the first model's
     in-sample fit (context for the detector's robust scaling; they are never scored). Returns ds, y, yhat,
-    yhat_lower, yhat_upper, fit_id."""
+    yhat_lower, yhat_upper, fit_id.
+
+    A gap in the data longer than the training window does not stop it: the refit after the gap trains on the
+    window's length of data before the gap (``warn`` says so); a stretch with fewer than two values to learn
+    from keeps the previous model, or is left unforecast (NaN: never scored) before the first one."""
     from akidb_pipelines.forecast.model import fit_prophet, predict
 
     on = config.online
@@ -82,25 +119,35 @@ def online_forecast(df: pd.DataFrame, config: Any, *, cache_dir: Path | None = N
     start = max(p, min(on.min_train_rows, n))
     step = pd.Timedelta(hours=on.refit_every_hours)
     train = pd.Timedelta(days=on.train_window_days)
-    i, fid = start, 0
+    i, fid, model = start, 0, None
     while i < n:
         t0 = ds.iloc[i]
         j = int(np.searchsorted(ds.to_numpy(), (t0 + step).to_datetime64(), side="left"))
         j = max(j, i + 1)
         lo = int(np.searchsorted(ds.to_numpy(), (t0 - train).to_datetime64(), side="left"))
+        first = _history(ds, y, lo, i, train, on.min_train_rows)
+        if first < lo and warn:
+            warn(f"refit at {t0}: fewer than {on.min_train_rows} values in the last {on.train_window_days:g} days "
+                 f"(a gap in the data): trained on the data before the gap, from {ds.iloc[first]}")
+        lo = first
         hist = pd.DataFrame({"ds": ds.iloc[lo:i], "y": y.iloc[lo:i]})
         if exclude is not None and fid > 0:
             mask = exclude(pd.DataFrame({"ds": ds.iloc[:i], "y": y.iloc[:i], "yhat": out[:i, 0],
                                          "yhat_lower": out[:i, 1], "yhat_upper": out[:i, 2]}))
             hist.loc[mask[lo:i], "y"] = np.nan
-        model = fit_prophet(hist, params)
-        if fid == 0:
-            ins = predict(model, ds.iloc[:i], seed=on.seed)
-            out[:i] = ins[["yhat", "yhat_lower", "yhat_upper"]].to_numpy()
+        refit = int(hist["y"].notna().sum()) >= 2
+        if not refit and model is None:  # nothing to learn from yet: left unforecast
+            i = j
+            continue
+        if refit:
+            model = fit_prophet(hist, params)
+            if fid == 0:
+                ins = predict(model, ds.iloc[:i], seed=on.seed)
+                out[:i] = ins[["yhat", "yhat_lower", "yhat_upper"]].to_numpy()
         fc = predict(model, ds.iloc[i:j], seed=on.seed + fid + 1)
         out[i:j] = fc[["yhat", "yhat_lower", "yhat_upper"]].to_numpy()
-        fit_id[i:j] = fid
-        fid += 1
+        fit_id[i:j] = fid if refit else fid - 1  # no refit: the previous model goes on
+        fid += refit
         i = j
     res = pd.DataFrame({"ds": ds, "y": y, "yhat": out[:, 0], "yhat_lower": out[:, 1], "yhat_upper": out[:, 2],
                         "fit_id": fit_id})
@@ -125,6 +172,7 @@ class EvalReport:
     events_swept: dict[str, Any]              # at the standard profile's swept threshold
     per_file: list[dict[str, Any]]
     config: dict[str, Any]
+    warnings: list[str] = field(default_factory=list)  # data repaired on the way (order, duplicates, gaps)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -188,13 +236,21 @@ def evaluate(data_dir: str | Path, labels_file: str | Path, out_dir: str | Path 
     if config.online.exclude_anomalies:
         def exclude(ctx: pd.DataFrame) -> np.ndarray:
             return score_points(ctx, config)["is_anomaly"].to_numpy()
+    warnings: list[str] = []
+
+    def warn(msg: str) -> None:
+        warnings.append(msg)
+        if progress:
+            progress(f"warning: {msg}")
+
     for name in names:
-        df = read_nab_csv(data_dir / name)
+        df = read_nab_csv(data_dir / name, warn)
         try:
             labels = FileLabels(len(df), window_rows(df["ds"], windows[name]), probationary_length(len(df)))
         except ValueError as exc:
             raise NabInputError(f"{labels_file}: {name}: {exc}") from exc
-        fc = online_forecast(df, config, cache_dir=Path(cache_dir) if cache_dir else None, exclude=exclude)
+        fc = online_forecast(df, config, cache_dir=Path(cache_dir) if cache_dir else None, exclude=exclude,
+                             warn=lambda m, name=name: warn(f"{name}: {m}"))
         fits += int(fc["fit_id"].max()) + 1
         res = score_points(fc, config)
         res.loc[: labels.probation - 1, "anomaly_score"] = 0.0  # learning only: never an alert
@@ -230,7 +286,7 @@ def evaluate(data_dir: str | Path, labels_file: str | Path, out_dir: str | Path 
     return EvalReport(files=len(results), windows=sum(lb.scored_windows().__len__() for _, lb in pairs),
                       rows=sum(lb.rows for _, lb in pairs), seconds=time.monotonic() - t_start, fits=fits,
                       at_default=at_default, swept=swept, events=ev, events_swept=ev_s, per_file=per_file,
-                      config=asdict(config))
+                      config=asdict(config), warnings=warnings)
 
 
 def report_text(rep: EvalReport) -> str:
@@ -255,6 +311,9 @@ def report_text(rep: EvalReport) -> str:
                   f"  median delay       {_fmt(ev['median_delay_minutes_from_window_start'])} min from window start "
                   f"({_fmt(ev['median_delay_rows_from_window_start'])} rows), "
                   f"{_fmt(ev['median_delay_minutes_from_labelled_point'])} min from the labelled point"]
+    if rep.warnings:
+        lines += ["", f"warnings ({len(rep.warnings)}: data repaired, evaluation went on):"]
+        lines += [f"  {w}" for w in rep.warnings]
     return "\n".join(lines) + "\n"
 
 
