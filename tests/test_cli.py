@@ -83,12 +83,24 @@ def test_python_dash_m_runs_the_cli_and_returns_its_exit_code(tmp_path):
         pytest.param(["generate", "--days", "abc"], "not a number", id="non-numeric days is a usage error"),
         pytest.param(["generate", "--corrupt-fraction", "1"], "must be in [0, 1)", id="a corrupt fraction of 1 is a usage error"),
         pytest.param(["generate", "--start", "yesterday"], "not a date/time", id="an unparsable start is a usage error"),
+        pytest.param(["generate", "--days", "nan"], "finite", id="nan days is a usage error"),
+        pytest.param(["generate", "--days", "inf"], "finite", id="infinite days is a usage error"),
+        pytest.param(["generate", "--days", "1e9"], "at most 366", id="a billion days is a usage error"),
+        pytest.param(["generate", "--seed", "-1"], "must be in 0", id="a negative seed is a usage error"),
+        pytest.param(["generate", "--traces-per-minute", "nan"], "finite", id="nan traces per minute is a usage error"),
+        pytest.param(["generate", "--start", "0001-01-01"], "outside 1970", id="year 1 is a usage error"),
+        pytest.param(["generate", "--start", "9999-12-31T23:59"], "outside 1970", id="year 9999 is a usage error"),
+        pytest.param(["demo", "--days", "nan"], "finite", id="demo nan days is a usage error"),
+        pytest.param(["chaos", "--cycle-seconds", "inf"], "finite", id="infinite cycle seconds is a usage error"),
+        pytest.param(["silence", "add", "rule=x", "--comment", "y", "--duration", "nan"], "finite",
+                     id="a nan silence duration is a usage error"),
     ],
 )
 def test_bad_arguments_exit_2(capsys, argv, in_stderr):
     code, _, err = run(argv, capsys)
     assert code == EX_USAGE
     assert in_stderr in err
+    assert len(err.strip().splitlines()) == 1, err  # one line, pointing at --help (no usage block)
 
 
 @pytest.mark.parametrize("partition", ["nonsense", "2026-13-01T05", "2026-11-20T25", "2026-11-20"])

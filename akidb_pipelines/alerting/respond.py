@@ -4,14 +4,16 @@ Every tick recomputes the incidents from the alerts of the lookback window (corr
 incident ids are stable across ticks) and turns decisions into outbox rows with idempotency keys
 (``<incident>:trigger``, ``<incident>:resolve``): a tick that runs twice, or two ticks racing, page once.
 
-Per tick, in order: alerts from the burn rates, the anomalies and the enabled static rules; ad-hoc silences mute
-the alerts they match; correlation groups the rest into incidents (root from the service map); each incident gets
-a root-cause type (``rootcause``); routing decides page / hold / ticket; maintenance windows silence incidents
-rooted in their tiers; a recurrence of a recent incident's root within ``flap_window`` is flapping and pages only
-if it persists for ``flap_hold``; a P1 outside business hours is held to the next opening (paged at once if it
-becomes P0); a P0 not acknowledged within the policy's ack timeout is escalated (a second PagerDuty incident,
-``<id>-escalation``); an incident quiet for ``resolve_after`` is resolved. Runbooks matching a paged incident are
-listed on the page and in the ledger; the runbook sensor launches them (``akidb_pipelines.runbooks.lifecycle``).
+Per tick, in order: alerts from the burn rates, the anomalies and the enabled static rules; ad-hoc silences mute the
+alerts they match (an unusable silence, or an unreadable silence store, mutes nothing and is a ``warning`` decision:
+a broken silence store must not suppress pages); correlation groups the rest into incidents (root from the service
+map); each incident gets a root-cause type (``rootcause``); routing decides page / hold / ticket; maintenance
+windows silence incidents rooted in their tiers; a recurrence of a recent incident's root within ``flap_window`` is
+flapping and pages only if it persists for ``flap_hold``; a P1 outside business hours is held to the next opening
+(paged at once if it becomes P0); a P0 not acknowledged within the policy's ack timeout is escalated (a second
+PagerDuty incident, ``<id>-escalation``); an incident quiet for ``resolve_after`` is resolved. Runbooks matching a
+paged incident are listed on the page and in the ledger; the runbook sensor launches them
+(``akidb_pipelines.runbooks.lifecycle``).
 
 Two ledgers land in the lake: ``alerting/incidents.parquet`` (one row per incident: first alert, first page,
 acknowledgement, resolution, pages, cause, runbooks) and ``alerting/decisions.parquet`` (every alert's grouping,
@@ -146,6 +148,9 @@ def respond(lake: Lake, now: datetime, inputs: Inputs, outbox: Outbox, smap: Ser
     start = now - cfg.lookback
     report = RespondReport(now=now)
     raw = collect_alerts(lake, inputs, start, now) + [a for a in extra_alerts if a.start <= now]
+    for sil in inputs.silences:  # an unusable row or store mutes nothing (fail-safe for paging): say so
+        if not sil.valid:
+            report.decide("", "warning", sil.id, f"silence ignored: {sil.problem}")
     alerts = []
     for a in raw:
         if a.start <= start + timedelta(minutes=1):  # already firing before the lookback: not a new onset

@@ -5,11 +5,18 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from akidb_pipelines.cli.args import date_arg, fraction, positive
+from akidb_pipelines.cli.args import MAX_DAYS, MAX_SILENCE_HOURS, bounded, date_arg, fraction, seed_arg
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but an argument error is one line on stderr (exit 2), pointing at ``--help`` for the usage."""
+
+    def error(self, message: str):  # noqa: ANN201 - NoReturn
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (see {self.prog} --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = OneLineParser(
         prog="akidb",
         description="AkiDB observability pipelines: generate synthetic telemetry, ingest raw files into the "
                     "Parquet lake, run the whole pipeline. Settings come from AKIDB_* environment variables "
@@ -23,11 +30,11 @@ def build_parser() -> argparse.ArgumentParser:
     g = sub.add_parser("generate", help="write seeded synthetic AkiDB telemetry (X-Ray, EMF, Prometheus) with incidents",
                        description="Write a landing zone of synthetic telemetry plus ground_truth.json.")
     g.add_argument("--out", type=Path, default=None, help="output folder (default $AKIDB_HOME)")
-    g.add_argument("--days", type=positive, default=7.0, help="days of history (default 7)")
+    g.add_argument("--days", type=bounded(MAX_DAYS, "days"), default=7.0, help="days of history (default 7)")
     g.add_argument("--start", type=date_arg, default=None, help="first minute, UTC (default: DAYS before today 00:00)")
-    g.add_argument("--seed", type=int, default=42, help="random seed: same seed, same bytes (default 42)")
+    g.add_argument("--seed", type=seed_arg, default=42, help="random seed: same seed, same bytes (default 42)")
     g.add_argument("--scenario", type=Path, default=None, help="incident scenario YAML (default: the three from history)")
-    g.add_argument("--traces-per-minute", type=positive, default=4.0, help="sampled X-Ray traces per minute (default 4)")
+    g.add_argument("--traces-per-minute", type=bounded(1000), default=4.0, help="sampled X-Ray traces per minute (default 4)")
     g.add_argument("--gzip", action="store_true", help="gzip the NDJSON files")
     g.add_argument("--corrupt-fraction", type=fraction, default=0.0,
                    help="share of EMF/X-Ray lines to damage on purpose, to exercise the quarantine (default 0)")
@@ -78,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="chaos scenario YAML (repeatable; default: every shipped scenario)")
     ch.add_argument("--json", type=Path, default=None, help="write the reports as JSON to this file")
     ch.add_argument("--workdir", type=Path, default=None, help="where the scenario lakes go (default $AKIDB_HOME/chaos)")
-    ch.add_argument("--cycle-seconds", type=float, default=None,
+    ch.add_argument("--cycle-seconds", type=bounded(3600, "seconds"), default=None,
                     help="pipeline cycle time added to each detection: new minute -> page (default: measured by "
                          "`make bench` on this machine, $AKIDB_HOME/bench/cycle.json, else 60)")
     ch.add_argument("--no-publish", action="store_true",
@@ -101,19 +108,27 @@ def build_parser() -> argparse.ArgumentParser:
                                      "joins an incident; the decision ledger records it.")
     ss = sil.add_subparsers(dest="silence_command", required=True)
     sa = ss.add_parser("add", help="add a silence")
-    sa.add_argument("matchers", nargs="+", help="key=pattern, e.g. component=lambda-edge rule='lambda-edge.*'")
-    sa.add_argument("--duration", type=positive, default=2.0, help="hours (default 2)")
+    sa.add_argument("matchers", nargs="+",
+                    help="key=pattern, e.g. component=lambda-edge rule='lambda-edge.*': keys source, rule, component, "
+                         "edge_location, severity (once each); patterns of letters, digits, . _ - and the wildcards "
+                         "* ? [...]")
+    sa.add_argument("--duration", type=bounded(MAX_SILENCE_HOURS, "hours"), default=2.0,
+                    help="hours, at most 720 (30 days; default 2)")
     sa.add_argument("--start", type=date_arg, default=None, help="start, UTC ISO time (default now)")
     sa.add_argument("--by", default="", help="who sets it")
-    sa.add_argument("--comment", required=True, help="why (required: the ledger shows it)")
-    ss.add_parser("list", help="list silences")
-    se = ss.add_parser("expire", help="end a silence now")
+    sa.add_argument("--comment", required=True, help="why (required, one non-blank line: the ledger shows it)")
+    sa.add_argument("--all", action="store_true",
+                    help="allow a matcher that matches every value of its label (component='*', severity='P*')")
+    ss.add_parser("list", help="list silences (a stored row that cannot be used is listed as invalid)")
+    se = ss.add_parser("expire", help="end a silence now (its row stays: the ledger explains past decisions)")
     se.add_argument("id")
+    sd = ss.add_parser("delete", help="remove a silence's row (e.g. one listed as invalid)")
+    sd.add_argument("id")
 
     d = sub.add_parser("demo", help="generate 7 days of telemetry and materialize the whole asset graph",
                        description="The main job on the embedded default: synthetic telemetry with the three "
                                    "incidents, ingested into a local lake through the Dagster assets; prints a summary.")
-    d.add_argument("--days", type=positive, default=7.0, help="days of history (default 7)")
-    d.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
+    d.add_argument("--days", type=bounded(MAX_DAYS, "days"), default=7.0, help="days of history (default 7)")
+    d.add_argument("--seed", type=seed_arg, default=42, help="random seed (default 42)")
     d.add_argument("--reuse", action="store_true", help="reuse existing generated data when present")
     return p
