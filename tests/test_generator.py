@@ -121,3 +121,20 @@ def test_deploy_blips_are_recorded_as_non_incidents(tmp_path):
     gt = json.loads(res.ground_truth.read_text())
     assert gt["deploys"] == [{"start": "2026-11-02T14:00:00Z", "end": "2026-11-02T14:02:00Z",
                               "components": ["akidb-rest"], "incident": False}]
+
+
+def test_a_window_generated_with_the_origin_of_a_longer_history_continues_its_traffic_level():
+    import numpy as np
+
+    from akidb_pipelines.synthetic.minute_model import build_model
+
+    t0 = datetime(2026, 3, 2, tzinfo=timezone.utc)
+    sc = parse_scenario({"incidents": []}, t0)
+    history = build_model(t0, 21, 5, sc)
+    at = t0 + timedelta(days=20)
+    window = build_model(at, 1, 5, sc, origin=t0)
+    alone = build_model(at, 1, 5, sc)
+    level = lambda m: float(np.median(m.requests))  # noqa: E731
+    assert abs(level(window) / float(np.median(history.requests[-1440:])) - 1) < 0.01
+    assert level(window) / level(alone) > 1 + 0.9 * 0.02 * 20 / 7  # without the origin: back to week one's level
+    assert build_model(t0, 1, 5, sc, origin=t0).requests.tolist() == build_model(t0, 1, 5, sc).requests.tolist()

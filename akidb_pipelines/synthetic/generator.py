@@ -52,11 +52,13 @@ def generate(
     sources: tuple[str, ...] = ("xray", "emf", "prom"),
     progress: Progress | None = None,
     corrupt_fraction: float = 0.0,
+    origin: datetime | None = None,
 ) -> GenerationResult:
     """Write ``days`` of telemetry from ``start`` (UTC, minute-aligned) into ``out_dir``; same seed, same bytes.
 
     ``corrupt_fraction`` of the EMF and X-Ray lines are damaged on purpose (truncated, a renamed member, a NaN or
     negative number) so the quarantine has something to catch; their count is written to the ground truth.
+    ``origin``: where the traffic's growth starts (default ``start``; see ``minute_model.build_model``).
     ``sources`` may name ``otlp``: the same traces as OpenTelemetry OTLP/JSON under ``landing/otlp/`` (instead of,
     or beside, ``xray``; both at once in one landing zone would store every span twice).
     """
@@ -71,7 +73,7 @@ def generate(
     sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario, start)
     out = Path(out_dir)
     landing = out / "landing"
-    model = build_model(start, days, seed, sc)
+    model = build_model(start, days, seed, sc, origin)
     files: dict[str, list[Path]] = {}
     records: dict[str, int] = {}
     corrupted: dict[str, int] = {"prom": 0}

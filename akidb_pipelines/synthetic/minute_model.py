@@ -57,7 +57,10 @@ COLD_SIGMA = 0.25
 REST_SIGMA = 0.15  # akidb-rest end-to-end (own + subsegments): median ~19 ms, P95 ~24 ms
 
 
-def build_model(start: datetime, days: float, seed: int, scenario: Scenario) -> MinuteModel:
+def build_model(start: datetime, days: float, seed: int, scenario: Scenario,
+                origin: datetime | None = None) -> MinuteModel:
+    """The minute-level model of ``days`` from ``start``. Traffic grows from ``origin`` (default ``start``): a
+    window generated on its own with the ``origin`` of a longer history continues that history's level."""
     rng = np.random.default_rng(seed)
     n = int(round(days * 1440))
     t = np.arange(n)
@@ -65,7 +68,8 @@ def build_model(start: datetime, days: float, seed: int, scenario: Scenario) -> 
     weekday = (start.weekday() + (start.hour * 60 + start.minute + t) // 1440) % 7
     daily = 1.0 + 0.45 * np.sin(2 * np.pi * (hour_of_day - 9.0) / 24.0)
     weekly = np.where(weekday >= 5, 0.72, 1.0)
-    growth = 1.0 + topo.WEEKLY_GROWTH * t / (7 * 1440)
+    since = 0 if origin is None else int((start - origin).total_seconds() // 60)
+    growth = 1.0 + topo.WEEKLY_GROWTH * (since + t) / (7 * 1440)
     noise = np.exp(rng.normal(0.0, 0.04, n))
     requests = topo.BASE_REQUESTS_PER_MINUTE * daily * weekly * growth * noise
     for ev in scenario.events:  # surges and dips that are not incidents
