@@ -154,3 +154,97 @@ def test_the_routing_key_never_appears_in_errors_or_repr(pd, tmp_path):
 ])
 def test_the_stand_in_validates_like_the_events_api(event, error):
     assert any(error in e for e in validate(event))
+
+
+# -- the client's configuration and `akidb incidents --ack` (issue 13) ----------------------------------------------
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:9", "ftp://events.example", "events.pagerduty.com", "https://",
+                                 "https://user:secret@events.example"])
+def test_a_url_that_is_not_plain_https_is_a_configuration_error_naming_the_variable(url):
+    from akidb_pipelines.clients.pagerduty import PagerDutyConfigError
+
+    with pytest.raises(PagerDutyConfigError, match="AKIDB_PAGERDUTY_URL") as e:
+        EventsClient(KEY, base_url=url)
+    assert KEY not in str(e.value) and "secret" not in str(e.value)
+
+
+def test_a_missing_ca_file_is_a_configuration_error(tmp_path):
+    from akidb_pipelines.clients.pagerduty import PagerDutyConfigError
+
+    with pytest.raises(PagerDutyConfigError, match="AKIDB_PAGERDUTY_CA_FILE"):
+        EventsClient(KEY, base_url="https://127.0.0.1:9", ca_file=str(tmp_path / "nope.pem"))
+
+
+def _ack(argv_id: str, capsys) -> tuple[int, str, str]:  # noqa: ANN001
+    from akidb_pipelines.cli import main
+
+    try:
+        code = main(["incidents", "--ack", argv_id, "--by", "alice"])
+    except SystemExit as e:  # pragma: no cover - argparse
+        code = e.code
+    out, err = capsys.readouterr()
+    assert "Traceback" not in err and len(err.strip().splitlines()) <= 1, err
+    return code, out, err
+
+
+@pytest.fixture()
+def paged(monkeypatch, pd):
+    """inc-1 paged through the outbox of $AKIDB_HOME; the environment points at the stand-in."""
+    from akidb_pipelines.config import akidb_home
+
+    box = Outbox(akidb_home() / "pagerduty-outbox.sqlite")
+    box.enqueue(_trigger("inc-1"), "inc-1:trigger")
+    monkeypatch.setenv("PAGERDUTY_ROUTING_KEY", KEY)
+    monkeypatch.setenv("AKIDB_PAGERDUTY_URL", pd.base_url)
+    monkeypatch.setenv("AKIDB_PAGERDUTY_CA_FILE", str(pd.ca_file))
+    return box
+
+
+def test_ack_with_an_http_url_is_refused_before_anything_is_queued_and_a_rerun_delivers(paged, pd, monkeypatch,
+                                                                                         capsys):
+    assert paged.deliver(_client(pd).send).sent == 1
+    monkeypatch.setenv("AKIDB_PAGERDUTY_URL", pd.base_url.replace("https://", "http://"))
+    code, out, err = _ack("inc-1", capsys)
+    assert code == 2 and "AKIDB_PAGERDUTY_URL" in err and "https" in err
+    assert "inc-1:acknowledge" not in paged.keys()  # nothing queued: the rerun is not "already acknowledged"
+    monkeypatch.setenv("AKIDB_PAGERDUTY_URL", pd.base_url)
+    code, out, err = _ack("inc-1", capsys)
+    assert code == 0 and "acknowledged in PagerDuty" in out
+    assert pd.incidents["inc-1"].status == "acknowledged"
+    code, out, _ = _ack("inc-1", capsys)
+    assert code == 0 and "already acknowledged" in out
+
+
+def test_ack_after_a_dead_lettered_trigger_says_the_trigger_never_reached_pagerduty(paged, pd, capsys):
+    pd.failures[:] = [400]
+    assert paged.deliver(_client(pd).send).dead == 1
+    for _ in range(2):  # a rerun says the same
+        code, out, err = _ack("inc-1", capsys)
+        assert code == 1 and "acknowledged (" not in out
+        assert "never reached PagerDuty" in err and "dead-lettered" in err and "HTTP 400" in err
+    assert "inc-1" not in pd.incidents and not any(e["event_action"] == "acknowledge" for e in pd.events)
+    ack = next(r for r in paged.rows() if r["idempotency_key"] == "inc-1:acknowledge")
+    assert ack["status"] == "dead" and "trigger" in ack["last_error"]  # recorded (stops the escalation), not sent
+
+
+def test_ack_queued_behind_a_trigger_still_retrying_says_it_is_not_delivered_yet(paged, pd, capsys):
+    pd.failures[:] = [503]
+    assert paged.deliver(_client(pd).send).retrying == 1
+    code, out, err = _ack("inc-1", capsys)
+    assert code == 0 and "not delivered yet" in out and "HTTP 503" in out and "acknowledged (" not in out
+    assert not any(e["event_action"] == "acknowledge" for e in pd.events)
+
+
+def test_ack_without_a_routing_key_waits_in_the_outbox(paged, monkeypatch, capsys):
+    monkeypatch.delenv("PAGERDUTY_ROUTING_KEY")
+    code, out, _ = _ack("inc-1", capsys)
+    assert code == 0 and "waits in the outbox" in out
+
+
+def test_ack_with_a_corrupt_outbox_is_one_line_exit_66(monkeypatch, capsys):
+    from akidb_pipelines.config import akidb_home
+
+    akidb_home().mkdir(parents=True)
+    (akidb_home() / "pagerduty-outbox.sqlite").write_bytes(b"not sqlite" * 50)
+    code, _, err = _ack("inc-1", capsys)
+    assert code == 66 and "pagerduty-outbox.sqlite" in err and "unreadable" in err

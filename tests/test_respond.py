@@ -152,7 +152,7 @@ def test_akidb_incidents_lists_the_ledger(scored, tmp_path, monkeypatch, capsys)
         monkeypatch.setenv("AKIDB_PAGERDUTY_URL", pd_.base_url)
         monkeypatch.setenv("AKIDB_PAGERDUTY_CA_FILE", str(pd_.ca_file))
         assert main(["incidents", "--ack", first, "--by", "alice"]) == 0
-        assert "acknowledged (1 event(s) delivered" in capsys.readouterr().out
+        assert "acknowledged in PagerDuty" in capsys.readouterr().out
         assert any(e["event_action"] == "acknowledge" and e["dedup_key"] == first for e in pd_.events)
         assert main(["incidents", "--ack", first]) == 0 and "already acknowledged" in capsys.readouterr().out
         assert main(["incidents", "--ack", "inc-never-paged"]) == 66
@@ -166,6 +166,23 @@ def test_akidb_incidents_lists_the_ledger(scored, tmp_path, monkeypatch, capsys)
     assert "root cause" in out and "lambda-edge" in out
     monkeypatch.setenv("AKIDB_LAKE_ROOT", str(tmp_path / "empty"))
     assert main(["incidents"]) == 66 and "no incident ledger yet" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("content", [b"", b"junk", b"PAR1" + b"\0" * 64 + b"PAR1", "parquet of another table"])
+def test_akidb_incidents_with_a_corrupt_ledger_is_one_line_exit_66(content, tmp_path, monkeypatch, capsys):
+    from akidb_pipelines.cli import main
+
+    lake = Lake(tmp_path / "lake")
+    if isinstance(content, str):
+        buf = __import__("io").BytesIO()
+        pd.DataFrame({"minute": [1, 2], "value": [0.5, 0.7]}).to_parquet(buf)
+        content = buf.getvalue()
+    lake.write_bytes(INCIDENTS_OBJECT, content)
+    monkeypatch.setenv("AKIDB_LAKE_ROOT", lake.root)
+    for argv in (["incidents"], ["incidents", "--json"], ["incidents", "--all"]):
+        assert main(argv) == 66
+        err = capsys.readouterr().err
+        assert "Traceback" not in err and len(err.strip().splitlines()) == 1 and "incidents.parquet" in err
 
 
 def test_a_maintenance_window_silences_the_incidents_rooted_in_its_tier(scored, tmp_path):

@@ -8,14 +8,20 @@ sensor ticks racing would, stores it once. ``deliver`` sends what is due, oldest
 event is invalid) moves the row to ``dead`` with the reason, for a person to look at. A process that dies after
 ``enqueue`` and before ``deliver`` leaves a pending row that the next run delivers; one that dies after PagerDuty
 accepted and before the row was marked sent redelivers it, which the dedup_key makes harmless.
+
+An outbox file that SQLite cannot read (not a database, a damaged page) raises :class:`OutboxError` naming the
+file, from the constructor or the operation that met the damage: the file is left as it is, for a person to look at
+(a tick that cannot page must fail loudly, not start an empty outbox and forget what was owed).
 """
 
 from __future__ import annotations
 
 import json
 import random
+import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +46,10 @@ CREATE INDEX IF NOT EXISTS outbox_due ON outbox (status, next_attempt_at);
 """
 
 
+class OutboxError(OSError):
+    """The outbox file cannot be opened or read; the message names it."""
+
+
 @dataclass(frozen=True)
 class DeliveryReport:
     sent: int
@@ -51,19 +61,42 @@ class DeliveryReport:
 class Outbox:
     def __init__(self, path: str | Path, base_backoff_s: float = 2.0, max_backoff_s: float = 300.0,
                  max_attempts: int = 50, clock: Callable[[], float] = time.time):
-        # autocommit: every statement is its own transaction; synchronous=FULL: an accepted enqueue survives a crash
-        self.db = SQLiteFile(path, SCHEMA, autocommit=True, pragmas=("journal_mode=WAL", "synchronous=FULL"))
-        self.path = self.db.path
+        self.path = Path(path)
         self.base, self.cap, self.max_attempts, self.clock = base_backoff_s, max_backoff_s, max_attempts, clock
+        with self._readable():
+            # autocommit: every statement is its own transaction; synchronous=FULL: an accepted enqueue survives
+            # a crash
+            self.db = SQLiteFile(path, SCHEMA, autocommit=True, pragmas=("journal_mode=WAL", "synchronous=FULL"))
+
+    @contextmanager
+    def _readable(self) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.DatabaseError as exc:
+            raise OutboxError(f"{self.path}: unreadable PagerDuty outbox ({exc}); left as it is: move it aside to "
+                              "start an empty one (events still in it are then not delivered)") from None
 
     def enqueue(self, ev: Event, idempotency_key: str) -> bool:
         """Store the event for delivery; False when this idempotency key is already stored."""
+        return self._insert(ev, idempotency_key, "pending", None)
+
+    def dead_letter(self, ev: Event, idempotency_key: str, reason: str) -> bool:
+        """Store the event as a dead letter at once (never sent), with the reason; False when the key is stored."""
+        return self._insert(ev, idempotency_key, "dead", reason[:500])
+
+    def give_up(self, idempotency_key: str, reason: str) -> bool:
+        """Move a pending event to the dead letters with the reason (it will not be sent); False if not pending."""
+        with self._readable(), self.db.connection() as con:
+            return con.execute("UPDATE outbox SET status = 'dead', last_error = ? WHERE idempotency_key = ? "
+                               "AND status = 'pending'", (reason[:500], idempotency_key)).rowcount == 1
+
+    def _insert(self, ev: Event, idempotency_key: str, status: str, error: str | None) -> bool:
         now = self.clock()
-        with self.db.connection() as con:
+        with self._readable(), self.db.connection() as con:
             cur = con.execute(
                 "INSERT OR IGNORE INTO outbox (idempotency_key, dedup_key, action, event, status, created_at, "
-                "next_attempt_at) VALUES (?, ?, ?, ?, 'pending', ?, ?)",
-                (idempotency_key, ev.dedup_key, ev.action, json.dumps(ev.to_dict()), now, now))
+                "next_attempt_at, last_error) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (idempotency_key, ev.dedup_key, ev.action, json.dumps(ev.to_dict()), status, now, now, error))
             return cur.rowcount == 1
 
     def deliver(self, send: Callable[[Event], str], limit: int = 100) -> DeliveryReport:
@@ -72,7 +105,7 @@ class Outbox:
         now = self.clock()
         sent = retrying = dead = 0
         errors: list[str] = []
-        with self.db.connection() as con:
+        with self._readable(), self.db.connection() as con:
             rows = con.execute("SELECT id, dedup_key, event, attempts, next_attempt_at FROM outbox "
                                "WHERE status = 'pending' ORDER BY id").fetchall()
             blocked: set[str] = set()  # incidents whose earlier event is not delivered yet: keep their order
@@ -105,14 +138,20 @@ class Outbox:
         return DeliveryReport(sent, retrying, dead, tuple(errors))
 
     def rows(self) -> list[dict]:
-        with self.db.connection(rows=True) as con:
+        with self._readable(), self.db.connection(rows=True) as con:
             return [dict(r) for r in con.execute("SELECT * FROM outbox ORDER BY id").fetchall()]
+
+    def row(self, idempotency_key: str) -> dict | None:
+        """The row of this key (status, attempts, last_error, ...), or None."""
+        with self._readable(), self.db.connection(rows=True) as con:
+            r = con.execute("SELECT * FROM outbox WHERE idempotency_key = ?", (idempotency_key,)).fetchone()
+            return dict(r) if r is not None else None
 
     def keys(self) -> set[str]:
         """The idempotency keys stored (whatever their delivery state)."""
-        with self.db.connection() as con:
+        with self._readable(), self.db.connection() as con:
             return {r[0] for r in con.execute("SELECT idempotency_key FROM outbox")}
 
     def pending(self) -> int:
-        with self.db.connection() as con:
+        with self._readable(), self.db.connection() as con:
             return con.execute("SELECT count(*) FROM outbox WHERE status = 'pending'").fetchone()[0]

@@ -3,35 +3,40 @@
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import sys
 
-import pandas as pd
-
-from akidb_pipelines.alerting.ledger import incident_records
-from akidb_pipelines.alerting.outbox import Outbox
+from akidb_pipelines.alerting.ledger import LedgerError, incident_records, read_ledger
+from akidb_pipelines.alerting.outbox import Outbox, OutboxError
 from akidb_pipelines.alerting.respond import INCIDENTS_OBJECT, acknowledge
-from akidb_pipelines.cli.args import EX_NOINPUT, EX_OK
-from akidb_pipelines.clients.pagerduty import EventsClient
+from akidb_pipelines.cli.args import EX_FAIL, EX_NOINPUT, EX_OK, EX_USAGE
+from akidb_pipelines.clients.pagerduty import Event, EventsClient, PagerDutyConfigError
 from akidb_pipelines.config import Settings
 from akidb_pipelines.storage import Lake
 
 
 def run(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
-    lake = Lake.from_settings(settings)
     if args.ack:
-        return _ack(settings, args.ack, args.by)
+        try:
+            return _ack(settings, args.ack, args.by)
+        except OutboxError as exc:
+            print(f"akidb incidents: {exc}", file=sys.stderr)
+            return EX_NOINPUT
+    lake = Lake.from_settings(settings)
     data = lake.read_bytes(INCIDENTS_OBJECT)
     if data is None:
         print(f"akidb incidents: no incident ledger yet ({lake.root}/{INCIDENTS_OBJECT}); the response tick "
               "(job 'respond', or make demo) writes it", file=sys.stderr)
         return EX_NOINPUT
-    df = pd.read_parquet(io.BytesIO(data))
-    if not args.all and len(df):
-        df = df[df["decision"] == "page"]
-    records = incident_records(df) if len(df) else []
+    try:
+        df = read_ledger(data, f"{lake.root}/{INCIDENTS_OBJECT}")
+        if not args.all and len(df):
+            df = df[df["decision"] == "page"]
+        records = incident_records(df) if len(df) else []
+    except LedgerError as exc:
+        print(f"akidb incidents: {exc}", file=sys.stderr)
+        return EX_NOINPUT
     if args.json:
         print(json.dumps(records, indent=2))
         return EX_OK
@@ -48,17 +53,56 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _ack(settings, incident: str, by: str) -> int:  # noqa: ANN001
+    """Acknowledge ``incident`` and say what really happened: delivered to PagerDuty, waiting (behind its trigger,
+    or without a routing key), or impossible because the trigger never reached PagerDuty."""
+    try:  # before anything is queued: a rerun with a fixed setting must still deliver
+        client = EventsClient.from_env()
+    except PagerDutyConfigError as exc:
+        print(f"akidb incidents: {exc}; nothing was queued", file=sys.stderr)
+        return EX_USAGE
     outbox = Outbox(settings.home / "pagerduty-outbox.sqlite")
-    if f"{incident}:trigger" not in outbox.keys():
-        print(f"akidb incidents: {incident} was never paged (nothing to acknowledge)", file=sys.stderr)
+    trigger = outbox.row(f"{incident}:trigger")
+    if trigger is None:
+        print(f"akidb incidents: {incident!r} was never paged (nothing to acknowledge)", file=sys.stderr)
         return EX_NOINPUT
-    if not acknowledge(outbox, incident, by):
+    key = f"{incident}:acknowledge"
+    if trigger["status"] == "dead":
+        # PagerDuty has no such incident: record the acknowledgement (the MTTA, no escalation) as a dead letter
+        reason = f"not sent: the trigger was dead-lettered ({trigger['last_error']})"
+        if not outbox.dead_letter(Event("acknowledge", incident, custom_details={"by": by} if by else None), key,
+                                  reason):
+            outbox.give_up(key, reason)  # one queued before the trigger died
+        print(f"akidb incidents: {incident}: its trigger never reached PagerDuty (dead-lettered: "
+              f"{' '.join(str(trigger['last_error']).split())[:200]}), so there is nothing to acknowledge there; "
+              "the acknowledgement is recorded here (no escalation) and dead-lettered too", file=sys.stderr)
+        return EX_FAIL
+    ack = outbox.row(key)
+    if ack is not None and ack["status"] == "sent":
         print(f"{incident} was already acknowledged")
         return EX_OK
-    client = EventsClient.from_env()
-    if client is not None:
-        rep = outbox.deliver(client.send)
-        print(f"{incident} acknowledged ({rep.sent} event(s) delivered, {rep.retrying} waiting to retry)")
-    else:
-        print(f"{incident} acknowledged; the event waits in the outbox (no PAGERDUTY_ROUTING_KEY)")
+    if ack is not None and ack["status"] == "dead":
+        print(f"akidb incidents: {incident}: the acknowledgement was dead-lettered ({ack['last_error']})",
+              file=sys.stderr)
+        return EX_FAIL
+    if ack is None:
+        acknowledge(outbox, incident, by)
+    if client is None:
+        print(f"{incident} acknowledgement queued; the event waits in the outbox (no PAGERDUTY_ROUTING_KEY)")
+        return EX_OK
+    outbox.deliver(client.send)
+    ack, trigger = outbox.row(key), outbox.row(f"{incident}:trigger")
+    if ack["status"] == "sent":
+        print(f"{incident} acknowledged in PagerDuty")
+        return EX_OK
+    if ack["status"] == "dead":
+        print(f"akidb incidents: {incident}: PagerDuty refused the acknowledgement ({ack['last_error']}); "
+              "dead-lettered", file=sys.stderr)
+        return EX_FAIL
+    behind = trigger["status"] == "pending"
+    why = trigger["last_error"] if behind else ack["last_error"]
+    print(f"{incident} acknowledgement queued, not delivered yet: "
+          + (f"it waits behind its trigger, which has not reached PagerDuty ({trigger['attempts']} attempt(s), last: "
+             if behind else f"{ack['attempts']} attempt(s), last: ")
+          + f"{' '.join(str(why).split())[:200]}); the next response tick or `akidb incidents --ack {incident}` "
+            "retries it")
     return EX_OK

@@ -4,6 +4,11 @@ Retries belong to the durable outbox (``akidb_pipelines.alerting.outbox``), not 
 retry loop sleeps inside the process (and retries 429 forever), which is exactly what a run that may die must not
 rely on. So every call is a single attempt that either returns the dedup_key or raises :class:`DeliveryError`
 saying whether a retry can help. The routing key never appears in a message, a log line or an exception.
+
+The configuration is checked when the client is made, before anything is queued for it: the URL must be
+``https://host[:port][/path]`` without credentials (the library refuses ``http://`` only when it is first used, and
+a URL holding a user and password would be printed), a CA file must exist; else :class:`PagerDutyConfigError`
+naming the variable, never echoing the key or a password.
 """
 
 from __future__ import annotations
@@ -11,11 +16,35 @@ from __future__ import annotations
 import logging
 import ssl
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from akidb_pipelines.config import DEFAULT_PAGERDUTY_URL, pagerduty_env
 
 RETRYABLE_STATUSES = {408, 429, 500, 502, 503, 504}
+
+
+class PagerDutyConfigError(ValueError):
+    """The PagerDuty settings cannot work (no key, not an https URL, a missing CA file); one line, no secret."""
+
+
+def check_base_url(url: str) -> str:
+    """``url`` when it is https with a host and no credentials, else :class:`PagerDutyConfigError`."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - a port that is not a number raises here
+    except ValueError:
+        raise PagerDutyConfigError("AKIDB_PAGERDUTY_URL: not a URL (expected https://host[:port])") from None
+    if parts.scheme != "https":
+        raise PagerDutyConfigError(f"AKIDB_PAGERDUTY_URL: must be an https:// URL (got scheme "
+                                   f"{parts.scheme or 'none'!r}): events carry the routing key")
+    if not parts.hostname:
+        raise PagerDutyConfigError("AKIDB_PAGERDUTY_URL: no host (expected https://host[:port])")
+    if parts.username or parts.password:
+        raise PagerDutyConfigError("AKIDB_PAGERDUTY_URL: must not hold a user or password (the routing key "
+                                   "authenticates the events)")
+    return url
 
 
 class DeliveryError(Exception):
@@ -57,10 +86,17 @@ class EventsClient:
         from pagerduty import EventsApiV2Client
 
         if not routing_key:
-            raise ValueError("no PagerDuty routing key (set PAGERDUTY_ROUTING_KEY)")
+            raise PagerDutyConfigError("no PagerDuty routing key (set PAGERDUTY_ROUTING_KEY)")
+        check_base_url(base_url)
         kw: dict[str, Any] = {}
         if ca_file:
-            kw["verify"] = ssl.create_default_context(cafile=ca_file)
+            if not Path(ca_file).is_file():
+                raise PagerDutyConfigError(f"AKIDB_PAGERDUTY_CA_FILE: {ca_file}: no such file")
+            try:
+                kw["verify"] = ssl.create_default_context(cafile=ca_file)
+            except (ssl.SSLError, OSError) as exc:
+                raise PagerDutyConfigError(f"AKIDB_PAGERDUTY_CA_FILE: {ca_file}: not a usable CA certificate "
+                                           f"({exc.__class__.__name__})") from None
         self._key = routing_key
         self._c = EventsApiV2Client(routing_key, base_url=base_url, **kw)
         self._c.timeout = timeout_s
@@ -77,7 +113,8 @@ class EventsClient:
     @classmethod
     def from_env(cls) -> EventsClient | None:
         """The client the environment configures (``PAGERDUTY_ROUTING_KEY``, ``AKIDB_PAGERDUTY_URL``,
-        ``AKIDB_PAGERDUTY_CA_FILE``), or None without a routing key (events then wait in the outbox)."""
+        ``AKIDB_PAGERDUTY_CA_FILE``), or None without a routing key (events then wait in the outbox); a setting
+        that cannot work raises :class:`PagerDutyConfigError`."""
         env = pagerduty_env()
         if not env.routing_key:
             return None
