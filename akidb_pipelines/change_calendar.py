@@ -8,7 +8,8 @@ that outages are normal), and later the alerting uses it for maintenance silence
          tiers: [akidb-rest], note: "spot interruption cascade"}
 
 ``tiers`` empty or missing: the entry concerns every tier. The file is ``$AKIDB_CHANGE_CALENDAR`` (default
-``$AKIDB_HOME/change_calendar.yaml``); a missing file is an empty calendar.
+``$AKIDB_HOME/change_calendar.yaml``). The default file may be absent (an empty calendar); a file the variable
+names must exist (a typo in the path must not silently lift every change freeze).
 """
 
 from __future__ import annotations
@@ -20,9 +21,8 @@ from pathlib import Path
 
 import yaml
 
-from akidb_pipelines.config import akidb_home, config_path
-from akidb_pipelines.config.loader import (ConfigError, expect_list, expect_mapping, expect_one_of, load_yaml,
-                                          refuse_unknown)
+from akidb_pipelines.config import akidb_home, config_file
+from akidb_pipelines.config.loader import ConfigError, Fields, load_yaml
 
 KINDS = ("incident", "deploy", "maintenance")
 FIELDS = ("id", "kind", "start", "end", "tiers", "note")
@@ -59,29 +59,26 @@ def _time(v: object, where: str) -> datetime:
 
 
 def default_path() -> Path:
-    return config_path("AKIDB_CHANGE_CALENDAR", akidb_home() / "change_calendar.yaml")
+    return config_file("AKIDB_CHANGE_CALENDAR", akidb_home() / "change_calendar.yaml")[0]
 
 
 def load_calendar(path: str | os.PathLike[str] | None = None) -> list[CalendarEntry]:
-    p = Path(path) if path else default_path()
-    if not p.exists():
+    """The entries of ``path``, else ``$AKIDB_CHANGE_CALENDAR`` (which must exist), else the default file (empty
+    when absent; so is a ``path`` given that does not exist). Every key is checked; CalendarError names the file
+    and the field."""
+    p, var = config_file("AKIDB_CHANGE_CALENDAR", akidb_home() / "change_calendar.yaml", path)
+    if var is None and not p.exists():
         return []
-    data = load_yaml(p, CalendarError) or {}
-    items = expect_list(expect_mapping(data, str(p), CalendarError).get("entries", []), f"{p}: entries", CalendarError)
+    doc = Fields(load_yaml(p, CalendarError, named_by=var) or {}, str(p), CalendarError, ("entries",), top=True)
     out = []
-    for i, e in enumerate(items):
-        w = f"{p}: entries[{i}]"
-        expect_mapping(e, w, CalendarError)
-        refuse_unknown(e, FIELDS, w, CalendarError)
-        expect_one_of(e.get("kind"), KINDS, f"{w}.kind", CalendarError)
-        start, end = _time(e.get("start"), f"{w}.start"), _time(e.get("end"), f"{w}.end")
+    for i, item in enumerate(doc.list("entries", [])):
+        e = Fields(item, f"{p}: entries[{i}]", CalendarError, FIELDS)
+        kind = e.one_of("kind", KINDS)
+        start, end = _time(e.get("start"), e.at("start")), _time(e.get("end"), e.at("end"))
         if end <= start:
-            raise CalendarError(f"{w}: end {end.isoformat()} is not after start {start.isoformat()}")
-        tiers = e.get("tiers") or []
-        if not isinstance(tiers, list) or not all(isinstance(t, str) for t in tiers):
-            raise CalendarError(f"{w}.tiers: expected a list of tier names")
-        out.append(CalendarEntry(str(e.get("id") or f"{e['kind']}-{i}"), e["kind"], start, end, tuple(tiers),
-                                 str(e.get("note", ""))))
+            raise CalendarError(f"{e.where}: end {end.isoformat()} is not after start {start.isoformat()}")
+        out.append(CalendarEntry(e.str("id", f"{kind}-{i}"), kind, start, end, tuple(e.str_list("tiers", [])),
+                                 e.str("note", "")))
     return out
 
 

@@ -12,6 +12,10 @@ from akidb_pipelines.response_inputs import load_inputs
 from assets.resources import LakeResource, PagerDutyResource, RunbookResource
 
 INCIDENTS = dg.AssetKey(["alerting", "incidents"])
+RUNBOOK_CONFIG_CHECK = dg.AssetCheckSpec(
+    "runbook_config", asset=INCIDENTS,
+    description="The runbooks file loads. When it does not, the tick still pages but no runbook is planned or acts "
+                "(fail closed); this check fails with the file and the field at fault.")
 
 
 class RespondConfig(dg.Config):
@@ -27,13 +31,17 @@ class RespondConfig(dg.Config):
                 "by severity (P0 now, P1 in business hours, P2 ticket), flap-suppressed, escalated when a P0 is not "
                 "acknowledged, sent through the durable outbox to PagerDuty and resolved when quiet; writes the "
                 "incident ledger, the decision ledger and the tickets table.",
+    check_specs=[RUNBOOK_CONFIG_CHECK],
 )
 def incidents(context: dg.AssetExecutionContext, config: RespondConfig, lake: LakeResource,
               pagerduty: PagerDutyResource, runbooks: RunbookResource):
     now = datetime.fromisoformat(config.now.replace("Z", "+00:00")) if config.now else datetime.now(timezone.utc)
     the_lake = lake.lake()
     outbox = pagerduty.outbox()
-    report = respond(the_lake, now, load_inputs(), outbox, service_map(the_lake))
+    problems: list[str] = []  # a runbooks file that does not load: no runbook acts, the check below fails
+    report = respond(the_lake, now, load_inputs(problems), outbox, service_map(the_lake))
+    for problem in problems:
+        context.log.error(f"runbooks not loaded, no runbook acts: {problem}")
     client = pagerduty.client()
     delivery = outbox.deliver(client.send) if client else None
     if delivery is None and outbox.pending():
@@ -57,7 +65,10 @@ def incidents(context: dg.AssetExecutionContext, config: RespondConfig, lake: La
         "open_incidents": dg.MetadataValue.md(table),
         "ledger": f"{the_lake.root}/{INCIDENTS_OBJECT}", "decision_ledger": f"{the_lake.root}/{DECISIONS_OBJECT}",
         "tickets_table": f"{the_lake.root}/{TICKETS_OBJECT}",
-    })
+    }, check_results=[dg.AssetCheckResult(
+        check_name="runbook_config", passed=not problems, severity=dg.AssetCheckSeverity.ERROR,
+        description="; ".join(problems) or "the runbooks file loads",
+        metadata={"runbooks_loaded": not problems})])
 
 
 def defs() -> dg.Definitions:

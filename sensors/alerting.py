@@ -10,7 +10,7 @@ from akidb_pipelines.alerting.respond import open_incidents
 from akidb_pipelines.clients.pagerduty import Event
 from assets.alerting import INCIDENTS
 from akidb_pipelines.change_calendar import load_calendar
-from akidb_pipelines.runbooks.config import load_runbooks
+from akidb_pipelines.runbooks.config import load_runbooks, runbooks_or_error
 from akidb_pipelines.runbooks.lifecycle import Step, due_steps, execute_step, read_ledger
 from assets.resources import LakeResource, PagerDutyResource, RunbookResource
 
@@ -108,10 +108,15 @@ def runbook_job():
 
 @dg.sensor(job=runbook_job, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING,
            description="Launches the due runbook steps: apply for paged incidents whose runbooks match, verify "
-                       "after the action, restore once the incident is over. One run per step (run key).")
+                       "after the action, restore once the incident is over. One run per step (run key). A "
+                       "runbooks file that does not load launches nothing (fail closed) and says why.")
 def runbook_sensor(context: dg.SensorEvaluationContext, lake: LakeResource, runbooks: RunbookResource):
     now = datetime.now(timezone.utc)
-    steps = due_steps(read_ledger(lake.lake()), load_runbooks(), runbooks.audit(), now)
+    loaded, error = runbooks_or_error()
+    if error is not None:  # fail closed: no apply, verify or restore on a configuration that cannot be read
+        context.log.error(f"runbooks not loaded, no runbook acts: {error}")
+        return dg.SkipReason(f"runbooks not loaded, no runbook acts until the file is fixed: {error}")
+    steps = due_steps(read_ledger(lake.lake()), loaded, runbooks.audit(), now)
     if not steps:
         return dg.SkipReason("no runbook step is due (no paged incident with a matching runbook waiting)")
     return [dg.RunRequest(run_key=s.run_key, tags={"akidb/incident": s.incident, "akidb/runbook": s.runbook},

@@ -63,7 +63,7 @@ def test_the_shipped_config_expands_one_series_per_edge_location():
     ("resolution_minutes: 7\nseries: [{id: a, metric: m, tier: t}]", "resolution_minutes: expected a divisor of 60"),
     ("series: [{id: a, metric: m, tier: t}]\ntraining: {prophet: {interval_width: 2}}", "training.prophet: interval_width"),
     ("series: [{id: a, metric: m, tier: t}]\nvalidation: {coverage: [0.99, 0.9]}", "validation.coverage: expected [low, high]"),
-    ("series: [{id: a, metric: m, tier: t}]\ntraining: {window_days: many}", "training.window_days: expected a number"),
+    ("series: [{id: a, metric: m, tier: t}]\ntraining: {window_days: many}", "training.window_days: expected a positive number"),
 ])
 def test_invalid_forecast_config_names_file_and_field(tmp_path, text, message):
     p = _write_cfg(tmp_path, text)
@@ -279,5 +279,5 @@ def test_per_series_prophet_overrides_apply_and_are_validated(tmp_path):
     assert edge.params(cfg.training.prophet).weekend_profile == "off"
     assert cfg.get("akidb-rest.requests").params(cfg.training.prophet).weekend_profile == "auto"
     p = _write_cfg(tmp_path, "series: [{id: a, metric: m, tier: t, prophet: {growth: sideways}}]")
-    with pytest.raises(ForecastConfigError, match=r"series\[0\]\.prophet: growth must be one of"):
+    with pytest.raises(ForecastConfigError, match=r"series\[0\]\.prophet\.growth: must be one of"):
         load_forecast_config(p)

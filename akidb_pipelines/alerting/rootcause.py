@@ -14,12 +14,11 @@ import re
 import statistics
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from akidb_pipelines.alerting.correlate import Incident
-from akidb_pipelines.config import config_path, shipped_config
-from akidb_pipelines.config.loader import ConfigError, load_yaml, refuse_unknown
+from akidb_pipelines.config import config_file, shipped_config
+from akidb_pipelines.config.loader import ConfigError, Fields, expect_list, load_yaml
 from akidb_pipelines.storage import Lake
 
 DEFAULT_PATH = shipped_config("root_causes.yaml")
@@ -28,6 +27,8 @@ METRIC_RE = re.compile(r"^[a-z0-9_ ./()*+-]+$")  # a column or arithmetic of col
 BEFORE, AFTER, BASELINE = timedelta(minutes=5), timedelta(minutes=15), timedelta(minutes=60)
 UNCLASSIFIED = "unclassified"
 FIELDS = ("type", "description", "components", "alerts", "evidence", "min_severity")
+EVIDENCE_FIELDS = ("tier", "metric", "change", "by", "at_least", "aggregate")
+MATCH_FIELDS = ("source", "rule", "component", "direction")
 
 
 class RootCauseConfigError(ConfigError):
@@ -44,33 +45,62 @@ class CauseType:
     min_severity: str | None = None   # an incident of this type pages at least this severely (needs evidence)
 
 
-def load_cause_types(path: str | os.PathLike[str] | None = None) -> list[CauseType]:
-    p = Path(path) if path else config_path("AKIDB_ROOT_CAUSES", DEFAULT_PATH)
-    data = load_yaml(p, RootCauseConfigError) or {}
+def alert_matchers(v: object, where: str, error: type[ConfigError], keys: tuple[str, ...] = MATCH_FIELDS,
+                   non_empty: bool = False) -> tuple[dict[str, str], ...]:
+    """A list of matches on alert fields (each a non-empty mapping of ``keys`` to strings)."""
     out = []
-    for i, t in enumerate(data.get("types") or []):
+    for i, m in enumerate(expect_list(v, where, error, non_empty)):
+        f = Fields(m, f"{where}[{i}]", error, keys)
+        if not f.data:
+            raise error(f"{where}[{i}]: an empty match matches everything; name at least one of {list(keys)}")
+        out.append({k: f.str(k) for k in f.data})
+    return tuple(out)
+
+
+def metric_expr(v: object, where: str, error: type[ConfigError]) -> str:
+    """A golden-signal column or arithmetic of columns (nothing else reaches SQL)."""
+    if not isinstance(v, str) or not METRIC_RE.match(v):
+        raise error(f"{where}: expected a golden-signal column or arithmetic of columns, got {v!r}")
+    return v
+
+
+def _load_evidence(v: object, w: str) -> dict[str, Any]:
+    e = Fields(v, w, RootCauseConfigError, EVIDENCE_FIELDS)
+    out = {"tier": e.str("tier"), "metric": metric_expr(e.get("metric"), f"{w}.metric", RootCauseConfigError),
+           "change": e.one_of("change", ("drop", "rise")), "by": e.number("by", positive=True),
+           "aggregate": e.one_of("aggregate", ("sum", "max"), "sum")}
+    if "at_least" in e:
+        out["at_least"] = e.number("at_least", minimum=0)
+    if out["change"] == "drop" and out["by"] > 1:
+        raise RootCauseConfigError(f"{w}.by: a drop is a share up to 1 (0.2 = fell by 20%), got {out['by']!r}")
+    if out["change"] == "rise" and out["by"] <= 1:
+        raise RootCauseConfigError(f"{w}.by: a rise is a factor above 1 (3 = tripled), got {out['by']!r}")
+    return out
+
+
+def load_cause_types(path: str | os.PathLike[str] | None = None) -> list[CauseType]:
+    """The root-cause types (``path``, else ``$AKIDB_ROOT_CAUSES``, else the shipped file); every key is checked
+    (an unknown one is refused) and a problem raises RootCauseConfigError naming the file and the field."""
+    p, var = config_file("AKIDB_ROOT_CAUSES", DEFAULT_PATH, path)
+    doc = Fields(load_yaml(p, RootCauseConfigError, named_by=var) or {}, str(p), RootCauseConfigError, ("types",),
+                 top=True)
+    out: list[CauseType] = []
+    for i, item in enumerate(doc.list("types", [])):
         w = f"{p}: types[{i}]"
-        if not isinstance(t, dict) or not t.get("type"):
-            raise RootCauseConfigError(f"{w}.type: required")
-        refuse_unknown(t, FIELDS, w, RootCauseConfigError)
-        ev = t.get("evidence")
-        if ev is not None and not (isinstance(ev, dict) and ev.get("tier") and METRIC_RE.match(str(ev.get("metric", "")))
-                                   and ev.get("change") in ("drop", "rise") and isinstance(ev.get("by"), (int, float))
-                                   and ev.get("aggregate", "sum") in ("sum", "max")
-                                   and set(ev) <= {"tier", "metric", "change", "by", "at_least", "aggregate"}):
-            raise RootCauseConfigError(f"{w}.evidence: needs tier, metric (a golden-signal column or arithmetic "
-                                       "of columns), change (drop | rise) and by (a number); at_least and aggregate (sum | max "
-                                       "over the tier's rows of a minute) are optional")
-        alerts = t.get("alerts") or []
-        if not all(isinstance(a, dict) and set(a) <= {"source", "rule", "component", "direction"} for a in alerts):
-            raise RootCauseConfigError(f"{w}.alerts: a list of {{source, rule, component, direction}} matches")
-        if not (t.get("components") or alerts or ev):
+        t = Fields(item, w, RootCauseConfigError, FIELDS)
+        name = t.str("type")
+        if name in {c.type for c in out} or name == UNCLASSIFIED:
+            raise RootCauseConfigError(f"{w}.type: {name!r} is {'reserved' if name == UNCLASSIFIED else 'used twice'}")
+        components = tuple(t.str_list("components", []))
+        alerts = alert_matchers(t.get("alerts", []), f"{w}.alerts", RootCauseConfigError)
+        ev = _load_evidence(t.get("evidence"), f"{w}.evidence") if t.get("evidence") is not None else None
+        if not (components or alerts or ev):
             raise RootCauseConfigError(f"{w}: needs at least one of components, alerts, evidence")
-        if t.get("min_severity") is not None and (t["min_severity"] not in ("P0", "P1", "P2") or not ev):
+        floor = t.one_of("min_severity", ("P0", "P1", "P2"), None) if t.get("min_severity") is not None else None
+        if floor and not ev:
             raise RootCauseConfigError(f"{w}.min_severity: P0, P1 or P2, and only with evidence (the golden "
                                        "signals must confirm the alerts before a type may raise a page)")
-        out.append(CauseType(str(t["type"]), str(t.get("description", "")), tuple(t.get("components") or ()),
-                             tuple(alerts), ev, t.get("min_severity")))
+        out.append(CauseType(name, t.str("description", ""), components, alerts, ev, floor))
     return out
 
 

@@ -9,16 +9,18 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta, timezone
-from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from akidb_pipelines.config import config_path, shipped_config
-from akidb_pipelines.config.loader import ConfigError, expect_number, expect_one_of, load_yaml
+from akidb_pipelines.config import config_file, shipped_config
+from akidb_pipelines.config.loader import ConfigError, Fields, load_yaml
 
 DEFAULT_PATH = shipped_config("routing.yaml")
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 ACTIONS = ("page", "page_in_business_hours", "ticket")
 PD_SEVERITIES = ("critical", "error", "warning", "info")
+SEVERITIES = ("P0", "P1", "P2")
+TEAM_FIELDS = ("name", "timezone", "days", "start", "end")
+RULE_FIELDS = ("action", "pagerduty_severity", "low_urgency_event")
 
 
 class RoutingConfigError(ConfigError):
@@ -101,41 +103,51 @@ class RoutingPolicy:
 
 
 def _time(v: object, where: str) -> time:
+    if not isinstance(v, str):  # YAML reads an unquoted 9:00 as the number 540
+        raise RoutingConfigError(f"{where}: expected HH:MM in quotes (\"09:00\"), got {v!r}")
     try:
-        return time.fromisoformat(str(v))
+        return time.fromisoformat(v)
     except ValueError:
         raise RoutingConfigError(f"{where}: expected HH:MM, got {v!r}") from None
 
 
+def _team(doc: object, w: str, i: int) -> Team:
+    t = Fields(doc, w, RoutingConfigError, TEAM_FIELDS)
+    zone = t.str("timezone")
+    try:
+        tz = ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise RoutingConfigError(f"{w}.timezone: unknown time zone {zone!r}") from None
+    days = t.list("days", non_empty=True)
+    if any(not isinstance(d, str) or d not in DAYS for d in days):
+        raise RoutingConfigError(f"{w}.days: expected some of {list(DAYS)}, got {days!r}")
+    start, end = _time(t.get("start"), f"{w}.start"), _time(t.get("end"), f"{w}.end")
+    if end <= start:
+        raise RoutingConfigError(f"{w}: end {end} is not after start {start}")
+    return Team(t.str("name", f"team-{i}"), tz, frozenset(DAYS.index(d) for d in days), start, end)
+
+
 def load_routing(path: str | os.PathLike[str] | None = None) -> RoutingPolicy:
-    p = Path(path) if path else config_path("AKIDB_ROUTING_CONFIG", DEFAULT_PATH)
-    data = load_yaml(p, RoutingConfigError) or {}
-    teams = []
-    for i, t in enumerate(data.get("teams") or []):
-        w = f"{p}: teams[{i}]"
-        try:
-            tz = ZoneInfo(str(t.get("timezone")))
-        except (ZoneInfoNotFoundError, ValueError):
-            raise RoutingConfigError(f"{w}.timezone: unknown time zone {t.get('timezone')!r}") from None
-        days = t.get("days") or []
-        bad = [d for d in days if d not in DAYS]
-        if bad or not days:
-            raise RoutingConfigError(f"{w}.days: expected some of {list(DAYS)}, got {days!r}")
-        start, end = _time(t.get("start"), f"{w}.start"), _time(t.get("end"), f"{w}.end")
-        if end <= start:
-            raise RoutingConfigError(f"{w}: end {end} is not after start {start}")
-        teams.append(Team(str(t.get("name") or f"team-{i}"), tz, frozenset(DAYS.index(d) for d in days), start, end))
-    if not teams:
+    """The routing policy (``path``, else ``$AKIDB_ROUTING_CONFIG``, else the shipped file); every key is checked
+    (an unknown one is refused) and a problem raises RoutingConfigError naming the file and the field."""
+    p, var = config_file("AKIDB_ROUTING_CONFIG", DEFAULT_PATH, path)
+    doc = Fields(load_yaml(p, RoutingConfigError, named_by=var) or {}, str(p), RoutingConfigError,
+                 ("teams", "severities", "escalation"), top=True)
+    items = doc.list("teams", [], non_empty=True)
+    if not items:
         raise RoutingConfigError(f"{p}: teams: at least one team is needed")
+    teams = [_team(t, f"{p}: teams[{i}]", i) for i, t in enumerate(items)]
+    names = [t.name for t in teams]
+    if len(set(names)) < len(names):
+        raise RoutingConfigError(f"{p}: teams: team names must be unique, got {names}")
+    sevs = doc.fields("severities", SEVERITIES, {})
     sev = {}
-    for name, r in (data.get("severities") or {}).items():
-        w = f"{p}: severities.{name}"
-        expect_one_of(r.get("action") if isinstance(r, dict) else None, ACTIONS, f"{w}.action", RoutingConfigError)
-        expect_one_of(r.get("pagerduty_severity"), PD_SEVERITIES, f"{w}.pagerduty_severity", RoutingConfigError)
-        sev[str(name)] = SeverityRule(r["action"], r["pagerduty_severity"], bool(r.get("low_urgency_event", False)))
-    for needed in ("P0", "P1", "P2"):
-        if needed not in sev:
-            raise RoutingConfigError(f"{p}: severities: {needed} is missing")
-    esc = expect_number((data.get("escalation") or {}).get("p0_ack_timeout_minutes", 15),
-                        f"{p}: escalation.p0_ack_timeout_minutes", RoutingConfigError, positive=True)
-    return RoutingPolicy(tuple(teams), sev, timedelta(minutes=esc))
+    for name in SEVERITIES:
+        if sevs == {} or name not in sevs:
+            raise RoutingConfigError(f"{p}: severities: {name} is missing")
+        r = sevs.fields(name, RULE_FIELDS)
+        sev[name] = SeverityRule(r.one_of("action", ACTIONS), r.one_of("pagerduty_severity", PD_SEVERITIES),
+                                 r.bool("low_urgency_event", False))
+    esc = doc.fields("escalation", ("p0_ack_timeout_minutes",), None)
+    minutes = esc.number("p0_ack_timeout_minutes", 15, positive=True) if esc is not None else 15
+    return RoutingPolicy(tuple(teams), sev, timedelta(minutes=minutes))

@@ -17,12 +17,10 @@ import operator
 import os
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 
 from akidb_pipelines.alerting.correlate import SEVERITY_RANK, Alert, episodes
-from akidb_pipelines.config import config_path, shipped_config
-from akidb_pipelines.config.loader import (ConfigError, expect_int, expect_mapping, expect_number, expect_one_of,
-                                          load_yaml, refuse_unknown)
+from akidb_pipelines.config import config_file, shipped_config
+from akidb_pipelines.config.loader import ConfigError, Fields, load_yaml
 from akidb_pipelines.storage import Lake
 
 DEFAULT_PATH = shipped_config("static_rules.yaml")
@@ -52,26 +50,24 @@ class StaticRule:
 
 
 def load_static_rules(path: str | os.PathLike[str] | None = None, include_disabled: bool = False) -> list[StaticRule]:
-    p = Path(path) if path else config_path("AKIDB_STATIC_RULES", DEFAULT_PATH)
-    data = load_yaml(p, StaticRuleError) or {}
+    """The enabled rules (every rule with ``include_disabled``) of ``path``, else ``$AKIDB_STATIC_RULES``, else the
+    shipped file; every key is checked (an unknown one is refused), a problem raises StaticRuleError naming the
+    file and the field."""
+    p, var = config_file("AKIDB_STATIC_RULES", DEFAULT_PATH, path)
+    doc = Fields(load_yaml(p, StaticRuleError, named_by=var) or {}, str(p), StaticRuleError, ("rules",), top=True)
     out, seen = [], set()
-    for i, r in enumerate(data.get("rules") or []):
-        w = f"{p}: rules[{i}]"
-        expect_mapping(r, w, StaticRuleError)
-        refuse_unknown(r, FIELDS, w, StaticRuleError)
-        if not r.get("id") or r["id"] in seen:
-            raise StaticRuleError(f"{w}.id: required and unique")
-        seen.add(r["id"])
+    for i, item in enumerate(doc.list("rules", [])):
+        r = Fields(item, f"{p}: rules[{i}]", StaticRuleError, FIELDS)
+        rid = r.str("id")
+        if rid in seen:
+            raise StaticRuleError(f"{r.at('id')}: {rid!r} is used twice")
+        seen.add(rid)
         if r.get("metric") not in METRICS:
-            raise StaticRuleError(f"{w}.metric: must be a golden-signal column, one of {METRICS}")
-        expect_one_of(r.get("op"), OPS, f"{w}.op", StaticRuleError)
-        expect_number(r.get("threshold"), f"{w}.threshold", StaticRuleError)
-        fm = expect_int(r.get("for_minutes", 1), f"{w}.for_minutes", StaticRuleError, minimum=1)
-        expect_one_of(r.get("severity", "P2"), SEVERITY_RANK, f"{w}.severity", StaticRuleError)
-        if not r.get("tier"):
-            raise StaticRuleError(f"{w}.tier: required")
-        rule = StaticRule(str(r["id"]), str(r["tier"]), r["metric"], r["op"], float(r["threshold"]), fm,
-                          r.get("severity", "P2"), str(r.get("edge_location", "all")), bool(r.get("enabled", True)))
+            raise StaticRuleError(f"{r.at('metric')}: must be a golden-signal column, one of {METRICS}, "
+                                  f"got {r.get('metric')!r}")
+        rule = StaticRule(rid, r.str("tier"), r.get("metric"), r.one_of("op", OPS), float(r.number("threshold")),
+                          r.int("for_minutes", 1, minimum=1), r.one_of("severity", SEVERITY_RANK, "P2"),
+                          r.str("edge_location", "all"), r.bool("enabled", True))
         if rule.enabled or include_disabled:
             out.append(rule)
     return out

@@ -125,6 +125,15 @@ def build_parser() -> argparse.ArgumentParser:
     sd = ss.add_parser("delete", help="remove a silence's row (e.g. one listed as invalid)")
     sd.add_argument("id")
 
+    cf = sub.add_parser("config", help="check the configuration: settings and every YAML file in use",
+                        description="Configuration commands. `akidb config check` loads every configuration in use "
+                                    "(the files the AKIDB_* variables name, else the shipped ones, and the settings "
+                                    "from the environment) and prints `ok <what> <file>` per configuration, or one "
+                                    "line per problem naming the file and the field (all of them). Exit 0 when "
+                                    "everything loads, 2 otherwise.")
+    cfs = cf.add_subparsers(dest="config_command", metavar="SUBCOMMAND", required=True)
+    cfs.add_parser("check", help="load every configuration in use and list every problem (exit 2 if any)")
+
     d = sub.add_parser("demo", help="generate 7 days of telemetry and materialize the whole asset graph",
                        description="The main job on the embedded default: synthetic telemetry with the three "
                                    "incidents, ingested into a local lake through the Dagster assets; prints a summary.")

@@ -5,34 +5,96 @@ package makes where it needs one value (a configuration file's path, the S3 endp
 takes an optional mapping instead of ``os.environ`` (``Settings.from_env`` passes its own). The AWS credentials are
 read only to hand them to DuckDB's S3 secret; boto3 finds them itself. ``config.loader`` reads the YAML files.
 
-This module imports nothing from the project: every other layer may depend on it.
+Values are checked where they are read: a working folder that is a URL, a lake or landing zone that is neither a
+folder nor ``s3://bucket/prefix``, an unknown source, an S3 lake with no AWS credentials anywhere raise
+:class:`SettingsError`, one line naming the variable, what is wrong and how to fix it (the command line prints it
+and exits 2; the code location fails to load with it).
+
+This module imports nothing from the project but ``config.loader``: every other layer may depend on it.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlparse
+
+from akidb_pipelines.config.loader import ConfigError
 
 SOURCES = ("synthetic", "files", "aws")
 CONFIG_DIR = Path(__file__).resolve().parent   # the shipped configuration files
 DEFAULT_PAGERDUTY_URL = "https://events.pagerduty.com"
 
 
+_URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):/")  # a scheme of two letters or more: s3://, s3:/, gs://, http://
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+
+
+class SettingsError(ConfigError):
+    """An environment variable whose value cannot be used; the message names it, says why and how to fix it."""
+
+
 def _env(env: Mapping[str, str] | None) -> Mapping[str, str]:
     return os.environ if env is None else env
 
 
+def local_folder(var: str, value: str) -> Path:
+    """``value`` of ``var`` as a local path: a URL is refused (``s3://bucket/prefix`` would become a folder named
+    ``s3:``)."""
+    if _URL.match(value):
+        hint = (" (to keep the lake on S3, set AKIDB_LAKE_ROOT=s3://bucket/prefix and leave AKIDB_HOME local)"
+                if var == "AKIDB_HOME" else "")
+        raise SettingsError(f"{var}={value}: must be a local path, not a URL{hint}")
+    return Path(value).expanduser()
+
+
+def folder_or_s3(var: str, value: str) -> str:
+    """``value`` of ``var`` when it is a local folder or ``s3://bucket[/prefix]``; any other URL, ``s3://`` without
+    a bucket or a bucket name S3 does not allow is refused."""
+    m = _URL.match(value)
+    if not m:
+        return value
+    u = urlparse(value)
+    if u.scheme != "s3" or not value.startswith("s3://"):
+        raise SettingsError(f"{var}={value}: use a local folder or s3://bucket/prefix (no other URL is supported)")
+    if not u.netloc:
+        raise SettingsError(f"{var}={value}: names no bucket; use s3://bucket/prefix")
+    if not _BUCKET.match(u.netloc):
+        raise SettingsError(f"{var}={value}: {u.netloc!r} is not an S3 bucket name (3-63 lowercase letters, digits, "
+                            "'.' and '-')")
+    return value
+
+
+def http_url(var: str, value: str | None) -> str | None:
+    """``value`` of ``var`` when it is an http(s) URL with a host (None stays None)."""
+    if value and (urlparse(value).scheme not in ("http", "https") or not urlparse(value).netloc):
+        raise SettingsError(f"{var}={value}: expected an http:// or https:// URL with a host")
+    return value or None
+
+
 def akidb_home(env: Mapping[str, str] | None = None) -> Path:
-    """``$AKIDB_HOME``, the working folder (default ``./.akidb``), user-expanded but not resolved."""
-    return Path(_env(env).get("AKIDB_HOME") or ".akidb").expanduser()
+    """``$AKIDB_HOME``, the working folder (default ``./.akidb``), user-expanded but not resolved; a URL is
+    refused (SettingsError)."""
+    return local_folder("AKIDB_HOME", _env(env).get("AKIDB_HOME") or ".akidb")
 
 
 def config_path(var: str, default: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> Path:
     """The file named by the environment variable ``var`` when it is set and not empty, else ``default``."""
     return Path(_env(env).get(var) or default)
+
+
+def config_file(var: str, default: str | os.PathLike[str], path: str | os.PathLike[str] | None = None,
+                env: Mapping[str, str] | None = None) -> tuple[Path, str | None]:
+    """The configuration file to load: ``path`` when given, else ``$var`` when set, else ``default``; and ``var``
+    when the file came from the variable (a loader names it when the file cannot be read)."""
+    if path:
+        return Path(path), None
+    named = _env(env).get(var)
+    return (Path(named), var) if named else (Path(default), None)
 
 
 def shipped_config(name: str) -> Path:
@@ -99,18 +161,49 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        """The settings from the environment; a value that cannot be used raises SettingsError (one line)."""
         e = _env(env)
         home = akidb_home(e).resolve()
         source = (e.get("AKIDB_SOURCE") or "synthetic").strip().lower()
         if source not in SOURCES:
-            raise ValueError(f"AKIDB_SOURCE={source!r} is not one of {', '.join(SOURCES)}")
-        return cls(
+            raise SettingsError(f"AKIDB_SOURCE={e.get('AKIDB_SOURCE')}: not a source; use one of "
+                                f"{', '.join(SOURCES)} (or leave it unset for synthetic)")
+        for var in ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"):
+            http_url(var, e.get(var))
+        settings = cls(
             home=home,
-            lake_root=e.get("AKIDB_LAKE_ROOT") or str(home / "lake"),
-            duckdb_path=Path(e.get("AKIDB_DUCKDB_PATH") or home / "akidb.duckdb"),
+            lake_root=folder_or_s3("AKIDB_LAKE_ROOT", e.get("AKIDB_LAKE_ROOT") or str(home / "lake")),
+            duckdb_path=local_folder("AKIDB_DUCKDB_PATH", e.get("AKIDB_DUCKDB_PATH") or str(home / "akidb.duckdb")),
             source=source,
-            landing=e.get("AKIDB_LANDING") or str(home / "landing"),
-            prometheus_url=e.get("AKIDB_PROMETHEUS_URL") or None,
+            landing=folder_or_s3("AKIDB_LANDING", e.get("AKIDB_LANDING") or str(home / "landing")),
+            prometheus_url=http_url("AKIDB_PROMETHEUS_URL", e.get("AKIDB_PROMETHEUS_URL")),
             s3_endpoint_url=s3_endpoint(e) or None,
             aws_region=aws_region(e),
         )
+        for var, where in (("AKIDB_LAKE_ROOT", settings.lake_root), ("AKIDB_LANDING", settings.landing)):
+            if where.startswith("s3://"):
+                check_s3_credentials(var, where, e)
+        return settings
+
+
+def _local_endpoint(url: str | None) -> bool:
+    host = urlparse(url).hostname if url else None
+    return host in ("localhost", "127.0.0.1", "::1") or bool(host and host.startswith("127."))
+
+
+def check_s3_credentials(var: str, value: str, env: Mapping[str, str] | None = None) -> None:
+    """SettingsError when ``value`` (of ``var``) is on S3 and boto3's credential chain finds nothing (environment,
+    shared files, SSO, container or instance role), unless the S3 endpoint is a local one (moto, MinIO on this
+    machine), which may take any key."""
+    e = _env(env)
+    if _local_endpoint(s3_endpoint(e)):
+        return
+    key_id, secret, _ = aws_static_credentials(e)
+    if key_id and secret:
+        return
+    import boto3  # only for an S3 lake or landing zone
+
+    if boto3.Session().get_credentials() is None:
+        raise SettingsError(f"{var}={value}: no AWS credentials found (checked AWS_ACCESS_KEY_ID/"
+                            "AWS_SECRET_ACCESS_KEY, AWS_PROFILE and ~/.aws, an SSO session, a task or instance "
+                            "role); set them, or point AWS_ENDPOINT_URL_S3 at a local S3 (moto, MinIO)")

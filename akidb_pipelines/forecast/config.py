@@ -7,19 +7,22 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
-from akidb_pipelines.config import config_path, shipped_config
-from akidb_pipelines.config.loader import (ConfigError, expect_bool, expect_list, expect_mapping, expect_one_of,
-                                          expect_str, load_yaml, refuse_unknown)
+from akidb_pipelines.config import config_file, shipped_config
+from akidb_pipelines.config.loader import (ConfigError, Fields, expect_list, expect_mapping, expect_one_of,
+                                          expect_str, refuse_unknown, load_yaml)
 from akidb_pipelines.forecast.model import ProphetParams
 
 DEFAULT_PATH = shipped_config("forecast.yaml")
 ACCURACY = ("mape", "smape", "mase")
 ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 TOP_FIELDS = ("source", "resolution_minutes", "series", "training", "validation", "scoring")
+POSITIVE = {"window_days", "horizon_hours", "period_hours", "max_cutoffs", "max_error", "band_days"}  # others >= 0
+PROPHET_CHOICES = {"growth": ProphetParams.GROWTHS, "seasonality_mode": ProphetParams.MODES,
+                   "weekend_profile": ProphetParams.WEEKEND}
 
 
 @dataclass(frozen=True)
@@ -88,24 +91,48 @@ class ForecastConfigError(ConfigError):
 
 
 def _section(cls: type, data: Any, where: str, **convert: Any) -> Any:
+    """A settings section: every key one of ``cls``'s fields, of the field's type; numbers in range (``POSITIVE``
+    fields above 0, the others at least 0)."""
     if data is None:
         return cls()
-    expect_mapping(data, where, ForecastConfigError)
-    refuse_unknown(data, cls.__dataclass_fields__, where, ForecastConfigError)
+    f = Fields(data, where, ForecastConfigError, cls.__dataclass_fields__)
     kwargs = {}
-    for k, v in data.items():
-        default = getattr(cls(), k)
+    for field in fields(cls):
+        k, kind = field.name, str(field.type)
+        if k not in f:
+            continue
         if k in convert:
-            kwargs[k] = convert[k](v, f"{where}.{k}")
-        elif isinstance(default, bool):
-            kwargs[k] = expect_bool(v, f"{where}.{k}", ForecastConfigError)
-        elif isinstance(default, (int, float)):
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
-                raise ForecastConfigError(f"{where}.{k}: expected a number >= 0, got {v!r}")
-            kwargs[k] = type(default)(v) if isinstance(default, int) and float(v).is_integer() else v
+            kwargs[k] = convert[k](f.get(k), f.at(k))
+        elif kind == "bool":
+            kwargs[k] = f.bool(k)
+        elif kind == "int":
+            kwargs[k] = f.int(k, minimum=1 if k in POSITIVE else 0)
         else:
-            kwargs[k] = v
+            kwargs[k] = float(f.number(k, positive=k in POSITIVE, minimum=None if k in POSITIVE else 0))
     return cls(**kwargs)
+
+
+def prophet_params(v: Any, where: str, error: type[ConfigError] = ForecastConfigError) -> ProphetParams:
+    """Prophet settings (``training.prophet``, a series' ``prophet``, the detector's ``online.prophet``): known
+    names only, each of its type (``weekend_profile: off`` unquoted is the boolean false: refused), then the
+    ranges ProphetParams checks."""
+    f = Fields({} if v is None else v, where, error, [x.name for x in fields(ProphetParams) if x.name != "extra"])
+    for field in fields(ProphetParams):
+        k, kind = field.name, str(field.type)
+        if k not in f:
+            continue
+        if k in PROPHET_CHOICES:
+            f.one_of(k, PROPHET_CHOICES[k])
+        elif kind == "bool":
+            f.bool(k)
+        elif kind == "int":
+            f.int(k, minimum=0)
+        elif kind == "float":
+            f.number(k)
+    try:
+        return ProphetParams.from_mapping(f.data, where)
+    except ValueError as exc:
+        raise error(str(exc)) from None
 
 
 def _coverage(v: Any, where: str) -> tuple[float, float]:
@@ -113,13 +140,6 @@ def _coverage(v: Any, where: str) -> tuple[float, float]:
             or not 0 <= v[0] < v[1] <= 1):
         raise ForecastConfigError(f"{where}: expected [low, high] with 0 <= low < high <= 1, got {v!r}")
     return (float(v[0]), float(v[1]))
-
-
-def _prophet(v: Any, where: str) -> ProphetParams:
-    try:
-        return ProphetParams.from_mapping(v, where)
-    except ValueError as exc:
-        raise ForecastConfigError(str(exc)) from None
 
 
 def _series(items: Any, where: str) -> tuple[SeriesSpec, ...]:
@@ -163,30 +183,26 @@ def _one(item: dict, where: str) -> SeriesSpec:
     if me is not None and (isinstance(me, bool) or not isinstance(me, (int, float)) or me <= 0):
         raise ForecastConfigError(f"{where}.max_error: expected a positive number, got {me!r}")
     over = item.get("prophet") or {}
-    if not isinstance(over, dict):
-        raise ForecastConfigError(f"{where}.prophet: expected a mapping of Prophet settings")
-    try:
-        ProphetParams.from_mapping(over, f"{where}.prophet")  # validates names and values
-    except ValueError as exc:
-        raise ForecastConfigError(str(exc)) from None
+    prophet_params(over, f"{where}.prophet")  # validates names, types and values
     return SeriesSpec(id=item["id"], metric=item["metric"], tier=item["tier"],
-                      edge_location=str(item.get("edge_location", "all")), accuracy=acc,
+                      edge_location=expect_str(item.get("edge_location", "all"), f"{where}.edge_location",
+                                               ForecastConfigError), accuracy=acc,
                       max_error=float(me) if me is not None else None, prophet=tuple(sorted(over.items())))
 
 
 def load_forecast_config(path: str | os.PathLike[str] | None = None) -> ForecastConfig:
-    p = Path(path) if path else config_path("AKIDB_FORECAST_CONFIG", DEFAULT_PATH)
-    data = load_yaml(p, ForecastConfigError) or {}
+    p, var = config_file("AKIDB_FORECAST_CONFIG", DEFAULT_PATH, path)
+    data = load_yaml(p, ForecastConfigError, named_by=var) or {}
     expect_mapping(data, str(p), ForecastConfigError, what="a mapping at the top")
     refuse_unknown(data, TOP_FIELDS, str(p), ForecastConfigError)
     res = data.get("resolution_minutes", 5)
     if isinstance(res, bool) or not isinstance(res, int) or not 1 <= res <= 60 or 60 % res:
         raise ForecastConfigError(f"{p}: resolution_minutes: expected a divisor of 60, got {res!r}")
     return ForecastConfig(
-        source=str(data.get("source", "models/marts/golden_signals_1m")),
+        source=expect_str(data.get("source", "models/marts/golden_signals_1m"), f"{p}: source", ForecastConfigError),
         resolution_minutes=res,
         series=_series(data.get("series"), f"{p}: series"),
-        training=_section(TrainingConfig, data.get("training"), f"{p}: training", prophet=_prophet),
+        training=_section(TrainingConfig, data.get("training"), f"{p}: training", prophet=prophet_params),
         validation=_section(ValidationConfig, data.get("validation"), f"{p}: validation", coverage=_coverage),
         scoring=_section(ScoringConfig, data.get("scoring"), f"{p}: scoring"),
         path=p,

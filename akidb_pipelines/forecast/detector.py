@@ -56,6 +56,10 @@ _BELOW_HALF = float(np.nextafter(0.5, 0.0))
 class DetectorConfigError(ConfigError):
     """Detector settings that cannot be used (a ValueError); from a file, the message names it and the field."""
 
+    def __init__(self, message: str, field: str = "") -> None:
+        super().__init__(message)
+        self.field = field  # the setting out of range (``online.seed``), when the range checks raised it
+
 
 @dataclass(frozen=True)
 class OnlineConfig:
@@ -116,7 +120,8 @@ class DetectorConfig:
         ]
         for ok, name, msg in checks:
             if not ok:
-                raise DetectorConfigError(f"{name} {msg}")
+                value = getattr(self.online, name[7:]) if name.startswith("online.") else getattr(self, name)
+                raise DetectorConfigError(f"{name}: {msg}, got {value!r}", field=name)
 
     @property
     def context_rows(self) -> int:
@@ -125,16 +130,18 @@ class DetectorConfig:
         return scale + self.debounce_n + self.suppress_rows + 1
 
     @classmethod
-    def from_mapping(cls, data: dict[str, Any] | None, where: str) -> DetectorConfig:
+    def from_mapping(cls, data: dict[str, Any] | None, where: str, section: str = "") -> DetectorConfig:
         """Build from a YAML mapping (``detector:`` keys plus an ``online:`` section). Unknown fields or bad values
-        raise DetectorConfigError naming ``where`` and the field."""
+        raise DetectorConfigError naming ``where`` and the field (``section``: the prefix of the detector keys'
+        paths in the file, ``detector.``)."""
         data = dict(data or {})
         online_data = data.pop("online", None)
         known = {f.name: f for f in fields(cls) if f.name != "online"}
-        refuse_unknown(data, [*known, "online"], where, DetectorConfigError)
+        refuse_unknown(data, [*known, *([] if section else ["online"])], f"{where}: {section.rstrip('.')}"
+                       if section else where, DetectorConfigError)
         kwargs: dict[str, Any] = {}
         for name, value in data.items():
-            kwargs[name] = _coerce(value, known[name].type, f"{where}: {name}")
+            kwargs[name] = _coerce(value, known[name].type, f"{where}: {section}{name}")
         if online_data is not None:
             expect_mapping(online_data, f"{where}: online", DetectorConfigError)
         online_data = dict(online_data or {})
@@ -143,18 +150,18 @@ class DetectorConfig:
         okw: dict[str, Any] = {}
         for name, value in online_data.items():
             if name == "prophet":
+                from akidb_pipelines.forecast.config import prophet_params  # the one Prophet settings check
+
                 if value is not None:
-                    expect_mapping(value, f"{where}: online.prophet", DetectorConfigError)
+                    prophet_params(value, f"{where}: online.prophet", DetectorConfigError)
                 okw[name] = dict(value) if value else None
             else:
                 okw[name] = _coerce(value, oknown[name].type, f"{where}: online.{name}")
         try:
-            cfg = cls(**kwargs, online=OnlineConfig(**okw))
-            cfg.online.prophet_params(f"{where}: online.prophet")
-        except ValueError as exc:  # the range checks above and ProphetParams'
-            msg = str(exc)
-            raise DetectorConfigError(msg if msg.startswith(where) else f"{where}: {msg}") from None
-        return cfg
+            return cls(**kwargs, online=OnlineConfig(**okw))
+        except DetectorConfigError as exc:  # the range checks of __post_init__
+            prefix = "" if exc.field.startswith("online.") else section
+            raise DetectorConfigError(f"{where}: {prefix}{exc}", field=exc.field) from None
 
 
 def _coerce(value: Any, type_name: Any, where: str) -> Any:
@@ -177,11 +184,11 @@ def load_detector_config(path: str | Path | None = None) -> DetectorConfig:
     cannot be read or used raises DetectorConfigError naming it."""
     p = Path(path) if path is not None else DEFAULT_CONFIG
     doc = load_yaml(p, DetectorConfigError) or {}
-    expect_mapping(doc, str(p), DetectorConfigError, what="a mapping at the top level")
+    expect_mapping(doc, str(p), DetectorConfigError, what="a mapping at the top")
     refuse_unknown(doc, ("detector", "online"), str(p), DetectorConfigError)
     det = doc.get("detector") or {}
     expect_mapping(det, f"{p}: detector", DetectorConfigError)
-    return DetectorConfig.from_mapping({**det, "online": doc.get("online")}, str(p))
+    return DetectorConfig.from_mapping({**det, "online": doc.get("online")}, str(p), section="detector.")
 
 
 # -- scoring -------------------------------------------------------------------------------------------------------

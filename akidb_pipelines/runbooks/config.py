@@ -21,21 +21,27 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from akidb_pipelines.alerting.correlate import Incident
-from akidb_pipelines.alerting.rootcause import METRIC_RE, alert_matches
-from akidb_pipelines.config import config_path, shipped_config
-from akidb_pipelines.config.loader import ConfigError, expect_int, expect_one_of, load_yaml, refuse_unknown
+from akidb_pipelines.alerting.rootcause import alert_matchers, alert_matches, metric_expr
+from akidb_pipelines.config import config_file, shipped_config
+from akidb_pipelines.config.loader import ConfigError, Fields, load_yaml
 
 DEFAULT_PATH = shipped_config("runbooks.yaml")
 REQUIRED = {"autoscaling_step": ("group", "step"), "ssm_flag": ("parameter", "value"),
             "cloudfront_bypass_edge": ("distribution", "path_pattern", "bypass_origin"),
             "lambda_provisioned_concurrency": ("function", "qualifier", "concurrency")}
 ACTION_TYPES = tuple(REQUIRED)
-TRIGGER_KEYS = {"cause", "source", "rule", "component", "direction"}
+TRIGGER_KEYS = ("cause", "source", "rule", "component", "direction")
 VERIFY_FIELDS = ("tier", "metric", "below", "minutes", "after_minutes", "edge_location")
+RUNBOOK_FIELDS = ("id", "description", "trigger", "action", "guardrails", "verify", "restore_after_minutes",
+                  "enabled")
+# The guardrails each action type reads (a bound of another type would be silently ignored, so it is refused)
+COMMON_GUARDRAILS = ("allow", "cooldown_minutes", "max_actions_per_hour")
+GUARDRAILS = {"autoscaling_step": (*COMMON_GUARDRAILS, "max_step", "max_capacity", "approval_above_step"),
+              "ssm_flag": COMMON_GUARDRAILS, "cloudfront_bypass_edge": COMMON_GUARDRAILS,
+              "lambda_provisioned_concurrency": (*COMMON_GUARDRAILS, "max_capacity", "approval_above")}
 
 
 class RunbookConfigError(ConfigError):
@@ -87,42 +93,74 @@ class Runbook:
         return False
 
 
+def check_guardrails(g: Any, action_type: str, where: str) -> dict[str, Any]:
+    """The guardrails of a runbook whose action is ``action_type``, checked: only the keys that type reads, each
+    of its type and range; RunbookConfigError otherwise. The guardrails check them again before every action (a
+    runbook built in code), so guardrails that cannot be read block the action instead of letting it through."""
+    f = Fields({} if g is None else g, where, RunbookConfigError, GUARDRAILS.get(action_type, COMMON_GUARDRAILS))
+    f.str_list("allow", [])
+    f.number("cooldown_minutes", 0, minimum=0)
+    f.int("max_actions_per_hour", None, minimum=0)
+    for k in ("max_step", "max_capacity"):
+        f.int(k, None, minimum=1)
+    for k in ("approval_above_step", "approval_above"):
+        f.int(k, None, minimum=0)
+    return dict(f.data)
+
+
+def _action(v: object, w: str) -> dict[str, Any]:
+    kind = Fields(v, w, RunbookConfigError, ("type", *{k for ks in REQUIRED.values() for k in ks})).one_of(
+        "type", ACTION_TYPES)
+    a = Fields(v, w, RunbookConfigError, ("type", *REQUIRED[kind]))
+    for k in REQUIRED[kind]:
+        if k in ("step", "concurrency"):
+            a.int(k, minimum=1)
+        else:
+            a.str(k)  # an SSM value too: an unquoted false would be written as 'False'
+    return dict(a.data)
+
+
 def _verify(v: object, w: str) -> Verify | None:
     if v is None:
         return None
-    if not isinstance(v, dict) or not v.get("tier") or not isinstance(v.get("below"), (int, float)) \
-            or not METRIC_RE.match(str(v.get("metric", ""))):
-        raise RunbookConfigError(f"{w}.verify: needs tier, metric (a golden-signal column or arithmetic of "
-                                 "columns) and below (a number)")
-    refuse_unknown(v, VERIFY_FIELDS, f"{w}.verify", RunbookConfigError)
-    return Verify(str(v["tier"]), str(v["metric"]), float(v["below"]), int(v.get("minutes", 5)),
-                  int(v.get("after_minutes", 10)), str(v.get("edge_location", "all")))
+    f = Fields(v, w, RunbookConfigError, VERIFY_FIELDS)
+    return Verify(f.str("tier"), metric_expr(f.get("metric"), f.at("metric"), RunbookConfigError),
+                  float(f.number("below")), f.int("minutes", 5, minimum=1), f.int("after_minutes", 10, minimum=0),
+                  f.str("edge_location", "all"))
+
+
+def _runbook(item: object, w: str) -> Runbook:
+    r = Fields(item, w, RunbookConfigError, RUNBOOK_FIELDS)
+    rid = r.str("id")
+    action = _action(r.get("action"), r.at("action"))
+    trigger = alert_matchers(r.get("trigger"), r.at("trigger"), RunbookConfigError, TRIGGER_KEYS, non_empty=True)
+    return Runbook(rid, r.str("description", ""), trigger, action,
+                   check_guardrails(r.get("guardrails"), action["type"], r.at("guardrails")),
+                   r.bool("enabled", False), _verify(r.get("verify"), r.at("verify")),
+                   r.int("restore_after_minutes", 30, minimum=0, nullable=True))
 
 
 def load_runbooks(path: str | os.PathLike[str] | None = None) -> list[Runbook]:
-    p = Path(path) if path else config_path("AKIDB_RUNBOOKS_CONFIG", DEFAULT_PATH)
-    data = load_yaml(p, RunbookConfigError) or {}
-    out = []
-    for i, r in enumerate(data.get("runbooks") or []):
-        w = f"{p}: runbooks[{i}]"
-        if not isinstance(r, dict) or not r.get("id"):
-            raise RunbookConfigError(f"{w}.id: required")
-        act = r.get("action") or {}
-        expect_one_of(act.get("type"), ACTION_TYPES, f"{w}.action.type", RunbookConfigError)
-        missing = [k for k in REQUIRED[act["type"]] if act.get(k) in (None, "")]
-        if missing:
-            raise RunbookConfigError(f"{w}.action: {act['type']} needs {', '.join(REQUIRED[act['type']])} "
-                                     f"(missing {', '.join(missing)})")
-        for k in ("step", "concurrency"):
-            if k in act:
-                expect_int(act[k], f"{w}.action.{k}", RunbookConfigError, minimum=1)
-        trig = r.get("trigger") or []
-        if not trig or not all(isinstance(t, dict) and t and set(t) <= TRIGGER_KEYS for t in trig):
-            raise RunbookConfigError(f"{w}.trigger: a list of matches on {sorted(TRIGGER_KEYS)}")
-        restore = r.get("restore_after_minutes", 30)
-        if restore is not None and (isinstance(restore, bool) or not isinstance(restore, int) or restore < 0):
-            raise RunbookConfigError(f"{w}.restore_after_minutes: a non-negative integer or null")
-        out.append(Runbook(str(r["id"]), str(r.get("description", "")), tuple(trig), dict(act),
-                           dict(r.get("guardrails") or {}), bool(r.get("enabled", False)),
-                           _verify(r.get("verify"), w), restore))
+    """The runbooks of ``path``, else ``$AKIDB_RUNBOOKS_CONFIG``, else the shipped file. Every key is checked at
+    every level (an unknown one is refused: a typo'd ``enabled`` or guardrail must not leave a default in force)
+    and a problem raises RunbookConfigError naming the file and the field. Callers that act fail closed: a file
+    that does not load means no runbook acts (``runbooks_or_error``)."""
+    p, var = config_file("AKIDB_RUNBOOKS_CONFIG", DEFAULT_PATH, path)
+    doc = Fields(load_yaml(p, RunbookConfigError, named_by=var) or {}, str(p), RunbookConfigError, ("runbooks",),
+                 top=True)
+    out: list[Runbook] = []
+    for i, item in enumerate(doc.list("runbooks", [])):
+        rb = _runbook(item, f"{p}: runbooks[{i}]")
+        if rb.id in {r.id for r in out}:
+            raise RunbookConfigError(f"{p}: runbooks[{i}].id: {rb.id!r} is used twice")
+        out.append(rb)
     return out
+
+
+def runbooks_or_error(path: str | os.PathLike[str] | None = None) -> tuple[list[Runbook], RunbookConfigError | None]:
+    """``(runbooks, None)``, or ``([], the error)`` when the file does not load: fail closed, no runbook acts on a
+    configuration that cannot be read (the callers report the error instead of crashing)."""
+    try:
+        return load_runbooks(path), None
+    except RunbookConfigError as exc:
+        return [], exc

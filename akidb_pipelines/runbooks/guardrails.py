@@ -6,6 +6,8 @@ Guardrails, in order: dry run unless enabled; the target must be on the allowlis
 id, which is also the PagerDuty dedup_key); a cooldown per target; a rate limit per runbook; bounded steps and
 capacity; approval required above a blast-radius threshold. Any AWS error (access denied, throttling, an
 unreachable endpoint) fails safe: nothing more is tried, the audit row says why, and the caller escalates the page.
+Guardrails that cannot be read (an unknown key, a bound that is not a number) fail closed the same way: the action
+is blocked before any AWS call, the audit row says which field, and the page is escalated.
 """
 
 from __future__ import annotations
@@ -17,13 +19,18 @@ from typing import Any
 from akidb_pipelines.change_calendar import CalendarEntry
 from akidb_pipelines.runbooks.actuator import Actuator
 from akidb_pipelines.runbooks.audit import AuditLog, Outcome
-from akidb_pipelines.runbooks.config import Runbook
+from akidb_pipelines.runbooks.config import Runbook, RunbookConfigError, check_guardrails
 
 
 def _decide(rb: Runbook, incident: str, now: datetime, audit: AuditLog,
             calendar: list[CalendarEntry]) -> Outcome | None:
-    g, target = rb.guardrails, rb.target
+    target = rb.target
     o = lambda status, reason: Outcome(rb.id, incident, target, status, reason)  # noqa: E731
+    try:
+        g = check_guardrails(rb.guardrails, rb.action["type"], f"runbook {rb.id}: guardrails")
+    except RunbookConfigError as exc:
+        return Outcome(rb.id, incident, target, "blocked", f"guardrails cannot be read, no action: {exc}",
+                       escalate=True)
     if target not in (g.get("allow") or []):
         return o("blocked", f"{target} is not on the runbook's allowlist")
     for e in calendar:

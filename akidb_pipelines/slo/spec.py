@@ -3,7 +3,9 @@
 Supported: ``budgetingMethod`` Occurrences (``ratioMetric`` good/total) and Timeslices (a ``thresholdMetric`` with
 ``op``/``value``, or a ``ratioMetric`` whose per-slice ratio must reach ``timeSliceTarget``); one rolling
 ``timeWindow``; one objective. Metric sources are ``type: akidb-sql``: an SQL expression over a model of
-``dbt_like_sql`` with a filter. Every error names the file and the field.
+``dbt_like_sql`` with a filter. Every error names the file and the field. Every key is checked at every level:
+an OpenSLO key this project does not implement (``alertPolicies``, ``indicatorRef``, ``calendar``, ...) is refused
+like a typo, rather than silently ignored.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from akidb_pipelines.config.loader import ConfigError, load_yaml
+from akidb_pipelines.config.loader import ConfigError, Fields, expect_list, expect_mapping, load_yaml
 
 SPEC_DIR = Path(__file__).parent / "specs"
 WINDOWS_FILE = "burn_rate_windows.yaml"
@@ -22,6 +24,12 @@ POLICY_FILE = "budget_policy.yaml"
 _DURATION = re.compile(r"^(\d+)([smhdw])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 OPS = {"lt": "<", "lte": "<=", "gt": ">", "gte": ">="}
+# the OpenSLO v1 keys implemented, per level
+SLO_FIELDS = ("apiVersion", "kind", "metadata", "spec")
+METADATA_FIELDS = ("name", "displayName", "labels", "annotations")
+SPEC_FIELDS = ("description", "service", "indicator", "timeWindow", "budgetingMethod", "objectives")
+OBJECTIVE_FIELDS = ("displayName", "target", "op", "value", "timeSliceTarget", "timeSliceWindow")
+TIER_FIELDS = ("name", "severity", "long_window", "short_window", "factor", "budget_consumed")
 
 
 class SpecError(ConfigError):
@@ -87,78 +95,93 @@ class WindowTable:
         return sorted({w for t in self.tiers for w in (t.long_window, t.short_window)})
 
 
-def _get(doc: Any, path: str, where: str, required: bool = True) -> Any:
-    cur = doc
-    for part in path.split("."):
-        if not isinstance(cur, dict) or part not in cur:
-            if required:
-                raise SpecError(f"{where}: {path} is missing")
-            return None
-        cur = cur[part]
-    return cur
-
-
 def _source(doc: Any, where: str) -> MetricSource:
-    ms = _get(doc, "metricSource", where)
-    if _get(ms, "type", where) != "akidb-sql":
-        raise SpecError(f"{where}.metricSource.type: only 'akidb-sql' is supported, got {ms.get('type')!r}")
-    spec = _get(ms, "spec", where)
+    ms = Fields(doc, where, SpecError, ("metricSource",)).fields("metricSource", ("type", "spec"))
+    if ms.get("type") != "akidb-sql":
+        raise SpecError(f"{ms.at('type')}: only 'akidb-sql' is supported, got {ms.get('type')!r}")
+    spec = ms.fields("spec", ("model", "where", "expr"))
     out = []
     for k in ("model", "where", "expr"):
-        v = spec.get(k) if isinstance(spec, dict) else None
+        v = spec.get(k)
         if not isinstance(v, str) or not v.strip():
-            raise SpecError(f"{where}.metricSource.spec.{k}: a non-empty string is required")
+            raise SpecError(f"{spec.at(k)}: a non-empty string is required")
         out.append(v)
     return MetricSource(*out)
 
 
+def _metadata(doc: Any, where: str) -> Fields:
+    md = Fields(doc, where, SpecError, METADATA_FIELDS)
+    md.str("displayName", None)
+    for k in ("labels", "annotations"):
+        v = md.get(k)
+        if v is not None:
+            expect_mapping(v, md.at(k), SpecError)
+            bad = next((x for x in v.items() if not isinstance(x[0], str) or not isinstance(x[1], (str, list))), None)
+            if bad:
+                raise SpecError(f"{md.at(k)}.{bad[0]}: expected a string, got {bad[1]!r}")
+    return md
+
+
+def _only_one(doc: Any, where: str) -> dict:
+    items = expect_list(doc, where, SpecError)
+    if len(items) != 1:
+        raise SpecError(f"{where}: exactly one {'window' if 'timeWindow' in where else 'objective'} is supported")
+    return items[0]
+
+
 def parse_slo(doc: Any, source: str) -> SLO:
-    if not isinstance(doc, dict):
-        raise SpecError(f"{source}: an SLO document must be a mapping")
-    if doc.get("apiVersion") != "openslo/v1":
-        raise SpecError(f"{source}: apiVersion: expected openslo/v1, got {doc.get('apiVersion')!r}")
-    if doc.get("kind") != "SLO":
-        raise SpecError(f"{source}: kind: expected SLO, got {doc.get('kind')!r}")
-    name = _get(doc, "metadata.name", source)
+    d = Fields(doc, source, SpecError, SLO_FIELDS, top=True)
+    if d.get("apiVersion") != "openslo/v1":
+        raise SpecError(f"{source}: apiVersion: expected openslo/v1, got {d.get('apiVersion')!r}")
+    if d.get("kind") != "SLO":
+        raise SpecError(f"{source}: kind: expected SLO, got {d.get('kind')!r}")
+    md = _metadata(d.get("metadata"), f"{source}: metadata")
+    name = md.get("name")
     if not isinstance(name, str) or not re.match(r"^[a-z0-9][a-z0-9-]*$", name):
         raise SpecError(f"{source}: metadata.name: lowercase letters, digits and '-' only, got {name!r}")
-    spec = _get(doc, "spec", source)
+    spec = d.fields("spec", SPEC_FIELDS)
     method = spec.get("budgetingMethod")
     if method not in ("Occurrences", "Timeslices"):
         raise SpecError(f"{source}: spec.budgetingMethod: Occurrences or Timeslices, got {method!r}")
-    tw = spec.get("timeWindow")
-    if not isinstance(tw, list) or len(tw) != 1 or not isinstance(tw[0], dict):
-        raise SpecError(f"{source}: spec.timeWindow: exactly one window is supported")
-    if tw[0].get("isRolling") is not True:
+    tw = Fields(_only_one(spec.get("timeWindow"), spec.at("timeWindow")), f"{source}: spec.timeWindow[0]", SpecError,
+                ("duration", "isRolling"))
+    if tw.get("isRolling") is not True:
         raise SpecError(f"{source}: spec.timeWindow[0].isRolling: only rolling windows are supported")
-    period = parse_duration(tw[0].get("duration"), f"{source}: spec.timeWindow[0].duration")
-    objectives = spec.get("objectives")
-    if not isinstance(objectives, list) or len(objectives) != 1 or not isinstance(objectives[0], dict):
-        raise SpecError(f"{source}: spec.objectives: exactly one objective is supported")
-    obj = objectives[0]
+    period = parse_duration(tw.get("duration"), f"{source}: spec.timeWindow[0].duration")
+    obj = Fields(_only_one(spec.get("objectives"), spec.at("objectives")), f"{source}: spec.objectives[0]",
+                 SpecError, OBJECTIVE_FIELDS)
+    obj.str("displayName", None)
     target = obj.get("target")
     if isinstance(target, bool) or not isinstance(target, (int, float)) or not 0 < target < 1:
         raise SpecError(f"{source}: spec.objectives[0].target: a number between 0 and 1 (exclusive), got {target!r}")
-    ind = _get(spec, "indicator.spec", source)
+    ind = spec.fields("indicator", ("metadata", "spec"))
+    if ind.get("metadata") is not None:
+        _metadata(ind.get("metadata"), ind.at("metadata"))
+    ispec = ind.fields("spec", ("ratioMetric", "thresholdMetric"))
     kw: dict[str, Any] = {}
-    if "ratioMetric" in ind:
-        rm = ind["ratioMetric"]
-        kw["good"] = _source(_get(rm, "good", f"{source}: spec.indicator.spec.ratioMetric"),
-                             f"{source}: spec.indicator.spec.ratioMetric.good")
-        kw["total"] = _source(_get(rm, "total", f"{source}: spec.indicator.spec.ratioMetric"),
-                              f"{source}: spec.indicator.spec.ratioMetric.total")
-    elif "thresholdMetric" in ind:
+    if ("ratioMetric" in ispec) == ("thresholdMetric" in ispec):
+        raise SpecError(f"{ispec.where}: ratioMetric or thresholdMetric is required (exactly one)")
+    if "ratioMetric" in ispec:
+        rm = ispec.fields("ratioMetric", ("counter", "good", "total"))
+        if rm.bool("counter", False):  # good/total are per-minute counts; cumulative counters would be misread
+            raise SpecError(f"{rm.at('counter')}: only false is supported (the expressions are counts per minute)")
+        for k in ("good", "total"):
+            if k not in rm:
+                raise SpecError(f"{rm.where}: {k} is missing")
+            kw[k] = _source(rm.get(k), rm.at(k))
+        for k in ("op", "value"):
+            if k in obj:
+                raise SpecError(f"{obj.at(k)}: only with a thresholdMetric (a ratio's objective is its target)")
+    else:
         if method != "Timeslices":
-            raise SpecError(f"{source}: spec.indicator.spec.thresholdMetric: needs budgetingMethod Timeslices")
-        kw["threshold"] = _source(ind["thresholdMetric"], f"{source}: spec.indicator.spec.thresholdMetric")
+            raise SpecError(f"{ispec.at('thresholdMetric')}: needs budgetingMethod Timeslices")
+        kw["threshold"] = _source(ispec.get("thresholdMetric"), ispec.at("thresholdMetric"))
         if obj.get("op") not in OPS:
             raise SpecError(f"{source}: spec.objectives[0].op: one of {', '.join(OPS)}, got {obj.get('op')!r}")
         v = obj.get("value")
         if isinstance(v, bool) or not isinstance(v, (int, float)):
             raise SpecError(f"{source}: spec.objectives[0].value: a number is required, got {v!r}")
-        kw["op"], kw["value"] = obj["op"], float(v)
-    else:
-        raise SpecError(f"{source}: spec.indicator.spec: ratioMetric or thresholdMetric is required")
+        kw["op"], kw["value"] = obj.get("op"), float(v)
     if method == "Timeslices":
         st = obj.get("timeSliceTarget", 1)
         if isinstance(st, bool) or not isinstance(st, (int, float)) or not 0 < st <= 1:
@@ -167,9 +190,11 @@ def parse_slo(doc: Any, source: str) -> SLO:
         if sw != timedelta(minutes=1):
             raise SpecError(f"{source}: spec.objectives[0].timeSliceWindow: only 1m slices are supported")
         kw["slice_target"] = float(st)
-    ann = _get(doc, "metadata.annotations", source, False) or {}
-    if not isinstance(ann, dict):
-        raise SpecError(f"{source}: metadata.annotations: must be a mapping of strings")
+    else:
+        for k in ("timeSliceTarget", "timeSliceWindow"):
+            if k in obj:
+                raise SpecError(f"{obj.at(k)}: only with budgetingMethod Timeslices")
+    ann = md.get("annotations") or {}
     promql = tuple(sorted((k.split("promql-", 1)[1], str(v)) for k, v in ann.items()
                           if str(k).startswith("akidb.io/promql-")))
     for k, _ in promql:
@@ -177,42 +202,45 @@ def parse_slo(doc: Any, source: str) -> SLO:
             raise SpecError(f"{source}: metadata.annotations.akidb.io/promql-{k}: use promql-errors, promql-total "
                             "or promql-slice-bad")
     kw["promql"] = promql
-    return SLO(name=name, display_name=str(_get(doc, "metadata.displayName", source, False) or name),
-               description=str(spec.get("description") or ""), service=str(spec.get("service") or ""),
-               budgeting=method, period=period, target=float(target), source_file=source, **kw)
+    return SLO(name=name, display_name=md.str("displayName", name), description=spec.str("description", ""),
+               service=spec.str("service", ""), budgeting=method, period=period, target=float(target),
+               source_file=source, **kw)
 
 
 def parse_windows(doc: Any, source: str) -> WindowTable:
-    if not isinstance(doc, dict):
-        raise SpecError(f"{source}: the window table must be a mapping")
-    period = parse_duration(doc.get("period"), f"{source}: period")
+    d = Fields(doc, source, SpecError, ("period", "tiers", "min_events"), top=True)
+    period = parse_duration(d.get("period"), f"{source}: period")
     tiers = []
-    for i, t in enumerate(doc.get("tiers") or []):
+    for i, item in enumerate(d.list("tiers", [])):
         where = f"{source}: tiers[{i}]"
-        if not isinstance(t, dict) or not t.get("name"):
-            raise SpecError(f"{where}.name: required")
+        t = Fields(item, where, SpecError, TIER_FIELDS)
+        name = t.str("name")
+        if name in {x.name for x in tiers}:
+            raise SpecError(f"{where}.name: {name!r} is used twice")
         if t.get("severity") not in ("P0", "P1", "P2"):
             raise SpecError(f"{where}.severity: P0, P1 or P2, got {t.get('severity')!r}")
         long_w = parse_duration(t.get("long_window"), f"{where}.long_window")
         short_w = parse_duration(t.get("short_window"), f"{where}.short_window")
         if short_w >= long_w:
             raise SpecError(f"{where}.short_window: must be shorter than long_window")
+        if long_w > period:
+            raise SpecError(f"{where}.long_window: must not be longer than the period ({period})")
         if ("factor" in t) == ("budget_consumed" in t):
             raise SpecError(f"{where}: give exactly one of factor or budget_consumed")
         if "factor" in t:
-            factor = t["factor"]
-            if isinstance(factor, bool) or not isinstance(factor, (int, float)) or factor <= 0:
+            factor = t.get("factor")
+            if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not 0 < factor < float("inf"):
                 raise SpecError(f"{where}.factor: a positive number, got {factor!r}")
         else:
-            share = t["budget_consumed"]
+            share = t.get("budget_consumed")
             if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 < share <= 1:
                 raise SpecError(f"{where}.budget_consumed: a share in (0, 1], got {share!r}")
             factor = share * (period / long_w)
-        tiers.append(BurnTier(str(t["name"]), t["severity"], long_w, short_w, round(float(factor), 6)))
+        tiers.append(BurnTier(name, t.get("severity"), long_w, short_w, round(float(factor), 6)))
     if not tiers:
         raise SpecError(f"{source}: tiers: at least one tier is required")
     tiers.sort(key=lambda t: -t.factor)
-    me = doc.get("min_events", 0)
+    me = d.get("min_events", 0)
     if isinstance(me, bool) or not isinstance(me, int) or me < 0:
         raise SpecError(f"{source}: min_events: a non-negative integer, got {me!r}")
     return WindowTable(period, tuple(tiers), me)
@@ -225,17 +253,16 @@ class PolicyLevel:
 
 
 def parse_policy(doc: Any, source: str) -> tuple[PolicyLevel, ...]:
-    levels = doc.get("levels") if isinstance(doc, dict) else None
+    levels = Fields(doc, source, SpecError, ("levels",), top=True).get("levels")
     if not isinstance(levels, list) or not levels:
         raise SpecError(f"{source}: levels: a non-empty list is required")
     out = []
-    for i, lv in enumerate(levels):
-        r = lv.get("remaining") if isinstance(lv, dict) else None
+    for i, item in enumerate(levels):
+        lv = Fields(item, f"{source}: levels[{i}]", SpecError, ("remaining", "action"))
+        r = lv.get("remaining")
         if isinstance(r, bool) or not isinstance(r, (int, float)) or not -1 <= r < 1:
             raise SpecError(f"{source}: levels[{i}].remaining: a share of the budget in [-1, 1), got {r!r}")
-        if not isinstance(lv.get("action"), str) or not lv["action"]:
-            raise SpecError(f"{source}: levels[{i}].action: required")
-        out.append(PolicyLevel(float(r), lv["action"]))
+        out.append(PolicyLevel(float(r), lv.str("action")))
     return tuple(sorted(out, key=lambda x: -x.remaining))
 
 

@@ -7,34 +7,39 @@ from a live server are configuration (``config/prometheus_queries.yaml``, :func:
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from akidb_pipelines.clients import aws as aws_client
 from akidb_pipelines.clients.prometheus import PromQuery, fetch_to_openmetrics
 from akidb_pipelines.config import shipped_config
-from akidb_pipelines.config.loader import ConfigError, expect_list, load_yaml
+from akidb_pipelines.config.loader import ConfigError, Fields, load_yaml
 from akidb_pipelines.landing import download, list_partition
 from akidb_pipelines.storage.lake import PartitionKey
 
 DEFAULT_QUERIES = shipped_config("prometheus_queries.yaml")
+METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
+
+
+class PrometheusQueriesError(ConfigError):
+    pass
 
 
 def load_queries(path: str | Path | None = None) -> tuple[list[PromQuery], int]:
-    """The PromQL queries to pull and their step (``config/prometheus_queries.yaml``); a ConfigError names the
-    file and the field."""
+    """The PromQL queries to pull and their step (``config/prometheus_queries.yaml``); every key is checked (an
+    unknown one is refused) and PrometheusQueriesError names the file and the field."""
     p = Path(path) if path else DEFAULT_QUERIES
-    doc = load_yaml(p) or {}
-    qs = expect_list(doc.get("queries"), f"{p}: queries", non_empty=True)
+    doc = Fields(load_yaml(p, PrometheusQueriesError) or {}, str(p), PrometheusQueriesError,
+                 ("step_seconds", "queries"), top=True)
     out = []
-    for i, q in enumerate(qs):
-        if not isinstance(q, dict) or not q.get("name") or not q.get("expr"):
-            raise ConfigError(f"{p}: queries[{i}]: needs 'name' and 'expr'")
-        out.append(PromQuery(str(q["name"]), str(q["expr"])))
-    step = doc.get("step_seconds", 60)
-    if not isinstance(step, int) or step <= 0:
-        raise ConfigError(f"{p}: step_seconds: expected a positive integer, got {step!r}")
-    return out, step
+    for i, item in enumerate(doc.list("queries", non_empty=True)):
+        q = Fields(item, f"{p}: queries[{i}]", PrometheusQueriesError, ("name", "expr"))
+        name = q.str("name")
+        if not METRIC_NAME.match(name) or name in {x.name for x in out}:
+            raise PrometheusQueriesError(f"{q.at('name')}: expected a unique Prometheus metric name, got {name!r}")
+        out.append(PromQuery(name, q.str("expr")))
+    return out, doc.int("step_seconds", 60, minimum=1)
 
 
 @dataclass
