@@ -485,3 +485,24 @@ def test_check_all_reports_each_broken_file_it_is_pointed_at(tmp_path):
     assert "queries[0]: unknown field(s) ['exprr']" in problems["prometheus-queries"]
     assert {r.file for r in results if r.what == "slo" and not r.problem} == {
         str(specs / "availability.yaml"), str(specs / "error_rate.yaml")}
+
+
+def test_config_check_reports_every_environment_problem_and_a_trigger_on_an_unknown_cause(tmp_path, monkeypatch,
+                                                                                           capsys):
+    monkeypatch.setenv("AKIDB_PARTITIONS_START", "yesterday")
+    monkeypatch.setenv("AKIDB_FRESHNESS_FAIL_MINUTES", "0")
+    monkeypatch.setenv("AKIDB_SOURCE", "kafka")
+    rb = tmp_path / "runbooks.yaml"
+    rb.write_text(edit("runbooks.yaml", "runbooks.0.trigger.0.cause", "spot_interuption"))  # a typo: never matches
+    monkeypatch.setenv("AKIDB_RUNBOOKS_CONFIG", str(rb))
+    code, out, err = run_cli(["config", "check"], capsys)
+    assert code == 2
+    assert err.splitlines() == [
+        "error settings: AKIDB_SOURCE=kafka: not a source; use one of synthetic, files, aws (or leave it unset for "
+        "synthetic)",
+        "error settings: AKIDB_PARTITIONS_START=yesterday: expected YYYY-MM-DD-HH:MM, e.g. 2026-06-01-00:00",
+        "error settings: AKIDB_FRESHNESS_FAIL_MINUTES=0: expected a positive whole number of minutes",
+        f"error runbooks: {rb}: runbooks[0].trigger[0].cause: 'spot_interuption' is not a root-cause type of "
+        f"{Path('akidb_pipelines/config/root_causes.yaml').resolve()} (known: ['dependency_fault', "
+        "'edge_cold_start_storm', 'pipeline_failure', 'predictive_over_provisioning', 'spot_interruption', "
+        "'unclassified'])"]

@@ -20,6 +20,7 @@ import re
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -128,6 +129,24 @@ def aws_static_credentials(env: Mapping[str, str] | None = None) -> tuple[str, s
 def staging_base(env: Mapping[str, str] | None = None) -> Path:
     """Where the lake stages files before moving them into place: ``$AKIDB_STAGING_DIR`` or the temp folder."""
     return Path(_env(env).get("AKIDB_STAGING_DIR") or tempfile.gettempdir())
+
+
+def partitions_start(env: Mapping[str, str] | None = None) -> str:
+    """``$AKIDB_PARTITIONS_START``, the first hourly partition (``YYYY-MM-DD-HH:MM``, default 2026-06-01-00:00)."""
+    v = _env(env).get("AKIDB_PARTITIONS_START") or "2026-06-01-00:00"
+    try:
+        datetime.strptime(v, "%Y-%m-%d-%H:%M")
+    except ValueError:
+        raise SettingsError(f"AKIDB_PARTITIONS_START={v}: expected YYYY-MM-DD-HH:MM, e.g. 2026-06-01-00:00") from None
+    return v
+
+
+def freshness_fail_minutes(env: Mapping[str, str] | None = None) -> int:
+    """``$AKIDB_FRESHNESS_FAIL_MINUTES``, a positive number of minutes (default 120)."""
+    v = (_env(env).get("AKIDB_FRESHNESS_FAIL_MINUTES") or "120").strip()
+    if not v.isdigit() or int(v) <= 0:
+        raise SettingsError(f"AKIDB_FRESHNESS_FAIL_MINUTES={v}: expected a positive whole number of minutes")
+    return int(v)
 
 
 def dagster_home(akidb_home_dir: Path, env: Mapping[str, str] | None = None) -> Path:

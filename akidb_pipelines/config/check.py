@@ -36,6 +36,24 @@ def _one(what: str, file: str | os.PathLike[str], load: Callable[[], Any], note:
     return Result(what, str(file), None, note)
 
 
+def _settings() -> list[Result]:
+    """The environment: the settings, the Dagster partitions and freshness, the PagerDuty client's settings (a
+    routing key is not required: without one events wait in the outbox); one Result per problem."""
+    from akidb_pipelines.clients.pagerduty import EventsClient, PagerDutyConfigError
+    from akidb_pipelines.config import freshness_fail_minutes, pagerduty_env, partitions_start
+
+    def pagerduty() -> None:
+        env = pagerduty_env()
+        try:
+            EventsClient(env.routing_key or "config-check", env.base_url, env.ca_file)  # checks, sends nothing
+        except PagerDutyConfigError as exc:
+            raise ConfigError(f"environment: {exc}") from None
+
+    out = [_one("settings", "environment", load)
+           for load in (Settings.from_env, partitions_start, freshness_fail_minutes, pagerduty)]
+    return [r for r in out if r.problem] or [out[0]]
+
+
 def _slo(folder: Path) -> list[Result]:
     from akidb_pipelines.slo.spec import POLICY_FILE, WINDOWS_FILE, SpecError, load_specs, parse_policy, \
         parse_slo, parse_windows
@@ -100,7 +118,7 @@ def check_all(paths: Mapping[str, str | os.PathLike[str]] | None = None) -> list
     from akidb_pipelines.telemetry.fetch import DEFAULT_QUERIES, load_queries
 
     paths = {k: Path(v) for k, v in (paths or {}).items()}
-    out = [_one("settings", "environment", Settings.from_env)]
+    out = _settings()
     out += _slo(paths.get("slo", SPEC_DIR))
     for what, var, default, load in (
             ("routing", "AKIDB_ROUTING_CONFIG", routing.DEFAULT_PATH, routing.load_routing),
