@@ -1,9 +1,13 @@
 """One ingest: raw files of one kind -> lake partitions (rows + quarantine), with a full record count.
 
 Conservation holds for every batch and is recorded: ``records_read = records_stored + records_quarantined +
-duplicates_dropped``. A batch owns files named ``<batch>-<i>.parquet`` in each partition it touches; re-running the
-batch replaces exactly those (idempotent). The parsing runs in an in-memory DuckDB, so concurrent ingests never
-contend for the catalog file; only the view refresh at the end takes the catalog lock.
+duplicates_dropped``. A batch's output (rows and quarantine rows) replaces that batch's earlier output in every
+partition it owns, atomically: readers see the old version or the new one, whole (``storage/commits.py``).
+Re-running is idempotent. The parsing runs in an in-memory DuckDB, so concurrent ingests never contend for the
+catalog file; only the view refresh at the end takes the catalog lock.
+
+Values reach SQL as bound parameters; what is formatted into SQL text here is our own table and column names and
+constants (quarantine reasons, limits), never input.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -20,6 +25,7 @@ import duckdb
 
 from akidb_pipelines.storage.catalog import Catalog
 from akidb_pipelines.storage.lake import Lake, PartitionKey, duckdb_connection
+from akidb_pipelines.storage.sqltext import check_batch_name, duckdb_path
 from akidb_pipelines.telemetry.conventions import (
     MAX_RECORD_BYTES,
     Reason,
@@ -28,7 +34,7 @@ from akidb_pipelines.telemetry.conventions import (
     RAW_TABLES,
 )
 from akidb_pipelines.telemetry.emf import EMF_COLUMNS, parse_emf
-from akidb_pipelines.telemetry.lines import SourceFileError, check_readable, load_lines
+from akidb_pipelines.telemetry.lines import check_readable, load_lines, read_bytes
 from akidb_pipelines.telemetry.otlp import parse_otlp
 from akidb_pipelines.telemetry.prom import PROM_SCHEMA, PromParse, parse_prometheus_bytes
 from akidb_pipelines.telemetry.xray import XRAY_COLUMNS, parse_xray
@@ -95,6 +101,7 @@ def ingest_files(
     tolerance_s: int = PARTITION_TOLERANCE_S,
     now: datetime | None = None,
     max_record_bytes: int = MAX_RECORD_BYTES,
+    replace_all: bool | None = None,
 ) -> IngestReport:
     """Parse ``paths`` (all of one ``kind``) and publish rows and quarantine rows to ``lake``.
 
@@ -103,11 +110,22 @@ def ingest_files(
     partition is quarantined as ``outside_partition``. Without it, each row lands in the hour of its own time.
     ``owned`` lists the partitions this batch is responsible for: their old files of the batch are replaced even
     when no file arrived for them (so a re-run never leaves stale rows behind).
+
+    Which earlier output of the batch is replaced (``replace_all``): files delivered per hour (``partition_of`` a
+    mapping, the landing zone) or explicit ``owned`` hours replace the batch in those hours only, so one hour can
+    be re-ingested alone; files given by hand (``partition_of`` one key or None) replace everything the batch
+    stored before, in every partition, quarantine included.
+
+    ``batch`` must match :data:`~akidb_pipelines.storage.sqltext.BATCH_NAME` (ValueError otherwise).
     """
     if kind not in KINDS:
         raise ValueError(f"unknown telemetry kind {kind!r}; choose from {', '.join(KINDS)}")
     t0 = time.perf_counter()
     paths = [str(p) for p in paths]
+    if batch is not None:
+        check_batch_name(batch)
+    if replace_all is None:
+        replace_all = owned is None and not isinstance(partition_of, dict)
     check_readable(paths)
     batch = batch or batch_id_for(paths)
     now = now or datetime.now(timezone.utc)
@@ -134,7 +152,7 @@ def ingest_files(
             records = stats.lines
             report.blank_lines = stats.blank
             if kind == "emf":
-                parse_emf(con, int(lo.timestamp() * 1000), int(hi.timestamp() * 1000))
+                report.duplicates_dropped = parse_emf(con, int(lo.timestamp() * 1000), int(hi.timestamp() * 1000))
                 good_table = "emf_good"  # the rows view reads it directly: deleting a record there removes its rows
                 con.execute("CREATE TEMP VIEW good_recs AS SELECT rec_id, source, t, n_rows FROM emf_good")
                 con.execute("CREATE TEMP VIEW rows_out AS SELECT * FROM emf_rows")
@@ -163,7 +181,7 @@ def ingest_files(
         report.quarantine_by_reason = dict(
             con.execute("SELECT reason, count(*) FROM bad_out GROUP BY reason ORDER BY reason").fetchall()
         )
-        report.partitions = _publish(con, lake, kind, batch, partition_of, owned, now)
+        report.partitions = _publish(con, lake, kind, batch, partition_of, owned, now, replace_all)
     if not report.conserved:  # a bug, never bad input: refuse to report success
         raise AssertionError(f"record count not conserved: {report.to_dict()}")
     if catalog is not None:
@@ -182,22 +200,22 @@ def _quarantine_outside(con: duckdb.DuckDBPyConnection, partition_of: dict[str, 
                         tolerance_s: int, good_table: str, raw_table: str = "lines") -> None:
     """Move records whose time lies outside their file's partition (beyond the tolerance) to quarantine.
 
-    ``raw_table(rec_id, source, raw)`` gives each record's raw text (a line, or one OTLP span as a request)."""
+    ``raw_table(rec_id, source, raw)`` gives each record's raw text (a line, or one OTLP span as a request).
+    ``good_table`` and ``raw_table`` are names of our own temp tables; the tolerance is a parameter."""
     _source_partitions(con, partition_of)
+    tol = {"tol": int(tolerance_s)}
     con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE outside AS
+        """CREATE OR REPLACE TEMP TABLE outside AS
         SELECT g.rec_id, g.t, s.p
         FROM good_recs g JOIN src_part s USING (source)
-        WHERE g.t < s.p - INTERVAL {int(tolerance_s)} SECOND
-           OR g.t >= s.p + INTERVAL 1 HOUR + INTERVAL {int(tolerance_s)} SECOND"""
-    )
+        WHERE g.t < s.p - to_seconds($tol::BIGINT)
+           OR g.t >= s.p + INTERVAL 1 HOUR + to_seconds($tol::BIGINT)""", tol)
     con.execute(
         f"""INSERT INTO bad_out
         SELECT l.source, NULL, '{Reason.OUTSIDE_PARTITION}',
                'time ' || strftime(o.t, '%Y-%m-%dT%H:%M:%S') || 'Z outside partition ' || strftime(o.p, '%Y-%m-%dT%H')
-               || ' (tolerance {int(tolerance_s)}s)', l.raw, o.t
-        FROM outside o JOIN {raw_table} l USING (rec_id)"""
-    )
+               || ' (tolerance ' || $tol || 's)', l.raw, o.t
+        FROM outside o JOIN {raw_table} l USING (rec_id)""", tol)
     con.execute(f"DELETE FROM {good_table} WHERE rec_id IN (SELECT rec_id FROM outside)")
 
 
@@ -206,10 +224,7 @@ def _parse_prom(con: duckdb.DuckDBPyConnection, paths: list[str], lo: datetime, 
     out = PromParse()
     tol = timedelta(seconds=tolerance_s)
     for p in paths:
-        try:
-            data = _read_bytes(p)
-        except OSError as e:
-            raise SourceFileError(f"{p}: cannot be read ({e})") from None
+        data = read_bytes(p)  # exactly the named file (SourceFileError when it cannot be read)
         f_lo, f_hi = lo, hi
         if partition_of and p in partition_of:
             f_lo, f_hi = partition_of[p].start - tol, partition_of[p].end + tol
@@ -226,71 +241,80 @@ def _parse_prom(con: duckdb.DuckDBPyConnection, paths: list[str], lo: datetime, 
     report.blank_lines = out.blank
 
 
-def _read_bytes(p: str) -> bytes:
-    import gzip
-
-    with open(p, "rb") as fh:
-        data = fh.read()
-    return gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data
-
-
 def _publish(con: duckdb.DuckDBPyConnection, lake: Lake, kind: str, batch: str,
-             partition_of: dict[str, PartitionKey] | None, owned: list[PartitionKey], now: datetime) -> list[str]:
+             partition_of: dict[str, PartitionKey] | None, owned: list[PartitionKey], now: datetime,
+             replace_all: bool) -> list[str]:
     """Assign each row and quarantine row an hour partition, write Parquet by partition, publish atomically.
 
     With ``partition_of`` a row belongs to its file's partition; an hourly run (one partition) writes one file
-    with no partitioning work at all. Without it, a row belongs to the hour of its own timestamp.
+    with no partitioning work at all. Without it, a row belongs to the hour of its own timestamp. Both tables of
+    the batch are published together (``Lake.publish_many``), each replacing the batch's earlier output.
     """
-    join, single = "", None
+    join, single, part_params = "", None, {}
     if partition_of:
         _source_partitions(con, partition_of)
-        fallback = owned[0].start.isoformat()
+        fallback = {"fallback": owned[0].start}
         parts = con.execute(
-            f"""SELECT DISTINCT coalesce(sp.p, '{fallback}'::TIMESTAMPTZ) FROM
+            """SELECT DISTINCT coalesce(sp.p, $fallback::TIMESTAMPTZ) FROM
                 (SELECT DISTINCT source FROM good_recs UNION SELECT DISTINCT source FROM bad_out) x
-                LEFT JOIN src_part sp USING (source)"""
-        ).fetchall()
+                LEFT JOIN src_part sp USING (source)""", fallback).fetchall()
         if len(parts) == 1:
             single = PartitionKey.of(parts[0][0])
-            row_part = bad_part = f"'{single.start.isoformat()}'::TIMESTAMPTZ"
         else:
-            row_part = bad_part = f"coalesce(sp.p, '{fallback}'::TIMESTAMPTZ)"
-            join = "LEFT JOIN src_part sp ON sp.source = x.source"
+            row_part = bad_part = "coalesce(sp.p, $fallback::TIMESTAMPTZ)"
+            join, part_params = "LEFT JOIN src_part sp ON sp.source = x.source", fallback
     else:
-        row_part = f"date_trunc('hour', x.{TIME_COLUMN[kind]})"
-        bad_part = (f"CASE WHEN x.record_ts >= '{SANE_FROM.isoformat()}'::TIMESTAMPTZ "
-                    f"AND x.record_ts < '{(now + timedelta(days=1)).isoformat()}'::TIMESTAMPTZ "
-                    f"THEN date_trunc('hour', x.record_ts) "
-                    f"ELSE '{UNKNOWN_TIME_PARTITION.start.isoformat()}'::TIMESTAMPTZ END")
-    touched: set[str] = set()
-    for table, sql_from, expr in (
-        (RAW_TABLES[kind], "rows_out", row_part),
-        (QUARANTINE_TABLES[kind], f"(SELECT *, '{kind}' AS kind, now() AS ingested_at FROM bad_out)", bad_part),
-    ):
-        staged = lake.staging_dir()
-        if con.execute(f"SELECT EXISTS (SELECT 1 FROM {sql_from})").fetchone()[0]:
+        row_part = f"date_trunc('hour', x.{TIME_COLUMN[kind]})"  # a column name of ours
+        bad_part = ("CASE WHEN x.record_ts >= $sane_from AND x.record_ts < $sane_to "
+                    "THEN date_trunc('hour', x.record_ts) ELSE $unknown END")
+    staged: dict[str, Path] = {}
+    try:
+        for table, source, sql_from, expr, extra in (
+            (RAW_TABLES[kind], "rows_out", "rows_out", None if single else row_part, {}),
+            (QUARANTINE_TABLES[kind], "bad_out", "(SELECT *, $kind AS kind, now() AS ingested_at FROM bad_out)",
+             None if single else bad_part, {"kind": kind}),
+        ):
+            staged[table] = d = lake.staging_dir()
+            if not con.execute(f"SELECT EXISTS (SELECT 1 FROM {source})").fetchone()[0]:
+                continue
+            params = {"batch": batch, **extra}
             if single is not None:  # staged as <staged>/_h=<epoch hour>/data_0.parquet, like PARTITION_BY would
-                d = staged / f"_h={int(single.start.timestamp()) // 3600}"
-                d.mkdir()
-                con.execute(f"""COPY (SELECT x.*, '{batch}' AS ingest_batch FROM {sql_from} x)
-                                TO '{d / "data_0.parquet"}' (FORMAT parquet, COMPRESSION zstd)""")
-            else:
-                con.execute(
-                    f"""COPY (SELECT x.*, '{batch}' AS ingest_batch, (epoch({expr}) // 3600)::BIGINT AS _h
-                              FROM {sql_from} x {join})
-                        TO '{staged}' (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (_h), OVERWRITE_OR_IGNORE)"""
-                )
-        written = lake.publish(table, batch, staged, owned)
-        touched |= {k for k, v in written.items() if v}
-    return sorted(touched)
+                out = d / f"_h={int(single.start.timestamp()) // 3600}"
+                out.mkdir()
+                con.execute(f"""COPY (SELECT x.*, $batch AS ingest_batch FROM {sql_from} x)
+                                TO $path (FORMAT parquet, COMPRESSION zstd)""",
+                            {**params, "path": str(out / "data_0.parquet")})
+                continue
+            if "$sane_from" in expr:
+                params.update(sane_from=SANE_FROM, sane_to=now + timedelta(days=1),
+                              unknown=UNKNOWN_TIME_PARTITION.start)
+            if "$fallback" in expr:
+                params.update(part_params)
+            con.execute(
+                f"""COPY (SELECT x.*, $batch AS ingest_batch, (epoch({expr}) // 3600)::BIGINT AS _h
+                          FROM {sql_from} x {join})
+                    TO $path (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (_h), OVERWRITE_OR_IGNORE)""",
+                {**params, "path": str(d)})
+        written = lake.publish_many(batch, staged, owned, replace_all=replace_all)
+    finally:
+        for d in staged.values():
+            shutil.rmtree(d, ignore_errors=True)
+    return sorted({p for counts in written.values() for p, n in counts.items() if n})
 
 
 def write_manifest(lake_home: Path, report: IngestReport) -> Path:
-    """Keep the report beside the lake (JSON per table and batch) for audits and the conservation check."""
+    """Keep the report beside the lake (JSON per table and batch) for audits and the conservation check.
+
+    Written whole or not at all (a temporary file, then one rename)."""
     d = lake_home / "manifests" / report.table.replace("/", "__")
     d.mkdir(parents=True, exist_ok=True)
-    p = d / f"{report.batch}.json"
-    p.write_text(json.dumps(report.to_dict(), indent=2, default=str) + "\n")
+    p = d / f"{check_batch_name(report.batch)}.json"
+    tmp = p.with_name(p.name + f".tmp-{os.getpid()}")
+    try:
+        tmp.write_text(json.dumps(report.to_dict(), indent=2, default=str) + "\n")
+        os.replace(tmp, p)
+    finally:
+        tmp.unlink(missing_ok=True)
     return p
 
 
@@ -303,16 +327,19 @@ EXPECTED_COLUMNS = {
 
 
 def batch_files(lake: Lake, table: str, batch: str, keys: list[PartitionKey]) -> list[str]:
+    """The batch's committed files in ``keys``."""
     return [f for k in keys for f in lake.batch_files(table, k, batch)]
 
 
 def read_batch(lake: Lake, table: str, batch: str, keys: list[PartitionKey], columns: str = "*"):  # noqa: ANN201
-    """The rows one batch stored in ``keys`` as a pandas DataFrame (empty when it stored none)."""
+    """The rows one batch stored in ``keys`` as a pandas DataFrame (empty when it stored none). ``columns`` is
+    SQL text chosen by the caller (column names of ours), the file list a parameter."""
     files = batch_files(lake, table, batch, keys)
     with lake.connect() as con:
         if not files:
             return con.execute("SELECT NULL WHERE false").df()
-        return con.execute(f"SELECT {columns} FROM read_parquet(?, union_by_name = true)", [files]).df()
+        return con.execute(f"SELECT {columns} FROM read_parquet(?, union_by_name = true)",
+                           [[duckdb_path(f) for f in files]]).df()
 
 
 @dataclass
@@ -331,8 +358,10 @@ class Verification:
 def verify_batch(lake: Lake, report: IngestReport, keys: list[PartitionKey]) -> Verification:
     """Recount what the batch left in the lake (not what the parser believed it wrote) and check the schema."""
     with lake.connect() as con:
-        raw = batch_files(lake, report.table, report.batch, keys)
-        bad = batch_files(lake, QUARANTINE_TABLES[report.kind], report.batch, keys)
+        # the files the commit lists and that are really there (a file deleted behind the lake's back is missed)
+        raw = [duckdb_path(f) for f in batch_files(lake, report.table, report.batch, keys) if lake.exists(f)]
+        bad = [duckdb_path(f) for f in batch_files(lake, QUARANTINE_TABLES[report.kind], report.batch, keys)
+               if lake.exists(f)]
         stored = con.execute("SELECT count(DISTINCT rec_id) FROM read_parquet(?)", [raw]).fetchone()[0] if raw else 0
         quarantined = con.execute("SELECT count(*) FROM read_parquet(?)", [bad]).fetchone()[0] if bad else 0
         cols = ({r[0] for r in con.execute("DESCRIBE SELECT * FROM read_parquet(?)", [raw[:1]]).fetchall()}

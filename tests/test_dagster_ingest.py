@@ -13,6 +13,7 @@ from akidb_pipelines.microbatch import plan_api, plan_landing
 from akidb_pipelines.storage import Lake, PartitionKey
 from akidb_pipelines.synthetic import generate
 from assets.ingest import ingest_assets
+from tests.test_ingest import unversioned
 from assets.resources import LakeResource, LandingZoneSource
 from sensors.ingest import ingest_microbatch_sensor
 
@@ -56,14 +57,16 @@ def test_ingest_graph_materializes_a_partition_range_and_all_checks_pass(tmp_pat
     assert meta["records_read"].value == short_dataset.records["emf"]
     assert meta["records_quarantined"].value == 0
 
-    # Idempotent: the same range again leaves the same rows and the same files.
+    # Idempotent: the same range again leaves the same rows and the same files (each a new version of itself).
     lake = Lake(tmp_path / "lake")
-    files_before = sorted(lake.list_files("raw/emf_metrics"))
+    files_before = sorted(map(unversioned, lake.list_files("raw/emf_metrics")))
     again = dg.materialize(ingest_assets, resources=_resources(tmp_path, short_dataset.out_dir / "landing"),
                            instance=instance, tags=RANGE_TAGS)
     assert again.success
     assert _counts(tmp_path) == counts
-    assert sorted(lake.list_files("raw/emf_metrics")) == files_before
+    assert sorted(map(unversioned, lake.list_files("raw/emf_metrics"))) == files_before
+    assert sorted(lake.list_files("raw/emf_metrics")) == sorted(str(f) for f in Path(lake.root).rglob("emf_metrics/*/*/*.parquet")
+                                                                if "/raw/" in str(f))  # nothing superseded is left
 
 
 def test_one_hour_partition_ingests_only_that_hour(tmp_path, short_dataset):

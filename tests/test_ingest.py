@@ -9,6 +9,7 @@ import json
 import math
 import multiprocessing
 import os
+import re
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -84,8 +85,14 @@ def count(lake: Lake, table: str, where: str = "true") -> int:
 
 
 def rel_files(lake: Lake, table: str) -> list[str]:
+    """The table's committed files relative to it, each publish's version id left out
+    (``<batch>-<pub>-<i>.parquet`` -> ``<batch>-<i>.parquet``)."""
     base = lake.table_uri(table)
-    return sorted(os.path.relpath(f, base) for f in lake.list_files(table))
+    return sorted(unversioned(os.path.relpath(f, base)) for f in lake.list_files(table))
+
+
+def unversioned(name: str) -> str:
+    return re.sub(r"-[0-9a-f]{22}-(\d+)\.parquet$", r"-\1.parquet", name)
 
 
 def assert_conserved(r: IngestReport) -> None:

@@ -3,10 +3,14 @@
 Sources and refs render as the rows whose time lies in the window (reading only the partitions that can hold them),
 widened by the model's ``lookback_minutes`` when it needs earlier rows (counter increases, rolling windows). The
 model's own rows outside the window are dropped, so a run owns exactly its window and re-running replaces it.
+
+The lake's file lists and the window bounds reach DuckDB as session variables (``SET VARIABLE ... = ?``, read back
+with ``getvariable()``), never pasted into the SQL text; only our own column names and the model's SQL are.
 """
 
 from __future__ import annotations
 
+import shutil
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -15,6 +19,7 @@ import duckdb
 
 from akidb_pipelines.sql_models.loader import ColumnTest, Model, ModelGraph
 from akidb_pipelines.storage.lake import Lake, PartitionKey, hour_partitions
+from akidb_pipelines.storage.sqltext import duckdb_path, sql_ident
 from akidb_pipelines.telemetry.conventions import QUARANTINE_TABLES, RAW_TABLES
 
 # Lake tables a model may read with source('<layer>', '<table>'), and the time column of each.
@@ -59,29 +64,45 @@ def _files_for(lake: Lake, table: str, start: datetime, end: datetime) -> list[s
     return [f for f in lake.list_files(table) if "/".join(f.split("/")[-3:-1]) in keys]
 
 
-def _relation(lake: Lake, table: str, tcol: str, start: datetime, end: datetime, what: str) -> str:
+class Bindings(dict):
+    """Values a rendered model reads with ``getvariable('<name>')``; set them on the connection first."""
+
+    def add(self, value: object) -> str:
+        name = f"akidb_v{len(self)}"
+        self[name] = value
+        return f"getvariable('{name}')"
+
+    def apply(self, con: duckdb.DuckDBPyConnection) -> None:
+        for name, value in self.items():
+            con.execute(f"SET VARIABLE {name} = ?", [value])  # the name is ours (akidb_v<n>), the value a parameter
+
+
+def _relation(lake: Lake, table: str, tcol: str, start: datetime, end: datetime, what: str, bind: Bindings) -> str:
     files = _files_for(lake, table, start, end)
     if not files:
         any_file = lake.list_files(table)[:1]
         if not any_file:
             raise ModelRunError(f"{what}: {table} has no data yet (materialize it first)")
-        return f"(SELECT * FROM read_parquet(['{any_file[0]}']) WHERE false)"
-    flist = "[" + ", ".join(f"'{f}'" for f in files) + "]"
-    return (f"(SELECT * FROM read_parquet({flist}, union_by_name = true) "
-            f"WHERE {tcol} >= '{start.isoformat()}'::TIMESTAMPTZ AND {tcol} < '{end.isoformat()}'::TIMESTAMPTZ)")
+        return f"(SELECT * FROM read_parquet({bind.add([duckdb_path(any_file[0])])}) WHERE false)"
+    col = sql_ident(tcol)
+    return (f"(SELECT * FROM read_parquet({bind.add([duckdb_path(f) for f in files])}, union_by_name = true) "
+            f"WHERE {col} >= {bind.add(start)} AND {col} < {bind.add(end)})")
 
 
-def render(model: Model, graph: ModelGraph, lake: Lake, keys: list[PartitionKey]) -> str:
+def render(model: Model, graph: ModelGraph, lake: Lake, keys: list[PartitionKey],
+           bind: Bindings | None = None) -> str:
+    """The model's SQL for the hours ``keys``; the values it reads are added to ``bind``."""
+    bind = Bindings() if bind is None else bind
     start, end = keys[0].start, keys[-1].end
     read_from = start - timedelta(minutes=int(model.config.get("lookback_minutes", "0")))
 
     def ref_sql(name: str) -> str:
         up = graph.models[name]
-        return _relation(lake, up.table, up.time_column, read_from, end, f"{model.path.name}: ref('{name}')")
+        return _relation(lake, up.table, up.time_column, read_from, end, f"{model.path.name}: ref('{name}')", bind)
 
     def source_sql(layer: str, table: str) -> str:
         return _relation(lake, f"{layer}/{table}", SOURCE_TIME[(layer, table)], read_from, end,
-                         f"{model.path.name}: source('{layer}', '{table}')")
+                         f"{model.path.name}: source('{layer}', '{table}')", bind)
 
     return model.render(ref_sql, source_sql, (start.isoformat(), end.isoformat()))
 
@@ -89,10 +110,12 @@ def render(model: Model, graph: ModelGraph, lake: Lake, keys: list[PartitionKey]
 def run_model(model: Model, graph: ModelGraph, lake: Lake, keys: list[PartitionKey]) -> ModelResult:
     """Materialize ``model`` for the hours ``keys`` (contiguous) into the lake; replaces its earlier output."""
     t0 = time.perf_counter()
-    sql = render(model, graph, lake, keys)
+    bind = Bindings()
+    sql = render(model, graph, lake, keys, bind)
     start, end = keys[0].start, keys[-1].end
     tcol = model.time_column
     with lake.connect() as con:
+        bind.apply(con)
         try:
             con.execute(f"CREATE TEMP TABLE model_out AS {sql}")
         except duckdb.Error as e:
@@ -100,16 +123,20 @@ def run_model(model: Model, graph: ModelGraph, lake: Lake, keys: list[PartitionK
         columns = [(r[0], r[1]) for r in con.execute("DESCRIBE model_out").fetchall()]
         if tcol not in {c for c, _ in columns}:
             raise ModelRunError(f"{model.path}: the model has no time column {tcol!r} (set '-- config: time_column: ...')")
-        con.execute(f"""DELETE FROM model_out WHERE {tcol} IS NULL OR {tcol} < '{start.isoformat()}'::TIMESTAMPTZ
-                        OR {tcol} >= '{end.isoformat()}'::TIMESTAMPTZ""")
+        col = sql_ident(tcol)
+        con.execute(f"DELETE FROM model_out WHERE {col} IS NULL OR {col} < $start OR {col} >= $end",
+                    {"start": start, "end": end})
         rows = con.execute("SELECT count(*) FROM model_out").fetchone()[0]
         staged = lake.staging_dir()
-        if rows:
-            con.execute(
-                f"""COPY (SELECT *, (epoch(date_trunc('hour', {tcol})) // 3600)::BIGINT AS _h FROM model_out)
-                    TO '{staged}' (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (_h), OVERWRITE_OR_IGNORE)"""
-            )
-        written = lake.publish(model.table, BATCH, staged, keys)
+        try:
+            if rows:
+                con.execute(
+                    f"""COPY (SELECT *, (epoch(date_trunc('hour', {col})) // 3600)::BIGINT AS _h FROM model_out)
+                        TO $path (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (_h), OVERWRITE_OR_IGNORE)""",
+                    {"path": str(staged)})
+            written = lake.publish(model.table, BATCH, staged, keys)
+        finally:
+            shutil.rmtree(staged, ignore_errors=True)
     return ModelResult(model.name, int(rows), columns, sorted(k for k, v in written.items() if v),
                        round(time.perf_counter() - t0, 3), sql)
 
@@ -121,25 +148,32 @@ def run_tests(model: Model, lake: Lake, keys: list[PartitionKey]) -> list[TestOu
         return [TestOutcome(t, 0) for t in model.tests]
     out = []
     with lake.connect() as con:
-        flist = "[" + ", ".join(f"'{f}'" for f in files) + "]"
-        con.execute(f"CREATE TEMP VIEW t AS SELECT * FROM read_parquet({flist}, union_by_name = true)")
+        con.execute("SET VARIABLE akidb_test_files = ?", [[duckdb_path(f) for f in files]])
+        con.execute("CREATE TEMP VIEW t AS SELECT * FROM read_parquet(getvariable('akidb_test_files'), "
+                    "union_by_name = true)")
         for test in model.tests:
-            cols = [f'"{c}"' for c in test.column.split(",")]
+            cols = [sql_ident(c) for c in test.column.split(",")]
+            params: dict = {}
             if test.kind == "not_null":
-                where = f"{cols[0]} IS NULL"
-                q = f"SELECT count(*), list(NULL)[1:5] FROM t WHERE {where}"
+                q = f"SELECT count(*), list(NULL)[1:5] FROM t WHERE {cols[0]} IS NULL"
             elif test.kind == "unique":
                 key = ", ".join(cols)
                 q = (f"SELECT count(*), list(k)[1:5] FROM (SELECT ({key})::VARCHAR AS k FROM t GROUP BY {key} "
                      f"HAVING count(*) > 1)")
             elif test.kind == "accepted_values":
-                vals = ", ".join("'" + str(v).replace("'", "''") + "'" for v in test.args)
-                q = f"SELECT count(*), list({cols[0]}::VARCHAR)[1:5] FROM t WHERE {cols[0]}::VARCHAR NOT IN ({vals})"
+                params = {"vals": [str(v) for v in test.args]}
+                q = (f"SELECT count(*), list({cols[0]}::VARCHAR)[1:5] FROM t "
+                     f"WHERE NOT list_contains($vals::VARCHAR[], {cols[0]}::VARCHAR)")
             else:
                 lo, hi = test.args
-                conds = ([f"{cols[0]} < {float(lo)!r}"] if lo is not None else []) + (
-                    [f"{cols[0]} > {float(hi)!r}"] if hi is not None else [])
+                conds = []
+                if lo is not None:
+                    conds.append(f"{cols[0]} < $lo")
+                    params["lo"] = float(lo)
+                if hi is not None:
+                    conds.append(f"{cols[0]} > $hi")
+                    params["hi"] = float(hi)
                 q = f"SELECT count(*), list({cols[0]}::VARCHAR)[1:5] FROM t WHERE {' OR '.join(conds)}"
-            n, sample = con.execute(q).fetchone()
+            n, sample = con.execute(q, params).fetchone()
             out.append(TestOutcome(test, int(n), [str(s) for s in (sample or [])]))
     return out

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import duckdb
 
 from akidb_pipelines.storage.lake import Lake, configure_connection
+from akidb_pipelines.storage.sqltext import sql_ident
 
 if TYPE_CHECKING:
     from akidb_pipelines.config import Settings
@@ -72,17 +73,17 @@ class Catalog:
 
     def register(self, table: str, schema: str | None = None, view: str | None = None) -> bool:
         """Create or refresh the view ``<layer>.<name>`` for lake table ``<layer>/<name>`` (or the given schema and
-        view name); False while the table has no files."""
+        view name); False while the table has no files. The view shows the committed batches only, each whole,
+        and follows later commits by itself (it reads the commit records at query time)."""
         schema = schema or (table.split("/")[0] if "/" in table else "main")
         if not self.lake.has_data(table):
             return False
         with self.connect() as con:
-            con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
-            con.execute(
-                f"CREATE OR REPLACE VIEW {schema}.{view or _view_name(table)} AS SELECT * FROM read_parquet("
-                f"'{self.lake.glob(table)}', hive_partitioning = true, "
-                f"hive_types = {{'date': DATE, 'hour': INTEGER}}, union_by_name = true)"
-            )
+            # A view cannot hold parameters: the lake's paths are quoted literals (Lake.relation_sql), and the
+            # schema and view names, which come from our table names, are quoted identifiers.
+            con.execute(f"CREATE SCHEMA IF NOT EXISTS {sql_ident(schema)}")
+            con.execute(f"CREATE OR REPLACE VIEW {sql_ident(schema)}.{sql_ident(view or _view_name(table))} AS "
+                        + self.lake.relation_sql(table))
         return True
 
     def query(self, sql: str, params: list | None = None):  # noqa: ANN201 - returns a pandas DataFrame

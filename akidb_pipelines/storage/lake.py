@@ -1,30 +1,42 @@
-"""Hive-partitioned Parquet tables under one root: ``<root>/<table>/date=YYYY-MM-DD/hour=HH/<batch>-<i>.parquet``.
+"""Hive-partitioned Parquet tables under one root: ``<root>/<table>/date=YYYY-MM-DD/hour=HH/<batch>-<pub>-<i>.parquet``.
 
-A *batch* is one ingest of one source into one partition (``landing`` for the scheduled ingest of the landing zone,
-``file-<hash>`` for a file given on the command line). Writing a batch replaces that batch's files in the partition
-and nothing else, so re-running is idempotent and different sources can feed one partition. Files are written to a
-staging folder first and moved into place with an atomic rename (local) or a single PUT each (S3).
+A *batch* is one source's output (``landing`` for the scheduled ingest of the landing zone, ``file-<hash>`` for files
+given on the command line, ``model`` for a SQL model). Publishing a batch replaces that batch's files in the
+partitions it owns and nothing else, so re-running is idempotent and different sources can feed one partition.
+Files are staged first, moved into the lake under names no reader looks at yet, and made visible all at once by a
+commit record (``storage/commits.py``): readers see a batch whole, the old version or the new one.
 
 Reading goes through DuckDB: :meth:`Lake.connect` is an in-memory connection set up for the lake (UTC, httpfs and
-the credentials when it lives in S3), :meth:`Lake.query_table` the rows of one query over one table.
+the credentials when it lives in S3), :meth:`Lake.query_table` the rows of one query over one table's committed
+files, :meth:`Lake.relation_sql` the same rows as SQL text for a persistent view.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import shutil
-import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 from urllib.parse import urlparse
 
 import duckdb
 
 from akidb_pipelines.config import aws_region, aws_static_credentials, staging_base
 from akidb_pipelines.config import s3_endpoint as env_s3_endpoint
+from akidb_pipelines.storage.commits import (
+    COMMITS,
+    Record,
+    parse_record,
+    part_of,
+    stage_name,
+    tmp_suffix,
+    visible_files,
+)
+from akidb_pipelines.storage.commits import cleanup as cleanup_tables
+from akidb_pipelines.storage.commits import publish as publish_tables
+from akidb_pipelines.storage.sqltext import duckdb_path, sql_literal
 
 if TYPE_CHECKING:
     from akidb_pipelines.config import Settings
@@ -35,6 +47,11 @@ class PartitionKey:
     """One hour of data, UTC."""
 
     start: datetime
+
+    # The hours a partition key may name: the Unix epoch (where quarantined records without a time go) up to a
+    # day before the end of year 9999, so the hour's end plus any tolerance is still a date.
+    MIN: ClassVar[datetime] = datetime(1970, 1, 1, tzinfo=timezone.utc)
+    MAX: ClassVar[datetime] = datetime(9999, 12, 30, 23, tzinfo=timezone.utc)
 
     @classmethod
     def of(cls, t: datetime) -> PartitionKey:
@@ -47,9 +64,13 @@ class PartitionKey:
         s = text.strip()
         for fmt in ("%Y-%m-%d-%H:%M", "%Y-%m-%dT%H", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S"):
             try:
-                return cls.of(datetime.strptime(s, fmt).replace(tzinfo=timezone.utc))
+                key = cls.of(datetime.strptime(s, fmt).replace(tzinfo=timezone.utc))
             except ValueError:
                 continue
+            if not cls.MIN <= key.start <= cls.MAX:
+                raise ValueError(f"hour partition {text!r} is out of range "
+                                 f"({cls.MIN:%Y-%m-%dT%H} .. {cls.MAX:%Y-%m-%dT%H})")
+            return key
         raise ValueError(f"not an hour partition: {text!r} (expected e.g. 2026-11-20-05:00 or 2026-11-20T05)")
 
     @property
@@ -90,13 +111,11 @@ def load_httpfs(con: duckdb.DuckDBPyConnection, lake: Lake) -> None:
     import duckdb_extension_httpfs  # the PyPI wheel that carries the extension binary
 
     ext = next(Path(duckdb_extension_httpfs.__file__).parent.rglob("httpfs.duckdb_extension"))
-    con.execute(f"LOAD '{ext}'")
+    con.execute(f"LOAD {sql_literal(str(ext))}")  # LOAD takes no parameter
     ep = urlparse(lake.s3_endpoint) if lake.s3_endpoint else None
     key, secret, token = aws_static_credentials()
 
-    def q(v: str) -> str:
-        return "'" + v.replace("'", "''") + "'"
-
+    q = sql_literal  # CREATE SECRET takes no parameters
     parts = ["TYPE s3", f"KEY_ID {q(key)}", f"SECRET {q(secret)}", f"REGION {q(lake.s3_region)}"]
     if token:
         parts.append(f"SESSION_TOKEN {q(token)}")
@@ -129,6 +148,8 @@ class Lake:
             self.root = f"s3://{self.bucket}/{self.prefix}".rstrip("/")
         else:
             self.root = str(Path(root).expanduser().resolve())
+            if "\\" in self.root:  # DuckDB reads a backslash in a glob as a path separator
+                raise ValueError(f"lake root {self.root!r}: a backslash in the path is not supported")
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Lake:
@@ -142,6 +163,8 @@ class Lake:
         return f"{self.root}/{table}"
 
     def glob(self, table: str) -> str:
+        """Every Parquet file of the table, committed or not (a publish in progress, superseded files not yet
+        deleted): readers use :meth:`list_files`, :meth:`query_table` or :meth:`relation_sql` instead."""
         return f"{self.table_uri(table)}/*/*/*.parquet"
 
     def partition_uri(self, table: str, key: PartitionKey) -> str:
@@ -153,12 +176,37 @@ class Lake:
         return duckdb_connection(self)
 
     def query_table(self, table: str, sql: str, params: list | tuple = ()) -> list[tuple]:
-        """Rows of ``sql`` with ``{src}`` standing for the lake table (none while the table has no files)."""
-        if not self.has_data(table):
+        """Rows of ``sql`` with ``{src}`` standing for the table's committed rows (none while it has no files).
+
+        The file list travels as a bound value (a session variable), never inside the SQL text."""
+        files = self.list_files(table)
+        if not files:
             return []
         with self.connect() as con:
-            src = f"read_parquet('{self.glob(table)}', union_by_name = true)"
+            con.execute("SET VARIABLE akidb_src_files = ?", [[duckdb_path(f) for f in files]])
+            src = "read_parquet(getvariable('akidb_src_files'), union_by_name = true)"
             return con.execute(sql.format(src=src), list(params)).fetchall()
+
+    def relation_sql(self, table: str) -> str:
+        """SQL text of the table's committed rows (with ``date``/``hour`` from the path), for a persistent view.
+
+        A view cannot hold bound parameters, so the lake's paths are quoted literals here (:func:`sql_literal`).
+        The view reads the commit records at query time: it shows every batch whole, as of its latest commit."""
+        t = self.table_uri(table)
+        data = sql_literal(duckdb_path(t) + "/*/*/*.parquet")
+        commits = sql_literal(duckdb_path(t) + f"/{COMMITS}/*.json")
+        base = sql_literal(t + "/")
+        return (
+            f"SELECT * EXCLUDE (filename) FROM read_parquet({data}, filename = true, hive_partitioning = true, "
+            f"hive_types = {{'date': DATE, 'hour': INTEGER}}, union_by_name = true) WHERE filename IN ("
+            f"WITH r AS (SELECT batch, pub, scope, files FROM read_json({commits}, columns = {{batch: 'VARCHAR', "
+            f"pub: 'VARCHAR', scope: 'VARCHAR[]', files: 'VARCHAR[]'}})), "
+            f"v AS (SELECT batch, p, max(pub) AS pub FROM (SELECT batch, pub, unnest(scope) AS p FROM r) "
+            f"GROUP BY batch, p), "
+            f"f AS (SELECT batch, pub, unnest(files) AS f FROM r) "
+            f"SELECT {base} || f.f FROM f JOIN v ON v.batch = f.batch AND v.pub = f.pub "
+            f"AND v.p = regexp_extract(f.f, '^(.*)/[^/]*$', 1))"
+        )
 
     # -- S3 ------------------------------------------------------------------------------------------------------
     def _s3(self):  # noqa: ANN202 - boto3 client
@@ -169,61 +217,66 @@ class Lake:
     def _key(self, uri: str) -> str:
         return uri[len(f"s3://{self.bucket}/"):]
 
-    # -- listing -------------------------------------------------------------------------------------------------
+    # -- committed files -----------------------------------------------------------------------------------------
+    def records(self, table: str) -> list[Record]:
+        """The table's commit records (each read once per process: a record is never rewritten)."""
+        cache = _RECORDS.setdefault((self.root, table), {})
+        names = [n for n in self.list_names(f"{table}/{COMMITS}") if n.endswith(".json")]
+        for gone in set(cache) - set(names):
+            del cache[gone]
+        for n in names:
+            if n not in cache:
+                rec = parse_record(n, self.read_bytes(f"{table}/{COMMITS}/{n}"))
+                if rec is None:
+                    continue
+                cache[n] = rec
+        return [cache[n] for n in names if n in cache]
+
     def list_files(self, table: str, key: PartitionKey | None = None) -> list[str]:
-        base = self.partition_uri(table, key) if key else self.table_uri(table)
-        if self.is_s3:
-            out, pag = [], self._s3().get_paginator("list_objects_v2")
-            for page in pag.paginate(Bucket=self.bucket, Prefix=self._key(base) + "/"):
-                out += [f"s3://{self.bucket}/{o['Key']}" for o in page.get("Contents", []) if o["Key"].endswith(".parquet")]
-            return sorted(out)
-        p = Path(base)
-        return sorted(str(f) for f in p.rglob("*.parquet")) if p.exists() else []
+        """The committed files of the table (or of one partition), as URIs."""
+        base = self.table_uri(table)
+        return [f"{base}/{f}" for f in visible_files(self.records(table), key.path if key else None)]
 
     def has_data(self, table: str) -> bool:
         return bool(self.list_files(table))
 
     def batch_files(self, table: str, key: PartitionKey, batch: str) -> list[str]:
-        """The batch's files ``<batch>-<i>.parquet`` in one partition (exactly: ``landing`` does not own the files of
-        ``landing-otlp``)."""
-        own = re.compile(re.escape(batch) + r"-\d+\.parquet")
-        return [f for f in self.list_files(table, key) if own.fullmatch(os.path.basename(f))]
+        """The committed files of one batch in one partition."""
+        base = self.table_uri(table)
+        return [f"{base}/{f}" for f in visible_files(self.records(table), key.path, batch)]
+
+    def batch_partitions(self, table: str, batch: str) -> list[str]:
+        """The partition paths where ``batch`` has committed files."""
+        return sorted({part_of(f) for f in visible_files(self.records(table), None, batch)})
 
     # -- writing -------------------------------------------------------------------------------------------------
     def staging_dir(self) -> Path:
-        d = staging_base() / f"akidb-stage-{uuid.uuid4().hex[:12]}"
-        d.mkdir(parents=True)
+        """A new private folder to stage Parquet in (named after this process, so a later run can tell that the
+        process died and remove it)."""
+        d = staging_base() / stage_name()
+        d.mkdir(parents=True, mode=0o700)
         return d
 
-    def publish(self, table: str, batch: str, staged: Path, partitions: list[PartitionKey]) -> dict[str, int]:
-        """Move staged ``_h=<hours since epoch>/*.parquet`` files into place as ``<batch>-<i>.parquet``.
+    def publish(self, table: str, batch: str, staged: Path, partitions: list[PartitionKey],
+                replace_all: bool = False) -> dict[str, int]:
+        """Publish staged ``_h=<hours since epoch>/*.parquet`` files as the new version of ``batch`` in ``table``.
 
         ``partitions`` lists every partition this batch owns: those without new files lose the batch's old files,
-        so a re-run that yields nothing for an hour leaves nothing stale behind. Returns files per partition path.
-        """
-        written: dict[str, int] = {}
-        staged_parts: dict[str, list[Path]] = {}
-        for f in sorted(staged.rglob("*.parquet")):
-            hours = int(f.parent.name.split("=", 1)[1])
-            key = PartitionKey(datetime.fromtimestamp(hours * 3600, tz=timezone.utc))
-            staged_parts.setdefault(key.path, []).append(f)
-        keys = {k.path: k for k in partitions}
-        for rel in staged_parts:
-            if rel not in keys:
-                keys[rel] = _key_from_path(rel)
-        for rel, key in sorted(keys.items()):
-            new = staged_parts.get(rel, [])
-            old = self.batch_files(table, key, batch)
-            targets = [f"{self.partition_uri(table, key)}/{batch}-{i}.parquet" for i in range(len(new))]
-            for src, dst in zip(new, targets):
-                self._put(src, dst)
-            for stale in set(old) - set(targets):
-                self._delete(stale)
-            written[rel] = len(new)
-        shutil.rmtree(staged, ignore_errors=True)
-        return written
+        so a re-run that yields nothing for an hour leaves nothing stale behind (``replace_all``: every partition
+        the batch had). Readers see the old version or the new one, whole (``storage/commits.py``). Returns files
+        per partition path."""
+        return publish_tables(self, batch, {table: staged}, partitions, replace_all)[table]
 
-    # -- small objects (model files, manifests) ------------------------------------------------------------------
+    def publish_many(self, batch: str, staged: dict[str, Path], partitions: list[PartitionKey],
+                     replace_all: bool = False) -> dict[str, dict[str, int]]:
+        """:meth:`publish` for several tables written by one batch (each table's commit is atomic)."""
+        return publish_tables(self, batch, staged, partitions, replace_all)
+
+    def cleanup(self, tables: list[str]) -> list[str]:
+        """Remove what killed publishes left in ``tables`` and in the staging folder (done by every publish)."""
+        return cleanup_tables(self, tables)
+
+    # -- small objects (model files, manifests, commit records) -------------------------------------------------
     def write_bytes(self, rel: str, data: bytes) -> str:
         """Write ``<root>/<rel>`` in one step (atomic rename locally, one PUT on S3); returns its URI."""
         uri = f"{self.root}/{rel}"
@@ -231,9 +284,12 @@ class Lake:
             self._s3().put_object(Bucket=self.bucket, Key=self._key(uri), Body=data)
             return uri
         Path(uri).parent.mkdir(parents=True, exist_ok=True)
-        tmp = f"{uri}.tmp-{uuid.uuid4().hex[:8]}"
-        Path(tmp).write_bytes(data)
-        os.replace(tmp, uri)
+        tmp = uri + tmp_suffix()
+        try:
+            Path(tmp).write_bytes(data)
+            os.replace(tmp, uri)
+        finally:
+            Path(tmp).unlink(missing_ok=True)
         return uri
 
     def read_bytes(self, rel: str) -> bytes | None:
@@ -247,7 +303,10 @@ class Lake:
                     return None
                 raise
         p = Path(uri)
-        return p.read_bytes() if p.exists() else None
+        try:
+            return p.read_bytes()
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            return None
 
     def list_objects(self, rel_prefix: str) -> list[str]:
         """Paths (relative to the root) of every object under ``rel_prefix``/, sorted."""
@@ -262,25 +321,53 @@ class Lake:
         return sorted(str(f.relative_to(root)) for f in p.rglob("*") if f.is_file() and ".tmp-" not in f.name) \
             if p.exists() else []
 
-    def _put(self, src: Path, dst: str) -> None:
+    def list_names(self, rel_dir: str) -> list[str]:
+        """Names of the objects directly in ``<root>/<rel_dir>/`` (temporary files included), sorted."""
+        base = f"{self.root}/{rel_dir.strip('/')}"
+        if self.is_s3:
+            prefix = self._key(base) + "/"
+            out, pag = [], self._s3().get_paginator("list_objects_v2")
+            for page in pag.paginate(Bucket=self.bucket, Prefix=prefix, Delimiter="/"):
+                out += [o["Key"][len(prefix):] for o in page.get("Contents", [])]
+            return sorted(out)
+        try:
+            return sorted(e.name for e in os.scandir(base) if e.is_file(follow_symlinks=False))
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+
+    def put_file(self, src: Path, dst: str) -> None:
+        """Move a staged file to the URI ``dst`` (local: through a temporary name, then one rename)."""
         if self.is_s3:
             self._s3().upload_file(str(src), self.bucket, self._key(dst))
             return
         Path(dst).parent.mkdir(parents=True, exist_ok=True)
-        tmp = f"{dst}.tmp-{uuid.uuid4().hex[:8]}"
-        shutil.copyfile(src, tmp) if _cross_device(src, Path(dst).parent) else os.replace(src, tmp)
-        os.replace(tmp, dst)
+        tmp = dst + tmp_suffix()
+        try:
+            shutil.copyfile(src, tmp) if _cross_device(src, Path(dst).parent) else os.replace(src, tmp)
+            os.replace(tmp, dst)
+        finally:
+            Path(tmp).unlink(missing_ok=True)
 
-    def _delete(self, uri: str) -> None:
+    def exists(self, uri: str) -> bool:
+        if not self.is_s3:
+            return os.path.isfile(uri)
+        try:
+            self._s3().head_object(Bucket=self.bucket, Key=self._key(uri))
+            return True
+        except Exception as exc:  # noqa: BLE001 - botocore's ClientError; 404 means absent
+            if "404" in str(exc) or "Not Found" in str(exc) or "NoSuchKey" in str(exc):
+                return False
+            raise
+
+    def delete_object(self, uri: str) -> None:
         if self.is_s3:
             self._s3().delete_object(Bucket=self.bucket, Key=self._key(uri))
         else:
             Path(uri).unlink(missing_ok=True)
 
 
-def _key_from_path(rel: str) -> PartitionKey:
-    d, h = rel.split("/")
-    return PartitionKey(datetime.strptime(f"{d[5:]} {h[5:]}", "%Y-%m-%d %H").replace(tzinfo=timezone.utc))
+# (root, table) -> {record name: record}; records are immutable once written, names unique per publish
+_RECORDS: dict[tuple[str, str], dict[str, Record]] = {}
 
 
 def _cross_device(src: Path, dst_dir: Path) -> bool:

@@ -34,13 +34,16 @@ EMF_COLUMNS = (
 )
 
 
-def parse_emf(con: duckdb.DuckDBPyConnection, lo_ms: int, hi_ms: int) -> None:
-    """From ``lines`` build ``emf_good`` (valid events), ``emf_bad`` (quarantine shape) and the view ``emf_rows``.
+def parse_emf(con: duckdb.DuckDBPyConnection, lo_ms: int, hi_ms: int) -> int:
+    """From ``lines`` build ``emf_good`` (valid events), ``emf_bad`` (quarantine shape) and the view ``emf_rows``;
+    returns the number of duplicate events dropped.
 
     ``[lo_ms, hi_ms)`` is the accepted timestamp range; outside it an event is quarantined as ``outside_partition``.
     All checks run per event on nested lists (one row per event); only the output view unnests to one row per
     value, and it is evaluated once, by the Parquet writer. ``emf_good(rec_id, source, t, n_rows)`` is what the
-    ingest counts and what a later partition check may delete from.
+    ingest counts and what a later partition check may delete from. A valid event whose line repeats an earlier
+    valid line exactly is a re-delivery: it is dropped and counted, as duplicate X-Ray documents and OTLP spans are.
+    The accepted time range is a bound parameter; everything else formatted into the SQL is our own constants.
     """
     for t in ("emf_good", "emf_bad", "emf_p1", "emf_p2"):
         con.execute(f"DROP TABLE IF EXISTS {t}")
@@ -68,7 +71,7 @@ def parse_emf(con: duckdb.DuckDBPyConnection, lo_ms: int, hi_ms: int) -> None:
                 WHEN json_type(aws_json) <> 'OBJECT' THEN '{Reason.INVALID_AWS}'
                 WHEN ts_ms IS NULL OR ts_type NOT IN ('BIGINT', 'UBIGINT') THEN '{Reason.INVALID_AWS}'
                 WHEN aws.CloudWatchMetrics IS NULL OR len(aws.CloudWatchMetrics) = 0 THEN '{Reason.INVALID_AWS}'
-                WHEN ts_ms < {int(lo_ms)} OR ts_ms >= {int(hi_ms)} THEN '{Reason.OUTSIDE_PARTITION}'
+                WHEN ts_ms < $lo_ms OR ts_ms >= $hi_ms THEN '{Reason.OUTSIDE_PARTITION}'
             END AS reason0,
             CASE
                 WHEN m IS NULL THEN NULL
@@ -87,7 +90,7 @@ def parse_emf(con: duckdb.DuckDBPyConnection, lo_ms: int, hi_ms: int) -> None:
                 'ns': d.Namespace, 'sets': d.Dimensions, 'has_metrics': d.Metrics IS NOT NULL,
                 'metrics': list_transform(d.Metrics, x -> {{
                     'name': x.Name, 'unit': x.Unit, 'res': x.StorageResolution, 'vj': m[x.Name]}})}}) AS dirs
-        FROM c"""
+        FROM c""", {"lo_ms": int(lo_ms), "hi_ms": int(hi_ms)}
     )
     # 2. Directive, dimension and value checks per event; the first failing rule names the reason.
     bad_metric = (
@@ -169,6 +172,17 @@ def parse_emf(con: duckdb.DuckDBPyConnection, lo_ms: int, hi_ms: int) -> None:
     con.execute("DELETE FROM emf_p2 WHERE reason IS NOT NULL")
     con.execute("ALTER TABLE emf_p2 RENAME TO emf_good")
     con.execute("DROP TABLE emf_p1")
+    # Exact re-deliveries: the same line again (the first copy is kept).
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE emf_dup AS
+        SELECT rec_id FROM (
+            SELECT g.rec_id, row_number() OVER (PARTITION BY l.raw ORDER BY g.rec_id) AS rk
+            FROM emf_good g JOIN lines l USING (rec_id)) WHERE rk > 1"""
+    )
+    dups = con.execute("SELECT count(*) FROM emf_dup").fetchone()[0]
+    if dups:
+        con.execute("DELETE FROM emf_good WHERE rec_id IN (SELECT rec_id FROM emf_dup)")
+    con.execute("DROP TABLE emf_dup")
     con.execute(
         """CREATE TEMP VIEW emf_rows AS
         WITH d AS (
@@ -184,3 +198,4 @@ def parse_emf(con: duckdb.DuckDBPyConnection, lo_ms: int, hi_ms: int) -> None:
                service, edge_location, model, dimensions, dimension_sets
         FROM x"""
     )
+    return int(dups)

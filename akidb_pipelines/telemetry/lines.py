@@ -1,19 +1,32 @@
-"""Read NDJSON files (plain or gzip, local or fetched from S3) into DuckDB as one row per line.
+"""Read line-oriented input files (plain or gzip) into DuckDB as one row per line.
 
-Lines DuckDB cannot take as text (bad UTF-8, longer than the record limit) are not lost: they come back from
-DuckDB's reject tables with file, line number and byte offset, and become quarantine rows.
+Each path names exactly one regular file: it is opened by Python and never handed to DuckDB as a path, so a name
+holding ``*``, ``?`` or ``[`` is that file and nothing else. Only ``\\n`` ends a line, and one ``\\r`` right before it
+belongs to the line break (CRLF files); a lone ``\\r`` is an ordinary byte of its line. Lines that are not valid UTF-8,
+or longer than the record limit, are not lost: they become quarantine rows with their line number and their bytes
+(bad bytes backslash-escaped).
+
+The split is vectorised: numpy finds the line breaks of a chunk of the file and builds an Arrow ``binary_view``
+array over the chunk's bytes (no copy per line), Arrow checks the UTF-8 of all lines at once, DuckDB copies them in.
 """
 
 from __future__ import annotations
 
 import gzip
 import os
+import stat
+import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import duckdb
+import numpy as np
+import pyarrow as pa
 
 from akidb_pipelines.telemetry.conventions import MAX_RECORD_BYTES, Reason
+
+CHUNK_BYTES = 64 << 20
+MAX_LINE_BYTES = 1 << 30   # a "line" longer than this means the file is not line-oriented
 
 
 class SourceFileError(OSError):
@@ -24,91 +37,154 @@ class SourceFileError(OSError):
 class LineStats:
     lines: int          # non-blank lines read as text
     blank: int          # empty lines (not records)
-    rejected: int       # lines DuckDB could not read as text (quarantined)
+    rejected: int       # lines that are not text or too long (quarantined)
 
 
 def check_readable(paths: list[str]) -> None:
+    """Each path must be an existing regular file we may read (not a folder, a device or a pipe)."""
     for p in paths:
-        if not os.path.exists(p):
-            raise SourceFileError(f"{p}: no such file")
-        if os.path.isdir(p):
-            raise SourceFileError(f"{p}: is a directory, expected a file")
         try:
-            with open(p, "rb") as fh:
-                head = fh.read(2)
-                if p.endswith(".gz") or head == b"\x1f\x8b":
-                    with gzip.open(p, "rb") as gz:
-                        while gz.read(1 << 20):  # to the end: a truncated or damaged stream raises here
-                            pass
-        except (OSError, EOFError) as e:
-            raise SourceFileError(f"{p}: cannot be read ({e})") from None
+            st = os.stat(p)
+        except FileNotFoundError:
+            raise SourceFileError(f"{p}: no such file") from None
+        except OSError as e:
+            raise SourceFileError(f"{p}: cannot be read ({e.strerror or e})") from None
+        if stat.S_ISDIR(st.st_mode):
+            raise SourceFileError(f"{p}: is a directory, expected a file")
+        if not stat.S_ISREG(st.st_mode):
+            raise SourceFileError(f"{p}: is not a regular file")
+        try:
+            with open(p, "rb"):
+                pass
+        except OSError as e:
+            raise SourceFileError(f"{p}: cannot be read ({e.strerror or e})") from None
 
 
-def load_lines(con: duckdb.DuckDBPyConnection, paths: list[str], max_record_bytes: int = MAX_RECORD_BYTES) -> LineStats:
-    """Create temp tables ``lines(rec_id, source, raw)`` and ``line_rejects`` (quarantine shape) from ``paths``."""
-    check_readable(paths)
-    con.execute("DROP TABLE IF EXISTS lines; DROP TABLE IF EXISTS line_rejects")
-    con.execute("DROP TABLE IF EXISTS reject_errors; DROP TABLE IF EXISTS reject_scans")
-    if not paths:
-        con.execute("CREATE TEMP TABLE lines (rec_id BIGINT, source VARCHAR, raw VARCHAR)")
-        con.execute("CREATE TEMP TABLE line_rejects (source VARCHAR, line BIGINT, reason VARCHAR, detail VARCHAR, raw VARCHAR)")
-        return LineStats(0, 0, 0)
-    gz = [p for p in paths if _is_gzip(p)]
-    plain = [p for p in paths if p not in gz]
-    parts = []
-    for group, comp in ((plain, "none"), (gz, "gzip")):
-        if group:
-            parts.append(
-                f"SELECT filename AS source, raw FROM read_csv({_sql_list(group)}, columns={{'raw': 'VARCHAR'}}, "
-                f"header=false, delim=chr(1), quote='', escape='', auto_detect=false, new_line='\\n', "
-                f"compression='{comp}', store_rejects=true, strict_mode=false, filename=true, "
-                f"max_line_size={int(max_record_bytes)})"
-            )
-    # Rejects accumulate across the scans of this statement.
-    con.execute(
-        "CREATE TEMP TABLE lines_all AS SELECT row_number() OVER () AS rec_id, source, raw FROM ("
-        + " UNION ALL ".join(parts) + ")"
-    )
-    con.execute("CREATE TEMP TABLE lines AS SELECT * FROM lines_all WHERE raw IS NOT NULL")
-    blank = con.execute("SELECT (SELECT count(*) FROM lines_all) - (SELECT count(*) FROM lines)").fetchone()[0]
-    con.execute("DROP TABLE lines_all")
-    con.execute(
-        f"""CREATE TEMP TABLE line_rejects AS
-        SELECT s.file_path AS source, e.line AS line,
-               CASE WHEN e.error_type = 'LINE SIZE OVER MAXIMUM' THEN '{Reason.LINE_TOO_LONG}'
-                    WHEN e.error_type = 'INVALID ENCODING' THEN '{Reason.INVALID_UTF8}'
-                    ELSE '{Reason.UNREADABLE_LINE}' END AS reason,
-               e.error_type || ' at byte ' || e.byte_position AS detail,
-               e.csv_line AS raw, e.byte_position AS byte_position
-        FROM reject_errors e JOIN reject_scans s USING (scan_id, file_id)"""
-    )
-    lines = con.execute("SELECT count(*) FROM lines").fetchone()[0]
-    rejected = con.execute("SELECT count(*) FROM line_rejects").fetchone()[0]
-    if rejected:
-        _restore_exact_bytes(con, plain)
-    con.execute("ALTER TABLE line_rejects DROP COLUMN byte_position")
-    return LineStats(int(lines), int(blank), int(rejected))
-
-
-def _restore_exact_bytes(con: duckdb.DuckDBPyConnection, plain: list[str]) -> None:
-    """Keep the original line of every rejected record (nothing is lost): DuckDB's copy of a line with bad UTF-8
-    has the bytes replaced, and it keeps no copy at all of an over-long line. Bad bytes are backslash-escaped."""
-    rows = con.execute("SELECT rowid, source, byte_position FROM line_rejects ORDER BY source, byte_position").fetchall()
-    plain_set = set(plain)
-    for rowid, src, pos in rows:
-        opener = open if src in plain_set else gzip.open  # gzip seeks in the decompressed stream
-        with opener(src, "rb") as fh:
-            fh.seek(max(int(pos) - 1, 0))  # DuckDB byte_position is 1-based
-            raw = fh.readline().rstrip(b"\n")
-        con.execute("UPDATE line_rejects SET raw = ? WHERE rowid = ?", [raw.decode("utf-8", "backslashreplace"), rowid])
-
-
-def _is_gzip(p: str) -> bool:
+def is_gzip(p: str) -> bool:
     if p.endswith(".gz"):
         return True
     with open(p, "rb") as fh:
         return fh.read(2) == b"\x1f\x8b"
 
 
-def _sql_list(paths: list[str]) -> str:
-    return "[" + ", ".join("'" + str(Path(p)).replace("'", "''") + "'" for p in paths) + "]"
+def read_bytes(p: str) -> bytes:
+    """The whole (decompressed) content of one input file."""
+    return b"".join(_chunks(p))
+
+
+def _chunks(p: str) -> Iterator[bytes]:
+    try:
+        with (gzip.open(p, "rb") if is_gzip(p) else open(p, "rb")) as fh:
+            while chunk := fh.read(CHUNK_BYTES):
+                yield chunk
+    except (OSError, EOFError, zlib.error) as e:  # a truncated or damaged gzip stream, an I/O error
+        raise SourceFileError(f"{p}: cannot be read ({e})") from None
+
+
+def split_lines(p: str) -> Iterator[tuple[np.ndarray, np.ndarray, bytes]]:
+    """(line starts, line lengths, bytes) per chunk of ``p``: every line of the file once, terminators removed."""
+    carry = b""
+    for chunk in _chunks(p):
+        data = carry + chunk if carry else chunk
+        cut = data.rfind(b"\n")
+        if cut < 0:
+            carry = data
+            if len(carry) > MAX_LINE_BYTES:
+                raise SourceFileError(f"{p}: a line longer than {MAX_LINE_BYTES >> 20} MiB (not a line-oriented file?)")
+            continue
+        carry = data[cut + 1:]
+        yield _split(data, cut + 1)
+    if carry:
+        yield _split(carry, len(carry))
+
+
+def _split(data: bytes, n: int) -> tuple[np.ndarray, np.ndarray, bytes]:
+    """Lines of ``data[:n]`` (which ends with a newline, unless it is the file's last line)."""
+    buf = np.frombuffer(data, np.uint8, count=n)
+    ends = np.flatnonzero(buf == 10)
+    if not len(ends) or ends[-1] != n - 1:
+        ends = np.append(ends, n)
+    starts = np.empty_like(ends)
+    starts[0] = 0
+    starts[1:] = ends[:-1] + 1
+    cr = (ends > starts) & (ends < n) & (buf[np.maximum(ends - 1, 0)] == 13)  # \r\n; a final \r stays
+    return starts, ends - starts - cr, data
+
+
+def _views(starts: np.ndarray, sizes: np.ndarray, data: bytes) -> pa.Array:
+    """An Arrow ``binary_view`` array of the lines (views into ``data``; short lines inline, as the format says)."""
+    m, n = len(sizes), len(data)
+    v = np.zeros((m, 4), np.int32)
+    v[:, 0] = sizes
+    vb = v.view(np.uint8).reshape(m, 16)
+    idx = np.minimum(starts[:, None] + np.arange(12), max(n - 1, 0))
+    head = np.frombuffer(data, np.uint8)[idx] if n else np.zeros((m, 12), np.uint8)
+    short = sizes <= 12
+    head[short] *= np.arange(12)[None, :] < sizes[short][:, None]
+    vb[short, 4:16] = head[short]
+    long_ = ~short
+    vb[long_, 4:8] = head[long_, :4]
+    v[long_, 3] = starts[long_]
+    return pa.Array.from_buffers(pa.binary_view(), m, [None, pa.py_buffer(v), pa.py_buffer(data)])
+
+
+def load_lines(con: duckdb.DuckDBPyConnection, paths: list[str], max_record_bytes: int = MAX_RECORD_BYTES) -> LineStats:
+    """Create temp tables ``lines(rec_id, source, raw)`` and ``line_rejects`` (quarantine shape) from ``paths``."""
+    check_readable(paths)
+    con.execute("DROP TABLE IF EXISTS lines; DROP TABLE IF EXISTS line_rejects")
+    con.execute("CREATE TEMP TABLE lines (rec_id BIGINT, source VARCHAR, raw VARCHAR)")
+    con.execute("CREATE TEMP TABLE line_rejects (source VARCHAR, line BIGINT, reason VARCHAR, detail VARCHAR, raw VARCHAR)")
+    n_lines = n_blank = 0
+    rejects: list[tuple] = []
+    rec_base = 0
+    for p in paths:
+        line_base = 0
+        for starts, sizes, data in split_lines(p):
+            m = len(sizes)
+            bad = sizes > max_record_bytes
+            try:  # Arrow checks the UTF-8 of every line at once
+                _views(starts, np.where(bad, 0, sizes), data).cast(pa.string_view())
+            except pa.ArrowInvalid:  # some line is not UTF-8: find which, the rare slow way
+                lines = _views(starts, np.where(bad, 0, sizes), data).to_pylist()
+                bad |= np.array([not _is_utf8(b) for b in lines], bool)
+            blank = (sizes == 0)
+            for i in np.flatnonzero(bad):
+                raw = data[starts[i]:starts[i] + sizes[i]]
+                line = line_base + int(i) + 1
+                if sizes[i] > max_record_bytes:
+                    rejects.append((p, line, Reason.LINE_TOO_LONG,
+                                    f"line {line}: {int(sizes[i])} bytes, over the limit of {max_record_bytes}",
+                                    raw.decode("utf-8", "backslashreplace")))
+                else:
+                    err = _utf8_error(raw)
+                    rejects.append((p, line, Reason.INVALID_UTF8, f"line {line}: invalid UTF-8 at byte {err}",
+                                    raw.decode("utf-8", "backslashreplace")))
+            keep = ~bad & ~blank
+            chunk = pa.table({"rec_id": pa.array(rec_base + line_base + 1 + np.flatnonzero(keep), pa.int64()),
+                              "raw": _views(starts[keep], sizes[keep], data).cast(pa.string_view())})
+            con.register("akidb_line_chunk", chunk)
+            con.execute("INSERT INTO lines SELECT rec_id, $source, raw::VARCHAR FROM akidb_line_chunk", {"source": p})
+            con.unregister("akidb_line_chunk")
+            n_lines += int(keep.sum())
+            n_blank += int(blank.sum())
+            line_base += m
+        rec_base += line_base
+    if rejects:
+        con.executemany("INSERT INTO line_rejects VALUES (?, ?, ?, ?, ?)", rejects)
+    return LineStats(n_lines, n_blank, len(rejects))
+
+
+def _is_utf8(b: bytes) -> bool:
+    try:
+        b.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _utf8_error(b: bytes) -> int:
+    try:
+        b.decode("utf-8")
+    except UnicodeDecodeError as e:
+        return e.start + 1
+    return 0

@@ -258,13 +258,14 @@ def parse_otlp(con: duckdb.DuckDBPyConnection, lo_s: float, hi_s: float) -> Otlp
         ("status_json IS NOT NULL AND NOT coalesce(json_type(status_json, '$.intValue') IN ('VARCHAR', 'BIGINT', 'UBIGINT')"
          " AND TRY_CAST(status_json->>'$.intValue' AS BIGINT) BETWEEN 100 AND 599, false)",
          Reason.INVALID_STATUS, "'http status ' || status_json || ' is not an HTTP status (intValue 100..599)'"),
-        (f"start_ns < {lo!r} OR start_ns >= {hi!r}", Reason.OUTSIDE_PARTITION,
+        ("start_ns < $lo_ns OR start_ns >= $hi_ns", Reason.OUTSIDE_PARTITION,
          "'startTimeUnixNano ' || start_ns || ' outside the ingest window'"),
     ]
     reason = "CASE " + " ".join(f"WHEN {c} THEN '{r}'" for c, r, _ in checks) + " END"
     detail = "CASE " + " ".join(f"WHEN {c} THEN {d}" for c, _, d in checks) + " END"
     con.execute("ALTER TABLE ot_span ADD COLUMN reason VARCHAR; ALTER TABLE ot_span ADD COLUMN detail VARCHAR")
-    con.execute(f"UPDATE ot_span SET reason = {reason}, detail = pos || ': ' || {detail}")
+    # the checks are our own SQL; the ingest window travels as parameters
+    con.execute(f"UPDATE ot_span SET reason = {reason}, detail = pos || ': ' || {detail}", {"lo_ns": lo, "hi_ns": hi})
     con.execute(
         f"""CREATE TEMP TABLE otlp_bad AS
         SELECT l.source, NULL::BIGINT AS line, b.reason, b.detail, l.raw,

@@ -30,7 +30,9 @@ XRAY_COLUMNS = (
 
 
 def parse_xray(con: duckdb.DuckDBPyConnection, lo_s: float, hi_s: float) -> int:
-    """From ``lines`` build ``xray_rows`` and ``xray_bad``; returns the number of duplicate documents dropped."""
+    """From ``lines`` build ``xray_rows`` and ``xray_bad``; returns the number of duplicate documents dropped.
+
+    The accepted time range is a bound parameter; what is formatted into the SQL is our own constants."""
     for t in ("xr_docs", "xr_nodes", "xray_rows", "xray_bad", "xr_level"):
         con.execute(f"DROP TABLE IF EXISTS {t}")
     con.execute(
@@ -89,7 +91,7 @@ def parse_xray(con: duckdb.DuckDBPyConnection, lo_s: float, hi_s: float) -> int:
                  WHEN n.http.response.status IS NOT NULL AND (
                       json_type(n.http.response.status) NOT IN ('BIGINT', 'UBIGINT')
                       OR NOT coalesce(TRY_CAST(n.http.response.status AS BIGINT) BETWEEN 100 AND 599, false)) THEN '{Reason.INVALID_STATUS}'
-                 WHEN depth = 0 AND (n.start_time < {float(lo_s)!r} OR n.start_time >= {float(hi_s)!r})
+                 WHEN depth = 0 AND (n.start_time < $lo_s OR n.start_time >= $hi_s)
                      THEN '{Reason.OUTSIDE_PARTITION}'
             END AS reason,
             CASE WHEN n IS NULL THEN 'subsegment at depth ' || depth || ' is not an object'
@@ -111,7 +113,7 @@ def parse_xray(con: duckdb.DuckDBPyConnection, lo_s: float, hi_s: float) -> int:
                  ELSE 'start_time ' || n.start_time
             END AS detail
           FROM xr_nodes
-        ) WHERE reason IS NOT NULL GROUP BY rec_id"""
+        ) WHERE reason IS NOT NULL GROUP BY rec_id""", {"lo_s": float(lo_s), "hi_s": float(hi_s)}
     )
     con.execute(
         f"""CREATE TEMP TABLE xr_doc_status AS
