@@ -110,6 +110,85 @@ def test_scenario_files_validate_and_name_the_field(tmp_path):
         load_chaos(bad)
 
 
+def _chaos_file(tmp_path, text: str, name: str = "bad.yaml"):  # noqa: ANN001, ANN202
+    p = tmp_path / name
+    p.write_text(text)
+    return p
+
+
+@pytest.mark.parametrize("name", ["../../../x", "..", "/tmp/x", "a/b", "a\\b", ".hidden", "a b", "x;rm -rf", "'q'",
+                                  "*", "lake?", "[ab]", "-rf", "x" * 65, "", "café"])
+def test_a_scenario_name_must_be_a_safe_folder_name(tmp_path, name):
+    """name: ../../../x wrote 15 MB outside the work folder and deleted outbox-*.sqlite where it landed."""
+    p = _chaos_file(tmp_path, f"name: {json.dumps(name)}\ndays: 2\ntrain_days: 1\nincidents: []\n")
+    with pytest.raises(ChaosError, match=r"bad\.yaml: name: ") as e:
+        load_chaos(p)
+    assert "\n" not in str(e.value)
+
+
+def test_a_scenario_without_a_name_takes_its_file_stem_which_must_be_safe_too(tmp_path):
+    assert load_chaos(_chaos_file(tmp_path, "days: 2\ntrain_days: 1\n", "week-2_b.yaml")).name == "week-2_b"
+    with pytest.raises(ChaosError, match="name: "):
+        load_chaos(_chaos_file(tmp_path, "days: 2\ntrain_days: 1\n", "my scenario.yaml"))
+
+
+def test_a_hostile_scenario_name_stops_akidb_chaos_before_anything_is_written(tmp_path, capsys):
+    from akidb_pipelines.cli import main
+
+    sentinel = tmp_path / "sentinel"
+    work = sentinel / "a" / "b" / "work"
+    p = _chaos_file(tmp_path, "name: ../../../escaped\ndays: 2\ntrain_days: 1\nincidents: []\n")
+    code = main(["chaos", "--scenario", str(p), "--workdir", str(work), "--no-publish"])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "name" in err
+    assert not sentinel.exists() and not (tmp_path / "escaped").exists()
+
+
+@pytest.mark.parametrize(("field", "text"), [
+    ("seed", "seed: abc"), ("seed", "seed: 1.5"), ("seed", "seed: true"), ("seed", "seed: -1"),
+    ("seed", "seed: 99999999999999999999"), ("days", "days: .nan"), ("days", "days: .inf"), ("days", "days: 1e9"),
+    ("days", "days: '7'"), ("train_days", "train_days: .nan"), ("train_days", "train_days: -.inf"),
+    ("traces_per_minute", "traces_per_minute: abc"), ("traces_per_minute", "traces_per_minute: .nan"),
+    ("traces_per_minute", "traces_per_minute: 0"), ("traces_per_minute", "traces_per_minute: 1e9"),
+    ("start", "start: 12345"), ("start", "start: [2026]"), ("start", "start: 9999-12-31T23:00:00Z"),
+    ("start", "start: 1900-01-01T00:00:00Z"), ("series", "series: 5"), ("series", "series: [1, 2]"),
+    ("description", "description: {a: 1}"), ("name", "name: [a]"),
+])
+def test_scenario_numbers_and_types_are_checked_at_load(tmp_path, field, text):
+    doc = {"days": "days: 7", "train_days": "train_days: 4"}
+    doc[field] = text
+    p = _chaos_file(tmp_path, "\n".join(doc.values()) + "\nincidents: []\n")
+    with pytest.raises(ChaosError) as e:
+        load_chaos(p)
+    assert str(e.value).startswith(f"{p}: {field}") and "\n" not in str(e.value), str(e.value)
+
+
+@pytest.mark.parametrize(("where", "item"), [
+    ("incidents[0].start", "incidents: [{type: spot_interruption_cascade, start: '9d 10:00', duration_minutes: 8, "
+                           "magnitude: {error_rate: 0.05, instances_lost: 4}}]"),
+    ("incidents[0].start", "incidents: [{type: spot_interruption_cascade, start: '2026-11-01T10:00:00Z', "
+                           "duration_minutes: 8, magnitude: {error_rate: 0.05, instances_lost: 4}}]"),
+    ("incidents[0].duration_minutes", "incidents: [{type: spot_interruption_cascade, start: '6d 23:50', "
+                                      "duration_minutes: 20, magnitude: {error_rate: 0.05, instances_lost: 4}}]"),
+    ("events[0].start", "events: [{type: traffic_surge, start: '7d 00:00', duration_minutes: 30, factor: 2}]"),
+])
+def test_incident_and_event_times_outside_the_scenario_days_are_refused_at_load(tmp_path, where, item):
+    p = _chaos_file(tmp_path, f"start: 2026-11-13T00:00:00Z\ndays: 7\ntrain_days: 4\n{item}\n")
+    with pytest.raises(ChaosError) as e:
+        load_chaos(p)
+    assert str(e.value).startswith(f"{p}: {where}:") and "outside" in str(e.value), str(e.value)
+
+
+def test_two_scenarios_of_one_name_are_refused_before_any_work(tmp_path):
+    from akidb_pipelines.chaos.run import run_scenarios
+
+    a = _chaos_file(tmp_path, "name: same\ndays: 2\ntrain_days: 1\n", "a.yaml")
+    b = _chaos_file(tmp_path, "name: same\ndays: 2\ntrain_days: 1\n", "b.yaml")
+    with pytest.raises(ChaosError, match="same"):
+        run_scenarios([a, b], tmp_path / "w")
+    assert not (tmp_path / "w").exists()
+
+
 def test_akidb_chaos_runs_a_scenario_end_to_end_and_writes_json(tmp_path, capsys):
     from akidb_pipelines.cli import main
 

@@ -116,6 +116,48 @@ def test_invalid_scenarios_name_the_file_and_field(doc, message):
     assert str(e.value).startswith("bad.yaml: ") and message in str(e.value)
 
 
+SPOT = {"type": "spot_interruption_cascade", "start": "0d 00:10", "duration_minutes": 5,
+        "magnitude": {"error_rate": 0.05, "instances_lost": 1}}
+
+
+@pytest.mark.parametrize(
+    "doc, message",
+    [
+        ({"incidents": [{**SPOT, "components": 5}]}, "incidents[0].components"),
+        ({"incidents": [{**SPOT, "components": "akidb-rest"}]}, "incidents[0].components"),
+        ({"incidents": [{**SPOT, "edge_locations": 5}]}, "incidents[0].edge_locations"),
+        ({"incidents": [{**SPOT, "duration_minutes": 10**12}]}, "incidents[0].duration_minutes"),
+        ({"incidents": [{**SPOT, "duration_minutes": float("nan")}]}, "incidents[0].duration_minutes"),
+        ({"incidents": [{**SPOT, "start": "99999999d 00:00"}]}, "incidents[0].start"),
+        ({"incidents": [{**SPOT, "start": "9999-12-31T23:59:00"}]}, "incidents[0].start"),
+        ({"incidents": [{**SPOT, "start": 12345}]}, "incidents[0].start"),
+        ({"incidents": [{**SPOT, "id": ["x"]}]}, "incidents[0].id"),
+        ({"incidents": [{**SPOT, "type": ["spot_interruption_cascade"]}]}, "incidents[0].type"),
+        ({"incidents": [{**SPOT, "magnitude": {"error_rate": float("nan"), "instances_lost": 1}}]},
+         "incidents[0].magnitude.error_rate"),
+        ({"incidents": [{**SPOT, "magnitude": {"error_rate": 0.05, "instances_lost": float("inf")}}]},
+         "incidents[0].magnitude.instances_lost"),
+        ({"incidents": [], "events": 5}, "'events' must be a list"),
+        ({"incidents": [], "events": [{"type": "traffic_surge", "start": "0d 00:00", "duration_minutes": 10**12,
+                                       "factor": 2}]}, "events[0].duration_minutes"),
+        ({"incidents": [], "events": [{"type": "traffic_surge", "start": "0d 00:00", "duration_minutes": 5,
+                                       "factor": float("nan")}]}, "events[0].factor"),
+        ({"incidents": [], "events": [{"type": ["x"], "start": "0d 00:00", "duration_minutes": 5, "factor": 2}]},
+         "events[0].type"),
+        ({"incidents": [], "deploys": {"latency_factor": "abc"}}, "deploys.latency_factor"),
+        ({"incidents": [], "deploys": {"latency_factor": float("nan")}}, "deploys.latency_factor"),
+        ({"incidents": [], "deploys": {"error_rate": float("inf")}}, "deploys.error_rate"),
+        ({"incidents": [], "deploys": {"duration_minutes": "x"}}, "deploys.duration_minutes"),
+        ({"incidents": [], "deploys": {"weekdays_at": "25:99"}}, "deploys.weekdays_at"),
+        ({"incidents": [], "deploys": {"colour": 1}}, "deploys: unknown field"),
+    ],
+)
+def test_hostile_types_and_numbers_in_a_scenario_name_the_field(doc, message):
+    with pytest.raises(ScenarioError) as e:
+        parse_scenario(doc, datetime(2026, 11, 2, tzinfo=timezone.utc), "bad.yaml")
+    assert str(e.value).startswith("bad.yaml: ") and message in str(e.value) and "\n" not in str(e.value)
+
+
 def test_deploy_blips_are_recorded_as_non_incidents(tmp_path):
     res = generate(tmp_path, SHORT_START.replace(hour=13), 2 / 24, seed=1, scenario=None, sources=("emf",))
     gt = json.loads(res.ground_truth.read_text())

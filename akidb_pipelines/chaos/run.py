@@ -81,14 +81,28 @@ def run_scenarios(paths: Sequence[str | os.PathLike[str]], workdir: str | os.Pat
     if not detectors or set(detectors) - set(DETECTORS):
         raise ChaosError(f"detectors: choose from {', '.join(DETECTORS)} (got {', '.join(detectors) or 'none'})")
     scenarios = [load_chaos(p) for p in paths]
+    seen: dict[str, str] = {}
+    for sc in scenarios:  # one folder per name: two scenarios of one name would replay into each other's lakes
+        if sc.name in seen:
+            raise ChaosError(f"{sc.path}: name: {sc.name!r} is also the name of {seen[sc.name]}")
+        seen[sc.name] = sc.path
     require_moto()  # before any scenario is built: every replay runs its runbooks on the sandbox
     reports = []
     for sc in scenarios:
         say(f"chaos scenario {sc.name}: {sc.description}")
-        rep = run_chaos(sc, Path(workdir) / sc.name, detectors, cycle_seconds, say=say, cycle_source=cycle_source)
+        rep = run_chaos(sc, scenario_dir(workdir, sc), detectors, cycle_seconds, say=say, cycle_source=cycle_source)
         say(rep.table())
         reports.append(rep)
     return reports
+
+
+def scenario_dir(workdir: str | os.PathLike[str], sc: ChaosScenario) -> Path:
+    """``workdir/<name>``, checked to stay inside ``workdir`` (the name is validated at load; this is the
+    guard for a scenario made in code): the replay clears outboxes and audit logs in it."""
+    base = Path(workdir).resolve()
+    if (base / sc.name).resolve().parent != base:
+        raise ChaosError(f"{sc.path}: name: {sc.name!r} is not a folder name inside {base}")
+    return Path(workdir) / sc.name
 
 
 def measured_cycle(home: str | os.PathLike[str]) -> tuple[float, str]:

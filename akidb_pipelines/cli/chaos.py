@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -25,6 +26,15 @@ def run(args: argparse.Namespace) -> int:
     if missing:
         print(f"akidb chaos: {missing[0]}: scenario file not found", file=sys.stderr)
         return EX_NOINPUT
+    unreadable = [p for p in paths if not os.access(p, os.R_OK)]
+    if unreadable:
+        print(f"akidb chaos: {unreadable[0]}: scenario file not readable", file=sys.stderr)
+        return EX_NOINPUT
+    for opt, path in (("--workdir", args.workdir), ("--json", args.json)):
+        if path is not None and path.exists() and (path.is_dir() if opt == "--json" else not path.is_dir()):
+            print(f"akidb chaos: {opt}: {path} is {'a folder' if opt == '--json' else 'not a folder'}",
+                  file=sys.stderr)
+            return EX_USAGE
     detectors = tuple(d.strip() for d in args.detectors.split(",") if d.strip())
     if not detectors or set(detectors) - set(DETECTORS):
         print(f"akidb chaos: --detectors: choose from {','.join(DETECTORS)}", file=sys.stderr)

@@ -6,6 +6,7 @@ so one scenario file works for any start date. Every error names the file and th
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -123,34 +124,118 @@ class Scenario:
     events: tuple[NoiseEvent, ...] = ()
 
 
-_OFFSET = re.compile(r"^\s*(\d+)d\s+(\d{1,2}):(\d{2})\s*$")
+_OFFSET = re.compile(r"^\s*(\d{1,4})d\s+(\d{1,2}):(\d{2})\s*$")
+MAX_DURATION_MINUTES = 366 * 24 * 60
+MIN_TIME = datetime(1970, 1, 1, tzinfo=timezone.utc)
+MAX_TIME = datetime(2200, 1, 1, tzinfo=timezone.utc)
+
+
+def shown(v: Any) -> str:
+    """A value as an error message shows it: short, on one line."""
+    if v is None:
+        return "nothing"
+    if isinstance(v, dict):
+        return "a mapping"
+    if isinstance(v, list):
+        return "a list"
+    r = repr(v)
+    return r if len(r) <= 80 else r[:77] + "..."
 
 
 def _parse_time(value: Any, start: datetime, where: str) -> datetime:
     if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
-    if not isinstance(value, str):
-        raise ScenarioError(f"{where}: expected '<days>d HH:MM' or an ISO-8601 time, got {value!r}")
-    m = _OFFSET.match(value)
-    if m:
+        t = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    elif not isinstance(value, str):
+        raise ScenarioError(f"{where}: expected '<days>d HH:MM' or an ISO-8601 time, got {shown(value)}")
+    elif m := _OFFSET.match(value):
         days, hh, mm = (int(g) for g in m.groups())
         if hh > 23 or mm > 59:
             raise ScenarioError(f"{where}: {value!r} is not a valid time of day")
-        return start + timedelta(days=days, hours=hh, minutes=mm)
+        try:
+            t = start + timedelta(days=days, hours=hh, minutes=mm)
+        except OverflowError:
+            raise ScenarioError(f"{where}: {value!r} is too far from the start") from None
+    else:
+        try:
+            t = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise ScenarioError(f"{where}: expected '<days>d HH:MM' or an ISO-8601 time, got {shown(value)}") from None
+        t = t if t.tzinfo else t.replace(tzinfo=timezone.utc)
     try:
-        t = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise ScenarioError(f"{where}: expected '<days>d HH:MM' or an ISO-8601 time, got {value!r}") from None
-    return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
+        ok = MIN_TIME <= t < MAX_TIME
+    except OverflowError:  # pragma: no cover - an offset so extreme it cannot be compared
+        ok = False
+    if not ok:
+        raise ScenarioError(f"{where}: {shown(value)} is outside {MIN_TIME:%Y} .. {MAX_TIME:%Y}")
+    return t
 
 
-def parse_scenario(doc: Any, start: datetime, source: str = "<memory>") -> Scenario:
-    """Validate a scenario document and resolve its times against ``start`` (UTC)."""
+def _duration(value: Any, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_DURATION_MINUTES:
+        raise ScenarioError(f"{where}: must be a positive integer of at most {MAX_DURATION_MINUTES} "
+                            f"(a year), got {shown(value)}")
+    return value
+
+
+def _names(value: Any, where: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ScenarioError(f"{where}: expected a list of names, got {shown(value)}")
+    return tuple(value)
+
+
+def _id(value: Any, default: str, where: str) -> str:
+    if value is None or value == "":
+        return default
+    if isinstance(value, bool) or not isinstance(value, (str, int)) or not str(value).isprintable():
+        raise ScenarioError(f"{where}: expected a one-line name, got {shown(value)}")
+    return str(value)
+
+
+def _inside(t0: datetime, t1: datetime, within: tuple[datetime, datetime] | None, where: str) -> None:
+    """Refuse a window that does not lie inside ``within`` (the scenario's days), naming the field at fault."""
+    if within is None:
+        return
+    lo, hi = within
+    span = f"the scenario's days ({lo:%Y-%m-%d %H:%M} .. {hi:%Y-%m-%d %H:%M}Z)"
+    if not lo <= t0 < hi:
+        raise ScenarioError(f"{where}.start: {t0:%Y-%m-%d %H:%M}Z is outside {span}")
+    if t1 > hi:
+        raise ScenarioError(f"{where}.duration_minutes: ends {t1:%Y-%m-%d %H:%M}Z, outside {span}")
+
+
+def _deploys(doc: Any, source: str) -> DeployPolicy:
+    if not isinstance(doc, dict):
+        raise ScenarioError(f"{source}: 'deploys' must be a mapping")
+    unknown = set(doc) - {"weekdays_at", "duration_minutes", "latency_factor", "error_rate"}
+    if unknown:
+        raise ScenarioError(f"{source}: deploys: unknown field(s) {sorted(map(str, unknown))}")
+    d = DeployPolicy()
+    at = doc.get("weekdays_at", d.weekdays_at)
+    m = re.match(r"^(\d{1,2}):(\d{2})$", at) if isinstance(at, str) else None
+    if at is not None and (m is None or int(m.group(1)) > 23 or int(m.group(2)) > 59):
+        raise ScenarioError(f"{source}: deploys.weekdays_at: expected HH:MM, got {shown(at)}")
+    dur = doc.get("duration_minutes", d.duration_minutes)
+    if isinstance(dur, bool) or not isinstance(dur, int) or not 0 < dur <= 24 * 60:
+        raise ScenarioError(f"{source}: deploys.duration_minutes: expected an integer in 1 .. 1440, got {shown(dur)}")
+    for key, lo, hi in (("latency_factor", 0.0, 100.0), ("error_rate", 0.0, 1.0)):
+        v = doc.get(key, getattr(d, key))
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or not lo <= v <= hi:
+            raise ScenarioError(f"{source}: deploys.{key}: expected a number in [{lo:g}, {hi:g}], got {shown(v)}")
+    return DeployPolicy(at, dur, float(doc.get("latency_factor", d.latency_factor)),
+                        float(doc.get("error_rate", d.error_rate)))
+
+
+def parse_scenario(doc: Any, start: datetime, source: str = "<memory>",
+                   within: tuple[datetime, datetime] | None = None) -> Scenario:
+    """Validate a scenario document and resolve its times against ``start`` (UTC). With ``within`` (a chaos
+    scenario's days), an incident or event that does not lie inside it is refused, naming the field."""
     if not isinstance(doc, dict):
         raise ScenarioError(f"{source}: the scenario must be a mapping with 'incidents'")
     unknown = set(doc) - {"name", "description", "incidents", "deploys", "events"}
     if unknown:
-        raise ScenarioError(f"{source}: unknown top-level field(s) {sorted(unknown)}")
+        raise ScenarioError(f"{source}: unknown top-level field(s) {sorted(map(str, unknown))}")
     raw_incidents = doc.get("incidents") or []
     if not isinstance(raw_incidents, list):
         raise ScenarioError(f"{source}: 'incidents' must be a list")
@@ -162,73 +247,71 @@ def parse_scenario(doc: Any, start: datetime, source: str = "<memory>") -> Scena
             raise ScenarioError(f"{where}: must be a mapping")
         unknown = set(item) - {"id", "type", "start", "duration_minutes", "magnitude", "components", "edge_locations"}
         if unknown:
-            raise ScenarioError(f"{where}: unknown field(s) {sorted(unknown)}")
-        itype = INCIDENT_TYPES.get(item.get("type"))
+            raise ScenarioError(f"{where}: unknown field(s) {sorted(map(str, unknown))}")
+        itype = INCIDENT_TYPES.get(item.get("type")) if isinstance(item.get("type"), str) else None
         if itype is None:
-            raise ScenarioError(f"{where}.type: {item.get('type')!r} is not one of {sorted(INCIDENT_TYPES)}")
-        iid = str(item.get("id") or f"{itype.name}-{i + 1}")
+            raise ScenarioError(f"{where}.type: {shown(item.get('type'))} is not one of {sorted(INCIDENT_TYPES)}")
+        iid = _id(item.get("id"), f"{itype.name}-{i + 1}", f"{where}.id")
         if iid in seen:
             raise ScenarioError(f"{where}.id: duplicate id {iid!r}")
         seen.add(iid)
         if "start" not in item:
             raise ScenarioError(f"{where}.start: missing")
         t0 = _parse_time(item["start"], start, f"{where}.start")
-        dur = item.get("duration_minutes")
-        if not isinstance(dur, int) or isinstance(dur, bool) or dur <= 0:
-            raise ScenarioError(f"{where}.duration_minutes: must be a positive integer, got {dur!r}")
+        dur = _duration(item.get("duration_minutes"), f"{where}.duration_minutes")
         mag = item.get("magnitude") or {}
         if not isinstance(mag, dict):
             raise ScenarioError(f"{where}.magnitude: must be a mapping")
         for key, (lo, hi) in itype.required.items():
             v = mag.get(key)
             if isinstance(v, bool) or not isinstance(v, (int, float)):
-                raise ScenarioError(f"{where}.magnitude.{key}: required number for {itype.name}, got {v!r}")
-            if not lo <= v <= hi:
+                raise ScenarioError(f"{where}.magnitude.{key}: required number for {itype.name}, got {shown(v)}")
+            if not lo <= v <= hi:  # NaN compares false: refused too
                 raise ScenarioError(f"{where}.magnitude.{key}: {v} is outside [{lo}, {hi}]")
         extra = set(mag) - set(itype.required)
         if extra:
-            raise ScenarioError(f"{where}.magnitude: unknown key(s) {sorted(extra)} for {itype.name}")
-        comps = tuple(item.get("components") or itype.components)
+            raise ScenarioError(f"{where}.magnitude: unknown key(s) {sorted(map(str, extra))} for {itype.name}")
+        comps = _names(item.get("components"), f"{where}.components") or itype.components
         bad = [c for c in comps if c not in TIERS or c not in itype.components]
         if bad:
             raise ScenarioError(f"{where}.components: {bad} not allowed for {itype.name} (allowed {list(itype.components)})")
-        edges = tuple(item.get("edge_locations") or ())
+        edges = _names(item.get("edge_locations"), f"{where}.edge_locations")
         if itype.needs_edge_locations and not edges:
             raise ScenarioError(f"{where}.edge_locations: {itype.name} needs at least one edge location")
         bad = [e for e in edges if e not in EDGE_LOCATIONS]
         if bad:
             raise ScenarioError(f"{where}.edge_locations: unknown {bad} (known: {list(EDGE_LOCATIONS)})")
         t0 = t0.replace(second=0, microsecond=0)
+        _inside(t0, t0 + timedelta(minutes=dur), within, where)
         incidents.append(
             Incident(iid, itype.name, t0, t0 + timedelta(minutes=dur), {k: float(v) for k, v in mag.items()}, comps, edges)
         )
-    deploys_doc = doc.get("deploys") or {}
-    if not isinstance(deploys_doc, dict):
-        raise ScenarioError(f"{source}: 'deploys' must be a mapping")
-    try:
-        deploys = DeployPolicy(**deploys_doc)
-    except TypeError as e:
-        raise ScenarioError(f"{source}: deploys: {e}") from None
-    if deploys.weekdays_at is not None and not re.match(r"^\d{1,2}:\d{2}$", str(deploys.weekdays_at)):
-        raise ScenarioError(f"{source}: deploys.weekdays_at: expected HH:MM, got {deploys.weekdays_at!r}")
+    deploys = _deploys(doc.get("deploys") or {}, source)
+    raw_events = doc.get("events") or []
+    if not isinstance(raw_events, list):
+        raise ScenarioError(f"{source}: 'events' must be a list")
     events = []
-    for i, item in enumerate(doc.get("events") or []):
+    for i, item in enumerate(raw_events):
         where = f"{source}: events[{i}]"
         if not isinstance(item, dict) or set(item) - {"id", "type", "start", "duration_minutes", "factor"}:
             raise ScenarioError(f"{where}: a mapping of id, type, start, duration_minutes, factor")
-        if item.get("type") not in NOISE_TYPES:
-            raise ScenarioError(f"{where}.type: {item.get('type')!r} is not one of {sorted(NOISE_TYPES)}")
+        if not isinstance(item.get("type"), str) or item["type"] not in NOISE_TYPES:
+            raise ScenarioError(f"{where}.type: {shown(item.get('type'))} is not one of {sorted(NOISE_TYPES)}")
         lo, hi = NOISE_TYPES[item["type"]]
         factor = item.get("factor")
         if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not lo <= factor <= hi:
             raise ScenarioError(f"{where}.factor: expected a number in [{lo}, {hi}] for {item['type']}")
         dur = item.get("duration_minutes")
-        if isinstance(dur, bool) or not isinstance(dur, int) or dur < 1:
-            raise ScenarioError(f"{where}.duration_minutes: expected a positive integer")
+        if isinstance(dur, bool) or not isinstance(dur, int) or not 0 < dur <= MAX_DURATION_MINUTES:
+            raise ScenarioError(f"{where}.duration_minutes: expected a positive integer of at most "
+                                f"{MAX_DURATION_MINUTES} (a year)")
         t0 = _parse_time(item.get("start"), start, f"{where}.start").replace(second=0, microsecond=0)
-        events.append(NoiseEvent(str(item.get("id") or f"{item['type']}-{i}"), item["type"], t0,
+        _inside(t0, t0 + timedelta(minutes=dur), within, where)
+        events.append(NoiseEvent(_id(item.get("id"), f"{item['type']}-{i}", f"{where}.id"), item["type"], t0,
                                  t0 + timedelta(minutes=dur), float(factor)))
-    return Scenario(str(doc.get("name") or Path(source).stem), tuple(sorted(incidents, key=lambda x: x.start)), deploys,
+    name = doc.get("name")
+    return Scenario(str(name) if isinstance(name, (str, int)) and name != "" else Path(source).stem,
+                    tuple(sorted(incidents, key=lambda x: x.start)), deploys,
                     source, tuple(sorted(events, key=lambda x: x.start)))
 
 
