@@ -10,7 +10,7 @@ from akidb_pipelines.alerting.respond import open_incidents
 from akidb_pipelines.clients.pagerduty import Event
 from assets.alerting import INCIDENTS
 from akidb_pipelines.change_calendar import load_calendar
-from akidb_pipelines.runbooks.config import load_runbooks, runbooks_or_error
+from akidb_pipelines.runbooks.config import runbooks_or_error
 from akidb_pipelines.runbooks.lifecycle import Step, due_steps, execute_step, read_ledger
 from assets.resources import LakeResource, PagerDutyResource, RunbookResource
 
@@ -86,8 +86,11 @@ def runbook_step(context: dg.OpExecutionContext, config: RunbookStep, lake: Lake
                  pagerduty: PagerDutyResource, runbooks: RunbookResource) -> dg.Output:
     now = datetime.fromisoformat(config.now.replace("Z", "+00:00")) if config.now else datetime.now(timezone.utc)
     step = Step(config.runbook, config.incident, config.step, config.reason)
+    loaded, error = runbooks_or_error()
+    if error is not None:  # fail closed: the run fails before any AWS call (the failure sensor pages)
+        raise dg.Failure(description=f"runbooks not loaded, no runbook acts: {error}", allow_retries=False)
     outbox = pagerduty.outbox()
-    out = execute_step(step, load_runbooks(), lake.lake(), runbooks.actuator(), runbooks.audit(), outbox, now,
+    out = execute_step(step, loaded, lake.lake(), runbooks.actuator(), runbooks.audit(), outbox, now,
                        load_calendar())
     client = pagerduty.client()
     if out.escalate and client:

@@ -406,6 +406,23 @@ def test_the_runbook_sensor_launches_nothing_and_says_why_when_the_runbooks_are_
     assert "no runbook acts" in skip.skip_message and "max_stp" in skip.skip_message, skip.skip_message
 
 
+def test_a_runbook_step_already_launched_fails_on_the_broken_file_before_touching_aws(tmp_path, broken_runbooks):
+    from assets.resources import LakeResource, PagerDutyResource, RunbookResource
+    from sensors.alerting import runbook_job
+
+    res = {"lake": LakeResource(lake_root=str(tmp_path / "lake"), duckdb_path=str(tmp_path / "a.duckdb")),
+           "pagerduty": PagerDutyResource(outbox_path=str(tmp_path / "outbox.sqlite")),
+           "runbooks": RunbookResource(audit_path=str(tmp_path / "audit.sqlite"))}
+    conf = {"ops": {"runbook_step": {"config": {"runbook": "x", "incident": "inc", "step": "apply"}}}}
+    result = runbook_job.execute_in_process(run_config=conf, resources=res, raise_on_error=False)
+    assert not result.success  # a failed run: the pipeline-failure sensor pages
+    (failure,) = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    assert "max_stp" in failure.event_specific_data.user_failure_data.description
+    from akidb_pipelines.runbooks.audit import AuditLog
+
+    assert AuditLog(tmp_path / "audit.sqlite").rows() == []  # nothing decided, nothing done
+
+
 def test_the_incidents_asset_fails_its_runbook_config_check_and_still_runs(tmp_path, broken_runbooks):
     import dagster as dg
 
