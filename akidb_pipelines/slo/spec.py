@@ -116,7 +116,8 @@ def _metadata(doc: Any, where: str) -> Fields:
         v = md.get(k)
         if v is not None:
             expect_mapping(v, md.at(k), SpecError)
-            bad = next((x for x in v.items() if not isinstance(x[0], str) or not isinstance(x[1], (str, list))), None)
+            ok = (str, list) if k == "labels" else str  # OpenSLO: labels may hold lists, annotations are strings
+            bad = next((x for x in v.items() if not isinstance(x[0], str) or not isinstance(x[1], ok)), None)
             if bad:
                 raise SpecError(f"{md.at(k)}.{bad[0]}: expected a string, got {bad[1]!r}")
     return md
