@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 
@@ -77,6 +78,24 @@ def fraction(text: str) -> float:
     if not 0 <= v < 1:
         raise argparse.ArgumentTypeError(f"must be in [0, 1): {text!r}")
     return v
+
+
+def one_line(exc: object, limit: int = 400) -> str:
+    """An error message as one line: its first line (a library's advice after it is dropped), whitespace collapsed."""
+    lines = [ln for ln in str(exc).splitlines() if ln.strip()] or [type(exc).__name__]
+    text = " ".join(lines[0].split())
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def printable(text: object) -> str:
+    """``text`` with every character that is not printable (a newline in a file name) shown escaped (``\\n``)."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
+
+
+def fail(command: str, message: object, code: int) -> int:
+    """Print ``akidb <command>: <message>`` as one line on stderr (control characters escaped); return ``code``."""
+    print(f"akidb {command}: {printable(message)}", file=sys.stderr)
+    return code
 
 
 def default_start(days: float) -> datetime:

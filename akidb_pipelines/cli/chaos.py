@@ -6,14 +6,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 from pathlib import Path
 
 from akidb_pipelines.chaos.replay import DETECTORS
 from akidb_pipelines.chaos.report import publish_reports
 from akidb_pipelines.chaos.run import measured_cycle, run_scenarios
 from akidb_pipelines.chaos.scenario import ChaosError, shipped_scenarios
-from akidb_pipelines.cli.args import EX_FAIL, EX_NOINPUT, EX_OK, EX_USAGE
+from akidb_pipelines.cli.args import EX_FAIL, EX_NOINPUT, EX_OK, EX_USAGE, fail
 from akidb_pipelines.config import Settings
 from akidb_pipelines.storage import Lake
 from akidb_pipelines.dashboards import publish, render
@@ -24,21 +23,16 @@ def run(args: argparse.Namespace) -> int:
     paths = args.scenario or shipped_scenarios()
     missing = [p for p in paths if not Path(p).is_file()]
     if missing:
-        print(f"akidb chaos: {missing[0]}: scenario file not found", file=sys.stderr)
-        return EX_NOINPUT
+        return fail("chaos", f"{missing[0]}: scenario file not found", EX_NOINPUT)
     unreadable = [p for p in paths if not os.access(p, os.R_OK)]
     if unreadable:
-        print(f"akidb chaos: {unreadable[0]}: scenario file not readable", file=sys.stderr)
-        return EX_NOINPUT
+        return fail("chaos", f"{unreadable[0]}: scenario file not readable", EX_NOINPUT)
     for opt, path in (("--workdir", args.workdir), ("--json", args.json)):
         if path is not None and path.exists() and (path.is_dir() if opt == "--json" else not path.is_dir()):
-            print(f"akidb chaos: {opt}: {path} is {'a folder' if opt == '--json' else 'not a folder'}",
-                  file=sys.stderr)
-            return EX_USAGE
+            return fail("chaos", f"{opt}: {path} is {'a folder' if opt == '--json' else 'not a folder'}", EX_USAGE)
     detectors = tuple(d.strip() for d in args.detectors.split(",") if d.strip())
     if not detectors or set(detectors) - set(DETECTORS):
-        print(f"akidb chaos: --detectors: choose from {','.join(DETECTORS)}", file=sys.stderr)
-        return EX_USAGE
+        return fail("chaos", f"--detectors: choose from {','.join(DETECTORS)}", EX_USAGE)
     settings = Settings.from_env()
     work = args.workdir or settings.home / "chaos"
     if args.cycle_seconds is None:
@@ -49,11 +43,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         done = run_scenarios(paths, work, detectors, cycle, source, say=lambda m: print(m, flush=True))
     except ChaosError as exc:
-        print(f"akidb chaos: {exc}", file=sys.stderr)
-        return EX_USAGE
+        return fail("chaos", exc, EX_USAGE)
     except SandboxUnavailable as exc:
-        print(f"akidb chaos: {exc}", file=sys.stderr)
-        return EX_FAIL
+        return fail("chaos", exc, EX_FAIL)
     reports = [r.to_dict() for r in done]
     ok = all(met for r in done for _, met, _ in r.goals())
     if args.json:

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
 from akidb_pipelines.alerting.ledger import LedgerError, incident_records, read_ledger
 from akidb_pipelines.alerting.outbox import Outbox, OutboxError
 from akidb_pipelines.alerting.respond import INCIDENTS_OBJECT, acknowledge
-from akidb_pipelines.cli.args import EX_FAIL, EX_NOINPUT, EX_OK, EX_USAGE
+from akidb_pipelines.cli.args import EX_FAIL, EX_NOINPUT, EX_OK, EX_USAGE, fail, one_line
 from akidb_pipelines.clients.pagerduty import Event, EventsClient, PagerDutyConfigError
 from akidb_pipelines.config import Settings
 from akidb_pipelines.storage import Lake
@@ -21,22 +20,19 @@ def run(args: argparse.Namespace) -> int:
         try:
             return _ack(settings, args.ack, args.by)
         except OutboxError as exc:
-            print(f"akidb incidents: {exc}", file=sys.stderr)
-            return EX_NOINPUT
+            return fail("incidents", exc, EX_NOINPUT)
     lake = Lake.from_settings(settings)
     data = lake.read_bytes(INCIDENTS_OBJECT)
     if data is None:
-        print(f"akidb incidents: no incident ledger yet ({lake.root}/{INCIDENTS_OBJECT}); the response tick "
-              "(job 'respond', or make demo) writes it", file=sys.stderr)
-        return EX_NOINPUT
+        return fail("incidents", f"no incident ledger yet ({lake.root}/{INCIDENTS_OBJECT}); the response tick "
+                                 "(job 'respond', or make demo) writes it", EX_NOINPUT)
     try:
         df = read_ledger(data, f"{lake.root}/{INCIDENTS_OBJECT}")
         if not args.all and len(df):
             df = df[df["decision"] == "page"]
         records = incident_records(df) if len(df) else []
     except LedgerError as exc:
-        print(f"akidb incidents: {exc}", file=sys.stderr)
-        return EX_NOINPUT
+        return fail("incidents", exc, EX_NOINPUT)
     if args.json:
         print(json.dumps(records, indent=2))
         return EX_OK
@@ -58,13 +54,11 @@ def _ack(settings, incident: str, by: str) -> int:  # noqa: ANN001
     try:  # before anything is queued: a rerun with a fixed setting must still deliver
         client = EventsClient.from_env()
     except PagerDutyConfigError as exc:
-        print(f"akidb incidents: {exc}; nothing was queued", file=sys.stderr)
-        return EX_USAGE
+        return fail("incidents", f"{exc}; nothing was queued", EX_USAGE)
     outbox = Outbox(settings.home / "pagerduty-outbox.sqlite")
     trigger = outbox.row(f"{incident}:trigger")
     if trigger is None:
-        print(f"akidb incidents: {incident!r} was never paged (nothing to acknowledge)", file=sys.stderr)
-        return EX_NOINPUT
+        return fail("incidents", f"{incident!r} was never paged (nothing to acknowledge)", EX_NOINPUT)
     key = f"{incident}:acknowledge"
     if trigger["status"] == "dead":
         # PagerDuty has no such incident: record the acknowledgement (the MTTA, no escalation) as a dead letter
@@ -72,18 +66,16 @@ def _ack(settings, incident: str, by: str) -> int:  # noqa: ANN001
         if not outbox.dead_letter(Event("acknowledge", incident, custom_details={"by": by} if by else None), key,
                                   reason):
             outbox.give_up(key, reason)  # one queued before the trigger died
-        print(f"akidb incidents: {incident}: its trigger never reached PagerDuty (dead-lettered: "
-              f"{' '.join(str(trigger['last_error']).split())[:200]}), so there is nothing to acknowledge there; "
-              "the acknowledgement is recorded here (no escalation) and dead-lettered too", file=sys.stderr)
-        return EX_FAIL
+        return fail("incidents", f"{incident}: its trigger never reached PagerDuty (dead-lettered: "
+                                 f"{one_line(trigger['last_error'], 200)}), so there is nothing to acknowledge there; "
+                                 "the acknowledgement is recorded here (no escalation) and dead-lettered too", EX_FAIL)
     ack = outbox.row(key)
     if ack is not None and ack["status"] == "sent":
         print(f"{incident} was already acknowledged")
         return EX_OK
     if ack is not None and ack["status"] == "dead":
-        print(f"akidb incidents: {incident}: the acknowledgement was dead-lettered ({ack['last_error']})",
-              file=sys.stderr)
-        return EX_FAIL
+        return fail("incidents", f"{incident}: the acknowledgement was dead-lettered "
+                                 f"({one_line(ack['last_error'], 200)})", EX_FAIL)
     if ack is None:
         acknowledge(outbox, incident, by)
     if client is None:
@@ -95,14 +87,13 @@ def _ack(settings, incident: str, by: str) -> int:  # noqa: ANN001
         print(f"{incident} acknowledged in PagerDuty")
         return EX_OK
     if ack["status"] == "dead":
-        print(f"akidb incidents: {incident}: PagerDuty refused the acknowledgement ({ack['last_error']}); "
-              "dead-lettered", file=sys.stderr)
-        return EX_FAIL
+        return fail("incidents", f"{incident}: PagerDuty refused the acknowledgement "
+                                 f"({one_line(ack['last_error'], 200)}); dead-lettered", EX_FAIL)
     behind = trigger["status"] == "pending"
     why = trigger["last_error"] if behind else ack["last_error"]
     print(f"{incident} acknowledgement queued, not delivered yet: "
           + (f"it waits behind its trigger, which has not reached PagerDuty ({trigger['attempts']} attempt(s), last: "
              if behind else f"{ack['attempts']} attempt(s), last: ")
-          + f"{' '.join(str(why).split())[:200]}); the next response tick or `akidb incidents --ack {incident}` "
+          + f"{one_line(why, 200)}); the next response tick or `akidb incidents --ack {incident}` "
             "retries it")
     return EX_OK

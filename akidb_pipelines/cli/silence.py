@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from datetime import datetime, timedelta, timezone
 
 from akidb_pipelines.alerting.silences import (
     SilenceError, SilenceStore, SilenceStoreError, default_path, parse_matchers)
-from akidb_pipelines.cli.args import EX_NOINPUT, EX_OK, EX_USAGE
+from akidb_pipelines.cli.args import EX_NOINPUT, EX_OK, EX_USAGE, fail
 
 
 def run(args: argparse.Namespace) -> int:
     try:
         return _run(args)
     except SilenceStoreError as exc:  # a corrupt or unreadable silences.sqlite: left as it is, for a person
-        print(f"akidb silence: {exc}", file=sys.stderr)
-        return EX_NOINPUT
+        return fail("silence", exc, EX_NOINPUT)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -31,8 +29,7 @@ def _run(args: argparse.Namespace) -> int:
                 raise SilenceError("--start plus --duration is outside the supported dates") from None
             sil = SilenceStore(default_path()).add(matchers, start, end, args.by, args.comment)
         except SilenceError as exc:
-            print(f"akidb silence: {exc}", file=sys.stderr)
-            return EX_USAGE
+            return fail("silence", exc, EX_USAGE)
         print(f"silence {sil.describe()}")
         return EX_OK
     if args.silence_command in ("expire", "delete"):
@@ -40,8 +37,7 @@ def _run(args: argparse.Namespace) -> int:
         done = store.expire(args.id, now) if args.silence_command == "expire" else store.delete(args.id)
         if not done:
             what = "active silence" if args.silence_command == "expire" else "silence"
-            print(f"akidb silence: no {what} {args.id!r} (`akidb silence list` shows them)", file=sys.stderr)
-            return EX_NOINPUT
+            return fail("silence", f"no {what} {args.id!r} (`akidb silence list` shows them)", EX_NOINPUT)
         print(f"silence {args.id} {args.silence_command}d")
         return EX_OK
     for sil in SilenceStore(default_path()).all():
