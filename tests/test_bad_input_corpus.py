@@ -340,6 +340,10 @@ CASES = {
     "demo --days nan": Case(["demo", "--days", "nan"], 2),
     "demo --days 1e9": Case(["demo", "--days", "1e9"], 2),
     "demo --seed -1": Case(["demo", "--seed", "-1"], 2),
+    # -- gameday arguments (its work is issue 14's)
+    "gameday --cycle-seconds nan": Case(["gameday", "--cycle-seconds", "nan"], 2),
+    "gameday --seed -1": Case(["gameday", "--seed", "-1"], 2),
+    "gameday --scenarios 0": Case(["gameday", "--scenarios", "0"], 2),
     # -- configuration (helper B's defects)
     "config check routing typo": Case(["config", "check"], 2, {"r.yaml": "severitys: {}\n"},
                                       env={"AKIDB_ROUTING_CONFIG": "{in}/r.yaml"}, in_err="severitys"),

@@ -143,11 +143,11 @@ def build_parser() -> argparse.ArgumentParser:
                                     "intervals. Seeds below 1000 are the development split, from 1000 held out. "
                                     "Exit 1 when a goal is missed.")
     gd.add_argument("--scenarios", type=int, default=40, help="how many scenarios to draw (default 40)")
-    gd.add_argument("--seed", type=int, default=1000, help="the suite's seed (default 1000, held out)")
+    gd.add_argument("--seed", type=seed_arg, default=1000, help="the suite's seed (default 1000, held out)")
     gd.add_argument("--json", type=Path, default=None, help="write the report as JSON to this file")
     gd.add_argument("--workdir", type=Path, default=None, help="where the scenario lakes go "
                                                                "(default $AKIDB_HOME/gameday/seed-SEED)")
-    gd.add_argument("--cycle-seconds", type=float, default=None,
+    gd.add_argument("--cycle-seconds", type=bounded(3600, "seconds"), default=None,
                     help="pipeline cycle time (default: measured by `make bench`, else 60)")
     gd.add_argument("--keep", action="store_true", help="keep each scenario's telemetry and raw tables")
 
