@@ -19,6 +19,7 @@ publishes of one batch at once each commit their own record, and the newer one w
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import json
 import os
@@ -269,7 +270,7 @@ def _discard(lake: Lake, table: str, rels: list[str]) -> None:
     for rel in rels:
         lake.delete_object(f"{base}/{rel}")
         if not lake.is_s3:  # a file being copied in when the writer died
-            for tmp in Path(f"{base}/{rel}").parent.glob(Path(rel).name.replace("[", "[[]") + ".tmp-*"):
+            for tmp in Path(f"{base}/{rel}").parent.glob(glob.escape(Path(rel).name) + ".tmp-*"):
                 tmp.unlink(missing_ok=True)
 
 

@@ -13,6 +13,7 @@ files, :meth:`Lake.relation_sql` the same rows as SQL text for a persistent view
 
 from __future__ import annotations
 
+import glob
 import os
 import shutil
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from akidb_pipelines.config import s3_endpoint as env_s3_endpoint
 from akidb_pipelines.storage.commits import (
     COMMITS,
     Record,
+    dead_tmp,
     parse_record,
     part_of,
     stage_name,
@@ -290,6 +292,9 @@ class Lake:
             os.replace(tmp, uri)
         finally:
             Path(tmp).unlink(missing_ok=True)
+        for left in Path(uri).parent.glob(glob.escape(Path(uri).name) + ".tmp-*"):
+            if dead_tmp(left.name):  # what a writer of this object left when it was killed
+                left.unlink(missing_ok=True)
         return uri
 
     def read_bytes(self, rel: str) -> bytes | None:

@@ -132,46 +132,52 @@ def load_lines(con: duckdb.DuckDBPyConnection, paths: list[str], max_record_byte
     """Create temp tables ``lines(rec_id, source, raw)`` and ``line_rejects`` (quarantine shape) from ``paths``."""
     check_readable(paths)
     con.execute("DROP TABLE IF EXISTS lines; DROP TABLE IF EXISTS line_rejects")
-    con.execute("CREATE TEMP TABLE lines (rec_id BIGINT, source VARCHAR, raw VARCHAR)")
     con.execute("CREATE TEMP TABLE line_rejects (source VARCHAR, line BIGINT, reason VARCHAR, detail VARCHAR, raw VARCHAR)")
-    n_lines = n_blank = 0
+    n_blank = 0
     rejects: list[tuple] = []
+    batches: list[pa.RecordBatch] = []
     rec_base = 0
     for p in paths:
         line_base = 0
         for starts, sizes, data in split_lines(p):
-            m = len(sizes)
             bad = sizes > max_record_bytes
+            text = None
             try:  # Arrow checks the UTF-8 of every line at once
-                _views(starts, np.where(bad, 0, sizes), data).cast(pa.string_view())
+                text = _views(starts, np.where(bad, 0, sizes), data).cast(pa.string_view())
             except pa.ArrowInvalid:  # some line is not UTF-8: find which, the rare slow way
                 lines = _views(starts, np.where(bad, 0, sizes), data).to_pylist()
                 bad |= np.array([not _is_utf8(b) for b in lines], bool)
-            blank = (sizes == 0)
+            blank = sizes == 0
             for i in np.flatnonzero(bad):
-                raw = data[starts[i]:starts[i] + sizes[i]]
-                line = line_base + int(i) + 1
-                if sizes[i] > max_record_bytes:
-                    rejects.append((p, line, Reason.LINE_TOO_LONG,
-                                    f"line {line}: {int(sizes[i])} bytes, over the limit of {max_record_bytes}",
-                                    raw.decode("utf-8", "backslashreplace")))
-                else:
-                    err = _utf8_error(raw)
-                    rejects.append((p, line, Reason.INVALID_UTF8, f"line {line}: invalid UTF-8 at byte {err}",
-                                    raw.decode("utf-8", "backslashreplace")))
+                rejects.append(_reject(p, line_base + int(i) + 1, data[starts[i]:starts[i] + sizes[i]], max_record_bytes))
             keep = ~bad & ~blank
-            chunk = pa.table({"rec_id": pa.array(rec_base + line_base + 1 + np.flatnonzero(keep), pa.int64()),
-                              "raw": _views(starts[keep], sizes[keep], data).cast(pa.string_view())})
-            con.register("akidb_line_chunk", chunk)
-            con.execute("INSERT INTO lines SELECT rec_id, $source, raw::VARCHAR FROM akidb_line_chunk", {"source": p})
-            con.unregister("akidb_line_chunk")
-            n_lines += int(keep.sum())
+            if text is None or not keep.all():
+                text = _views(starts[keep], sizes[keep], data).cast(pa.string_view())
+            n = int(keep.sum())
+            batches.append(pa.record_batch({
+                "rec_id": pa.array(rec_base + line_base + 1 + np.flatnonzero(keep), pa.int64()),
+                "source": pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, np.int32)), pa.array([p])),
+                "raw": text}))
             n_blank += int(blank.sum())
-            line_base += m
+            line_base += len(sizes)
         rec_base += line_base
+    if batches:  # one statement over every chunk: DuckDB copies them in on all its threads
+        con.register("akidb_lines", pa.Table.from_batches(batches))
+        con.execute("CREATE TEMP TABLE lines AS SELECT rec_id, source::VARCHAR AS source, raw FROM akidb_lines")
+        con.unregister("akidb_lines")
+    else:
+        con.execute("CREATE TEMP TABLE lines (rec_id BIGINT, source VARCHAR, raw VARCHAR)")
     if rejects:
         con.executemany("INSERT INTO line_rejects VALUES (?, ?, ?, ?, ?)", rejects)
+    n_lines = sum(b.num_rows for b in batches)
     return LineStats(n_lines, n_blank, len(rejects))
+
+
+def _reject(p: str, line: int, raw: bytes, max_record_bytes: int) -> tuple:
+    text = raw.decode("utf-8", "backslashreplace")
+    if len(raw) > max_record_bytes:
+        return p, line, Reason.LINE_TOO_LONG, f"line {line}: {len(raw)} bytes, over the limit of {max_record_bytes}", text
+    return p, line, Reason.INVALID_UTF8, f"line {line}: invalid UTF-8 at byte {_utf8_error(raw)}", text
 
 
 def _is_utf8(b: bytes) -> bool:
