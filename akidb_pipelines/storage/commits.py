@@ -29,13 +29,14 @@ import shutil
 import socket
 import time
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from akidb_pipelines.storage.partition import PartitionKey
 from akidb_pipelines.storage.sqltext import check_batch_name
 
-if TYPE_CHECKING:
-    from akidb_pipelines.storage.lake import Lake, PartitionKey
+# ``lake`` below is a storage.lake.Lake, which calls these functions with itself (storage.lake imports this module,
+# not the reverse, so the annotation stays a name).
 
 COMMITS, PENDING = "_commits", "_pending"
 STAGE_PREFIX = "akidb-stage-"
@@ -185,10 +186,6 @@ class _Plan:
 
 def _staged_parts(staged: Path) -> dict[str, list[Path]]:
     """Staged ``_h=<hours since epoch>/*.parquet`` files by partition path."""
-    from datetime import datetime, timezone
-
-    from akidb_pipelines.storage.lake import PartitionKey
-
     out: dict[str, list[Path]] = {}
     for f in sorted(staged.rglob("*.parquet")):
         hours = int(f.parent.name.split("=", 1)[1])
