@@ -166,6 +166,7 @@ def ingest_files(
                     records, raw_table, t = ot.records, "otlp_records", "otlp"
                     report.duplicates_dropped = ot.duplicates
                     report.blank_lines += ot.empty_lines
+                # t is "xray" or "otlp": the parser's table names, ours
                 con.execute(f"""CREATE TEMP TABLE good_recs AS SELECT rec_id, any_value(source) AS source,
                                min(start_time) AS t, count(*) AS n_rows FROM {t}_rows GROUP BY rec_id""")
                 con.execute(

@@ -6,12 +6,15 @@ store is opened (``CREATE ... IF NOT EXISTS``), and the pragmas a store needs ru
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
 
 BUSY_TIMEOUT_S = 30.0
+# PRAGMA takes no bound parameters, so a pragma is text of ours and must look like one: name=value, nothing else.
+_PRAGMA = re.compile(r"[a-z_]+(=[A-Za-z0-9_]+)?")
 
 
 class SQLiteFile:
@@ -22,6 +25,9 @@ class SQLiteFile:
                  pragmas: tuple[str, ...] = ()):
         self.path = Path(path)
         self.autocommit = autocommit
+        bad = [p for p in pragmas if not _PRAGMA.fullmatch(p)]
+        if bad:
+            raise ValueError(f"not a pragma of the form name=value: {bad[0]!r}")
         self.pragmas = pragmas
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self.transaction() as con:
