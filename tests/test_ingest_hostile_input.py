@@ -275,3 +275,21 @@ def test_catalog_and_lake_read_a_table_whose_lake_root_holds_a_bracket(tmp_path)
     con = duckdb.connect()
     assert con.execute("SELECT count(*) FROM read_parquet(?)", [lake.list_files(EMF)[0].replace("[", "[[]")]
                        ).fetchone() == (3,)
+
+
+# -- no traceback reaches the user --------------------------------------------------------------------------------
+
+def test_a_home_with_a_backslash_is_exit_2_with_one_line(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("AKIDB_HOME", str(tmp_path / "a\\b"))
+    f = write(tmp_path / "in.ndjson", [emf_line()])
+    code, _, err = run(["ingest", "emf", str(f)], capsys)
+    assert code == EX_USAGE and "backslash" in one_line(err)
+
+
+def test_a_lake_that_cannot_be_written_is_exit_1_with_one_line(tmp_path, monkeypatch, capsys):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the home should be\n")
+    monkeypatch.setenv("AKIDB_HOME", str(blocker / "home"))
+    f = write(tmp_path / "in.ndjson", [emf_line()])
+    code, _, err = run(["ingest", "emf", str(f)], capsys)
+    assert code == 1 and one_line(err).startswith("akidb ingest: ")

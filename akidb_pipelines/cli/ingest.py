@@ -29,10 +29,10 @@ def run(args: argparse.Namespace) -> int:
             check_batch_name(args.batch)
         except InvalidBatchName as e:
             return _fail(f"--batch: {e}", EX_USAGE)
-    settings = Settings.from_env()
     try:
+        settings = Settings.from_env()
         lake = Lake.from_settings(settings)
-    except ValueError as e:
+    except ValueError as e:  # a setting (AKIDB_HOME, AKIDB_LAKE_ROOT, ...) the lake cannot use
         return _fail(e, EX_USAGE)
     try:
         # Files given by hand are one batch: its whole earlier output is replaced, whatever partition it was in.
