@@ -8,7 +8,7 @@ one replaces only its own rows; the checks cover both.
 """
 
 
-import tempfile
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -71,15 +71,18 @@ def build_ingest_asset(kind: str) -> dg.AssetsDefinition:
         keys = hour_partitions(window.start, window.end)
         the_lake = lake.lake()
         reports, n_files = [], {}
-        with tempfile.TemporaryDirectory(prefix="akidb-fetch-") as work:
+        work = the_lake.staging_dir()  # private, named after this process: a later run removes it if this one dies
+        try:
             for sub in SOURCE_KINDS[kind]:  # every kind runs, even without files: it removes its stale rows
-                workdir = Path(work) / sub
+                workdir = work / sub
                 workdir.mkdir()
                 files = telemetry.fetch(sub, keys, workdir)
                 batch = telemetry.batch if sub == kind else f"{telemetry.batch}-{sub}"
                 reports.append(ingest_files(sub, list(files), the_lake, batch=batch, partition_of=files,
                                             owned=keys, catalog=lake.catalog()))
                 n_files[sub] = len(files)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
         for r in reports:
             context.log.info(
                 f"{r.kind}: {r.records_read} records from {n_files[r.kind]} file(s) -> {r.rows_stored} rows, "
