@@ -74,11 +74,21 @@ def test_publishes_of_one_batch_resolve_by_version_not_by_commit_order(tmp_path,
     import akidb_pipelines.storage.commits as commits
 
     lake = Lake(tmp_path / "lake")
-    monkeypatch.setattr(commits, "new_pub", lambda: "0000000000000002bbbbbb")
-    lake.publish(TABLE, "landing", stage(lake, {K1: [2], K2: [2]}), [])
-    monkeypatch.setattr(commits, "new_pub", lambda: "0000000000000001aaaaaa")  # started first, commits last
+    later = stage(lake, {K1: [2], K2: [2]})
+    real_write = Lake.write_bytes
+    interleaved = []
+
+    def write_bytes(self, rel, data):  # the earlier run has chosen its version: the later one runs whole now
+        if not interleaved:
+            interleaved.append(rel)
+            monkeypatch.setattr(commits, "new_pub", lambda: "0000000000000002bbbbbb")
+            self.publish(TABLE, "landing", later, [])
+        return real_write(self, rel, data)
+
+    monkeypatch.setattr(Lake, "write_bytes", write_bytes)
+    monkeypatch.setattr(commits, "new_pub", lambda: "0000000000000001aaaaaa")
     lake.publish(TABLE, "landing", stage(lake, {K0: [1], K1: [1]}), [])
-    assert seen(lake) == [1, 2, 2]
+    assert interleaved and seen(lake) == [1, 2, 2]
     assert sorted(str(p) for p in Path(lake.root).rglob("*.parquet")) == lake.list_files(TABLE)
 
 
@@ -175,3 +185,15 @@ def test_duckdb_path_names_exactly_one_file(tmp_path, name):
 def test_a_lake_root_with_a_backslash_is_refused():
     with pytest.raises(ValueError, match="backslash"):
         Lake("/tmp/a\\b/lake")
+
+
+def test_a_publish_after_the_clock_went_back_still_replaces_the_newer_looking_version(tmp_path, monkeypatch):
+    import akidb_pipelines.storage.commits as commits
+
+    lake = Lake(tmp_path / "lake")
+    monkeypatch.setattr(commits, "new_pub", lambda: "00000000000000ff000000")
+    lake.publish(TABLE, "a", stage(lake, {K0: [1]}), [])
+    monkeypatch.setattr(commits, "new_pub", lambda: "0000000000000001000000")  # an earlier clock
+    lake.publish(TABLE, "a", stage(lake, {K0: [2]}), [])
+    assert seen(lake) == [2]
+    assert [r.pub[:16] for r in lake.records(TABLE)] == ["0000000000000100"]

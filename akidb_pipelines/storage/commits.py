@@ -203,11 +203,15 @@ def publish(lake: Lake, batch: str, staged: dict[str, Path], partitions: list[Pa
     """
     check_batch_name(batch)
     cleanup(lake, list(staged))
+    mine_by_table = {table: [r for r in lake.records(table) if r.batch == batch] for table in staged}
     pub = new_pub()
+    newest = max((r.pub for rs in mine_by_table.values() for r in rs), default="")
+    if pub <= newest:  # the clock went back: still newer than what it replaces
+        pub = f"{int(newest[:16], 16) + 1:016x}{secrets.randbits(24):06x}"
     plans = []
     for table, d in staged.items():
         parts = _staged_parts(d)
-        mine = [r for r in lake.records(table) if r.batch == batch]
+        mine = mine_by_table[table]
         scope = {k.path for k in partitions} | set(parts)
         if replace_all:
             scope |= {p for (_, p) in visible(mine)}
