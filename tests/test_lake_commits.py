@@ -197,3 +197,22 @@ def test_a_publish_after_the_clock_went_back_still_replaces_the_newer_looking_ve
     lake.publish(TABLE, "a", stage(lake, {K0: [2]}), [])
     assert seen(lake) == [2]
     assert [r.pub[:16] for r in lake.records(TABLE)] == ["0000000000000100"]
+
+
+def test_a_lake_from_before_commit_records_stays_readable_and_is_adopted_by_its_first_publish(tmp_path):
+    lake = Lake(tmp_path / "lake")
+    base = Path(lake.table_uri(TABLE))
+    con = duckdb.connect()
+    for k, batch, v in ((K0, "landing", 1), (K1, "landing", 2), (K0, "file-abc", 3)):
+        (base / k.path).mkdir(parents=True, exist_ok=True)
+        con.execute("COPY (SELECT $v::INTEGER AS v) TO $p (FORMAT parquet)",
+                    {"v": v, "p": str(base / k.path / f"{batch}-0.parquet")})
+    con.execute("COPY (SELECT 99 AS v) TO $p (FORMAT parquet)",  # a publish that never committed: not legacy
+                {"p": str(base / K1.path / "landing-18ed4c59cbcafcc0e91b41-0.parquet")})
+    assert seen(lake) == [1, 2, 3]
+    catalog = Catalog(tmp_path / "c.duckdb", lake)
+    assert catalog.register(TABLE)
+    assert sorted(catalog.query("SELECT v FROM raw.things")["v"]) == [1, 2, 3]
+    lake.publish(TABLE, "landing", stage(lake, {K1: [5]}), [])
+    assert seen(lake) == [1, 3, 5]
+    assert not (base / K1.path / "landing-0.parquet").exists()

@@ -78,6 +78,7 @@ class Catalog:
         schema = schema or (table.split("/")[0] if "/" in table else "main")
         if not self.lake.has_data(table):
             return False
+        self.lake.adopt_legacy(table)  # the view reads the commit records
         with self.connect() as con:
             # A view cannot hold parameters: the lake's paths are quoted literals (Lake.relation_sql), and the
             # schema and view names, which come from our table names, are quoted identifiers.

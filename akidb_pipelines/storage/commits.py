@@ -88,6 +88,31 @@ def visible_files(records: list[Record], part: str | None = None, batch: str | N
                   if vis.get((r.batch, part_of(f))) is r and (part is None or part_of(f) == part))
 
 
+LEGACY_PUB = "0" * 22   # older than any publish: what a lake from before commit records holds
+_LEGACY = re.compile(r"(?P<batch>[A-Za-z0-9][A-Za-z0-9._-]{0,127})-\d+\.parquet")
+_VERSIONED = re.compile(r".*-[0-9a-f]{22}-\d+\.parquet")
+
+
+def legacy_records(files: list[str]) -> list[Record]:
+    """Records for the files of a table written before commit records existed (``<batch>-<i>.parquet``), one per
+    batch. Versioned files without a record are a publish that never committed: not among them."""
+    by_batch: dict[str, list[str]] = {}
+    for f in files:
+        m = _LEGACY.fullmatch(f.rsplit("/", 1)[-1])
+        if m and not _VERSIONED.fullmatch(f.rsplit("/", 1)[-1]):
+            by_batch.setdefault(m.group("batch"), []).append(f)
+    return [Record(b, LEGACY_PUB, tuple(sorted({part_of(f) for f in fs})), tuple(sorted(fs)), f"{b}-{LEGACY_PUB}.json")
+            for b, fs in sorted(by_batch.items())]
+
+
+def adopt_legacy(lake: Lake, table: str) -> None:
+    """Write the records of a table from before commit records (nothing to do once it has any)."""
+    if lake.list_names(f"{table}/{COMMITS}"):
+        return
+    for rec in legacy_records(lake.legacy_files(table)):
+        lake.write_bytes(f"{table}/{COMMITS}/{rec.name}", rec.to_json())
+
+
 def new_pub() -> str:
     return f"{time.time_ns():016x}{secrets.randbits(24):06x}"
 
@@ -202,6 +227,8 @@ def publish(lake: Lake, batch: str, staged: dict[str, Path], partitions: list[Pa
     where the batch is visible now, so its whole earlier output is replaced.
     """
     check_batch_name(batch)
+    for table in staged:
+        adopt_legacy(lake, table)
     cleanup(lake, list(staged))
     mine_by_table = {table: [r for r in lake.records(table) if r.batch == batch] for table in staged}
     pub = new_pub()

@@ -28,12 +28,14 @@ from akidb_pipelines.storage.commits import (
     COMMITS,
     Record,
     dead_tmp,
+    legacy_records,
     parse_record,
     part_of,
     stage_name,
     tmp_suffix,
     visible_files,
 )
+from akidb_pipelines.storage.commits import adopt_legacy
 from akidb_pipelines.storage.commits import cleanup as cleanup_tables
 from akidb_pipelines.storage.commits import publish as publish_tables
 from akidb_pipelines.storage.partition import PartitionKey, hour_partitions  # noqa: F401 - re-exported
@@ -175,7 +177,20 @@ class Lake:
                 if rec is None:
                     continue
                 cache[n] = rec
+        if not names:  # no record at all: a table from before commit records, or a table never written
+            return legacy_records(self.legacy_files(table))
         return [cache[n] for n in names if n in cache]
+
+    def legacy_files(self, table: str) -> list[str]:
+        """Parquet files of the table relative to it, as a lake written before commit records holds them."""
+        base = self.table_uri(table)
+        if self.is_s3:
+            out, pag = [], self._s3().get_paginator("list_objects_v2")
+            for page in pag.paginate(Bucket=self.bucket, Prefix=self._key(base) + "/"):
+                out += [o["Key"][len(self._key(base)) + 1:] for o in page.get("Contents", [])]
+        else:
+            out = [str(f.relative_to(base)) for f in Path(base).glob("*/*/*.parquet")] if os.path.isdir(base) else []
+        return sorted(f for f in out if f.count("/") == 2 and f.endswith(".parquet"))
 
     def list_files(self, table: str, key: PartitionKey | None = None) -> list[str]:
         """The committed files of the table (or of one partition), as URIs."""
@@ -216,6 +231,10 @@ class Lake:
                      replace_all: bool = False) -> dict[str, dict[str, int]]:
         """:meth:`publish` for several tables written by one batch (each table's commit is atomic)."""
         return publish_tables(self, batch, staged, partitions, replace_all)
+
+    def adopt_legacy(self, table: str) -> None:
+        """Give a table from before commit records its records (its files stay visible, now as committed ones)."""
+        adopt_legacy(self, table)
 
     def cleanup(self, tables: list[str]) -> list[str]:
         """Remove what killed publishes left in ``tables`` and in the staging folder (done by every publish)."""
