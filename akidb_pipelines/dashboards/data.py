@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import math
+import re
 import warnings
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -16,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from akidb_pipelines.storage import Lake
+from akidb_pipelines.storage.sqltext import duckdb_path
 
 BUCKETS = (1, 2, 5, 10, 15, 30, 60, 120, 180, 360, 720, 1440)  # minutes
 
@@ -103,6 +105,7 @@ class LakeReader:
         self.lake = lake
         self.con = lake.connect()
         self._cols: dict[str, list[str]] = {}
+        self._vars: dict[str, str] = {}
 
     def close(self) -> None:
         self.con.close()
@@ -117,7 +120,13 @@ class LakeReader:
         return self.lake.has_data(table)
 
     def relation(self, table: str) -> str:
-        return (f"read_parquet('{self.lake.glob(table)}', hive_partitioning = false, union_by_name = true)")
+        """The table's committed files (never a glob: uncommitted or superseded files stay out), bound as a list
+        in a DuckDB variable rather than pasted into the SQL."""
+        if table not in self._vars:
+            var = "akidb_files_" + re.sub(r"\W", "_", table)  # from our own table names: an identifier
+            self.con.execute(f"SET VARIABLE {var} = ?", [[duckdb_path(f) for f in self.lake.list_files(table)]])
+            self._vars[table] = var
+        return f"read_parquet(getvariable('{self._vars[table]}'), hive_partitioning = false, union_by_name = true)"
 
     def columns(self, table: str) -> list[str]:
         if table not in self._cols:

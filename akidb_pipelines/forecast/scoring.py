@@ -117,7 +117,8 @@ def write_scores(lake: Lake, scores: pd.DataFrame, keys: list) -> dict[str, int]
             if rows:
                 con.execute(f"""COPY (SELECT *, (epoch(date_trunc('hour', minute)) // 3600)::BIGINT AS _h
                                       FROM scores_df WHERE {where})
-                                TO '{staged}' (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (_h), OVERWRITE_OR_IGNORE)""")
+                                TO $path (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (_h), OVERWRITE_OR_IGNORE)""",
+                            {"path": str(staged)})
             lake.publish(table, BATCH, staged, keys)
             out[table] = int(rows)
     return out

@@ -9,10 +9,14 @@ import pandas as pd
 from akidb_pipelines.forecast.config import ForecastConfig, SeriesSpec
 from akidb_pipelines.sql_models.runner import _files_for
 from akidb_pipelines.storage import Lake
+from akidb_pipelines.storage.sqltext import duckdb_path, sql_literal as _q
+
+FILES = "read_parquet(getvariable('akidb_series_files'), union_by_name = true)"
 
 
-def _q(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
+def _bind_files(con, files: list[str]) -> None:  # noqa: ANN001 - a DuckDB connection
+    """The files to read, bound as a list variable (never pasted into the SQL)."""
+    con.execute("SET VARIABLE akidb_series_files = ?", [[duckdb_path(f) for f in files]])
 
 
 def read_series(lake: Lake, cfg: ForecastConfig, specs: list[SeriesSpec], start: datetime, end: datetime,
@@ -24,8 +28,8 @@ def read_series(lake: Lake, cfg: ForecastConfig, specs: list[SeriesSpec], start:
         return pd.DataFrame({"series": pd.Series(dtype=str), "ds": pd.Series(dtype="datetime64[ns]"),
                              "y": pd.Series(dtype=float)})
     with lake.connect() as con:
-        flist = "[" + ", ".join(_q(f) for f in files) + "]"
-        cols = {r[0] for r in con.execute(f"DESCRIBE SELECT * FROM read_parquet({flist}, union_by_name = true)").fetchall()}
+        _bind_files(con, files)
+        cols = {r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {FILES}").fetchall()}
         by_metric: dict[str, list[SeriesSpec]] = {}
         for s in specs:
             if s.metric not in cols:
@@ -39,7 +43,7 @@ def read_series(lake: Lake, cfg: ForecastConfig, specs: list[SeriesSpec], start:
                          f"ON src.tier = k.tier AND src.edge_location = k.edge_location WHERE src.{metric} IS NOT NULL")
         bucket = f"time_bucket(INTERVAL {int(resolution_minutes)} MINUTE, minute)"
         df = con.execute(f"""
-            WITH src AS (SELECT * FROM read_parquet({flist}, union_by_name = true)
+            WITH src AS (SELECT * FROM {FILES}
                          WHERE minute >= ?::TIMESTAMPTZ AND minute < ?::TIMESTAMPTZ),
             v AS ({' UNION ALL '.join(parts)})
             SELECT series, timezone('UTC', {bucket}) AS ds, avg(y) AS y FROM v GROUP BY ALL ORDER BY series, ds
@@ -54,6 +58,6 @@ def data_range(lake: Lake, cfg: ForecastConfig) -> tuple[datetime, datetime] | N
     if not files:
         return None
     with lake.connect() as con:
-        flist = "[" + ", ".join(_q(f) for f in files) + "]"
-        lo, hi = con.execute(f"SELECT min(minute), max(minute) FROM read_parquet({flist}, union_by_name = true)").fetchone()
+        _bind_files(con, files)
+        lo, hi = con.execute(f"SELECT min(minute), max(minute) FROM {FILES}").fetchone()
     return (lo, hi) if lo is not None else None
