@@ -27,7 +27,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from akidb_pipelines.cli import main
+from tests.test_cli import run as run_in_process
 
 EMF_MS = 1_793_577_660_000  # 2026-11-02T00:01:00Z
 SLO_SPECS = Path(__file__).resolve().parents[1] / "akidb_pipelines" / "slo" / "specs"
@@ -105,15 +105,6 @@ def prepare(case: Case, lay: Layout, monkeypatch: pytest.MonkeyPatch) -> list[st
     for k, v in case.env.items():
         monkeypatch.setenv(k, lay.sub(v))
     return [lay.sub(a) for a in case.argv]
-
-
-def run_in_process(argv: list[str], capsys: pytest.CaptureFixture) -> tuple[int, str, str]:
-    try:
-        code = main(argv)
-    except SystemExit as e:
-        code = e.code if isinstance(e.code, int) else 1
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def check_refused(case: Case, code: int, err: str) -> None:

@@ -15,11 +15,11 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from akidb_pipelines.cli import main
 from akidb_pipelines.cli.args import EX_NOINPUT, EX_OK, EX_USAGE
 from akidb_pipelines.ingest import ingest_files
 from akidb_pipelines.storage import Catalog, Lake, PartitionKey
 from akidb_pipelines.telemetry.conventions import QUARANTINE_TABLES, RAW_TABLES, Reason
+from tests.test_cli import run
 
 T0 = datetime(2026, 11, 2, 0, 0, tzinfo=timezone.utc)
 K0 = PartitionKey(T0)
@@ -38,15 +38,6 @@ def write(path: Path, lines: list[str], end: bytes = b"\n") -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(b"".join(x.encode() + end for x in lines))
     return path
-
-
-def run(argv: list[str], capsys: pytest.CaptureFixture) -> tuple[int, str, str]:
-    try:
-        code = main(argv)
-    except SystemExit as e:
-        code = e.code if isinstance(e.code, int) else 1
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def one_line(err: str) -> str:

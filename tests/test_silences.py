@@ -17,21 +17,12 @@ from akidb_pipelines.alerting.respond import DECISIONS_OBJECT, Inputs, respond, 
 from akidb_pipelines.alerting.routing import load_routing
 from akidb_pipelines.alerting.silences import (
     SilenceError, SilenceStore, active_silences, default_path, parse_matchers, silenced_by)
-from akidb_pipelines.cli import main
 from akidb_pipelines.cli.args import EX_NOINPUT, EX_OK, EX_USAGE
 from akidb_pipelines.forecast.config import load_forecast_config
 from akidb_pipelines.storage import Lake
+from tests.test_cli import run
 
 T0 = datetime(2026, 11, 25, 3, 0, tzinfo=timezone.utc)
-
-
-def run(argv: list[str], capsys: pytest.CaptureFixture) -> tuple[int, str, str]:
-    try:
-        code = main(argv)
-    except SystemExit as e:
-        code = e.code if isinstance(e.code, int) else 1
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def one_line(err: str) -> str:
