@@ -17,7 +17,6 @@ from akidb_pipelines.alerting.rootcause import load_cause_types
 from akidb_pipelines.alerting.routing import load_routing
 from akidb_pipelines.alerting.static_rules import load_static_rules
 from akidb_pipelines.change_calendar import load_calendar
-from akidb_pipelines.cli import main
 from akidb_pipelines.config import Settings, SettingsError
 from akidb_pipelines.config.loader import ConfigError
 from akidb_pipelines.forecast.config import load_forecast_config
@@ -27,6 +26,7 @@ from akidb_pipelines.slo.spec import SPEC_DIR, load_policy, load_specs
 from akidb_pipelines.sql_models import load_models
 from akidb_pipelines.sql_models.runner import KNOWN_SOURCES
 from akidb_pipelines.telemetry.fetch import load_queries
+from tests.test_cli import run as run_cli
 
 TEAM = {"name": "emea", "timezone": "Europe/Dublin", "days": ["mon"], "start": "09:00", "end": "17:00"}
 BASES = {
@@ -315,15 +315,6 @@ def test_an_s3_lake_on_a_local_endpoint_or_with_keys_needs_nothing_else(no_aws_c
                               "AWS_ENDPOINT_URL_S3": "http://127.0.0.1:9000"}).lake_root == "s3://akidb-lake/prod"
     assert Settings.from_env({"AKIDB_LAKE_ROOT": "s3://akidb-lake/prod", "AWS_ACCESS_KEY_ID": "k",
                               "AWS_SECRET_ACCESS_KEY": "s"}).lake_root == "s3://akidb-lake/prod"
-
-
-def run_cli(argv: list[str], capsys) -> tuple[int, str, str]:
-    try:
-        code = main(argv)
-    except SystemExit as e:
-        code = e.code if isinstance(e.code, int) else 1
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.mark.parametrize("var, value, argv", [
