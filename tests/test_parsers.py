@@ -388,16 +388,36 @@ def test_the_tier_comes_from_the_root_origin(tmp_path, lake, origin, tier):
     assert query(lake, XRAY, "SELECT DISTINCT tier FROM t") == [(tier,)]
 
 
-def test_an_independent_subsegment_document_keeps_its_parent_id(tmp_path, lake):
+def test_an_independent_subsegment_document_without_its_parent_in_the_batch_stays_a_subsegment(tmp_path, lake):
     doc = {"type": "subsegment", "trace_id": TRACE, "id": hid(9), "parent_id": hid(1), "name": "DynamoDB",
            "namespace": "aws", "start_time": EVENT_S, "end_time": EVENT_S + 0.25,
            "subsegments": [sub(10, "GetItem", 0.01, 0.2)]}
     r = ingest("xray", tmp_path, lake, [doc])
     assert (r.records_stored, r.rows_stored) == (1, 2)
-    assert query(lake, XRAY, "SELECT id, parent_id, segment_id, kind, depth, namespace, round(duration_ms, 3) "
+    # Never depth 0 (golden signals count depth-0 rows as requests of a tier): no segment id, no tier.
+    assert query(lake, XRAY, "SELECT id, parent_id, segment_id, kind, depth, namespace, tier, round(duration_ms, 3) "
                              "FROM t ORDER BY depth") == [
-        (hid(9), hid(1), hid(9), "subsegment", 0, "aws", 250.0),
-        (hid(10), hid(9), hid(9), "subsegment", 1, None, 190.0),
+        (hid(9), hid(1), None, "subsegment", 1, "aws", None, 250.0),
+        (hid(10), hid(9), None, "subsegment", 2, None, None, 190.0),
+    ]
+
+
+def test_streamed_subsegment_documents_attach_to_their_parents_in_any_order(tmp_path, lake):
+    """What the X-Ray SDK sends past its streaming threshold: the segment, then each subsegment as its own document
+    naming its parent; a chain of them (a subsegment under a streamed subsegment) included."""
+    seg = segment(1, name="akidb-rest", annotations={"tier": "akidb-rest"}, subsegments=[sub(2, "local", 0, 0.1)])
+    streamed = {"type": "subsegment", "trace_id": TRACE, "id": hid(9), "parent_id": hid(2), "name": "hnsw_index",
+                "start_time": EVENT_S, "end_time": EVENT_S + 0.05, "subsegments": [sub(10, "distance", 0.01, 0.02)]}
+    deeper = {"type": "subsegment", "trace_id": TRACE, "id": hid(11), "parent_id": hid(10), "name": "sqlite",
+              "start_time": EVENT_S + 0.01, "end_time": EVENT_S + 0.015, "fault": True}
+    r = ingest("xray", tmp_path, lake, [deeper, streamed, seg])
+    assert (r.records_stored, r.rows_stored, r.records_quarantined) == (3, 5, 0)
+    assert query(lake, XRAY, "SELECT id, parent_id, segment_id, kind, depth, tier FROM t ORDER BY depth, id") == [
+        (hid(1), None, hid(1), "segment", 0, "akidb-rest"),
+        (hid(2), hid(1), hid(1), "subsegment", 1, "akidb-rest"),
+        (hid(9), hid(2), hid(1), "subsegment", 2, "akidb-rest"),
+        (hid(10), hid(9), hid(1), "subsegment", 3, "akidb-rest"),
+        (hid(11), hid(10), hid(1), "subsegment", 4, "akidb-rest"),
     ]
 
 

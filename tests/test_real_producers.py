@@ -70,15 +70,6 @@ def _check_times(df: pd.DataFrame, truth: dict[str, tuple[float, float]]) -> Non
 
 # --- X-Ray: aws-xray-sdk -> UDP daemon -> NDJSON landing file ---------------------------------------------------------
 
-STREAMED_BUG = (
-    "telemetry/xray.py parse_xray: an independent subsegment document (\"type\": \"subsegment\" with parent_id and "
-    "trace_id, which the X-Ray SDK sends for every subsegment once a segment holds more than streaming_threshold "
-    "subsegments, and always on AWS Lambda where the threshold is 0) is stored as depth 0 with segment_id = its own "
-    "id and tier = its own name (hnsw_index, sqlite, 'call akidb-alb', ...) instead of being attached to its parent "
-    "through parent_id (depth 1..3, the segment's id and tier); golden_signals_1m counts depth-0 rows as segments, "
-    "so streamed subsegments become spans (and faults) of made-up tiers"
-)
-
 
 @pytest.fixture()
 def xray_daemon(monkeypatch: pytest.MonkeyPatch):
@@ -97,7 +88,7 @@ def _flatten(doc: dict, out: dict[str, tuple[float, float]]) -> None:
 @pytest.mark.integration
 @pytest.mark.parametrize("streaming_threshold", [
     30,  # the SDK's default: one document per segment, subsegments nested
-    pytest.param(0, marks=pytest.mark.xfail(strict=True, reason=STREAMED_BUG)),  # every subsegment its own document
+    0,  # every subsegment its own document (as on AWS Lambda)
 ], ids=["nested-subsegments", "streamed-subsegments"])
 def test_xray_sdk_segment_documents(xray_daemon: xray_sdk.UdpDaemon, lake: Lake, tmp_path: Path,
                                     streaming_threshold: int) -> None:

@@ -165,6 +165,42 @@ def parse_xray(con: duckdb.DuckDBPyConnection, lo_s: float, hi_s: float) -> int:
         JOIN xr_docs d USING (rec_id)
         WHERE s.reason IS NULL AND k.rk = 1"""
     )
+    _attach_streamed(con)
     for t in ("xr_node_bad", "xr_doc_status", "xr_keep", "xr_nodes", "xr_docs"):
         con.execute(f"DROP TABLE IF EXISTS {t}")
     return int(dups)
+
+
+def _attach_streamed(con: duckdb.DuckDBPyConnection) -> None:
+    """Attach independent subsegment documents to their parents through ``parent_id``.
+
+    The X-Ray SDK sends each subsegment as its own document once a segment holds more than its streaming threshold
+    (always on Lambda). Such a document's nodes take the depth below their parent, the segment's id and its tier,
+    following chains of streamed documents within the batch. A document whose parent is not in the batch stays a
+    subsegment (depth 1 and below, no segment id, the tier only when annotated): it is never counted as a segment."""
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE xr_attach AS
+        WITH RECURSIVE base(rec_id, add_depth, segment_id, tier) AS (
+            SELECT rec_id, 0, any_value(segment_id), any_value(tier) FROM xray_rows
+            WHERE depth = 0 AND kind = 'segment' GROUP BY rec_id
+            UNION ALL
+            SELECT s.rec_id, b.add_depth + p.depth + 1, b.segment_id, b.tier
+            FROM base b
+            JOIN xray_rows p ON p.rec_id = b.rec_id
+            JOIN xray_rows s ON s.depth = 0 AND s.kind = 'subsegment' AND s.trace_id = p.trace_id AND s.parent_id = p.id
+            WHERE b.add_depth + p.depth < {MAX_DEPTH}
+        )
+        SELECT rec_id, min(add_depth) AS add_depth, any_value(segment_id) AS segment_id, any_value(tier) AS tier
+        FROM base WHERE add_depth > 0 GROUP BY rec_id"""
+    )
+    con.execute(
+        """UPDATE xray_rows SET depth = xray_rows.depth + a.add_depth, segment_id = a.segment_id, tier = a.tier
+        FROM xr_attach a WHERE xray_rows.rec_id = a.rec_id"""
+    )
+    con.execute(
+        """UPDATE xray_rows SET depth = xray_rows.depth + 1, segment_id = NULL, tier = o.tier
+        FROM (SELECT rec_id, any_value(annotations['tier']) AS tier FROM xray_rows
+              WHERE depth = 0 AND kind = 'subsegment' GROUP BY rec_id) o
+        WHERE xray_rows.rec_id = o.rec_id AND xray_rows.rec_id NOT IN (SELECT rec_id FROM xr_attach)"""
+    )
+    con.execute("DROP TABLE xr_attach")
