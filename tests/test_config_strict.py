@@ -149,6 +149,17 @@ CASES = [
     ("root_causes.yaml", "types.0.evidence.by", "a lot", "types[0].evidence.by: expected a positive number"),
     ("root_causes.yaml", "types.0.evidence.by", -1, "types[0].evidence.by: expected a positive number, got -1"),
     ("root_causes.yaml", "types.0.evidence.change", "sideways", "types[0].evidence.change: must be one of"),
+    # a configured metric reaches SQL text: only golden-signal columns, numbers, + - * / and parentheses
+    ("root_causes.yaml", "types.0.evidence.metric", "instances_spot FROM t; COPY x TO 'y'",
+     "types[0].evidence.metric: 'FROM' is not a golden-signal column"),
+    ("root_causes.yaml", "types.0.evidence.metric", "getenv(home)", "types[0].evidence.metric: 'getenv' is not a"),
+    ("root_causes.yaml", "types.0.evidence.metric", "cold_starts / (requests", "unbalanced parentheses"),
+    ("root_causes.yaml", "types.0.evidence.metric", "requests'", "unexpected \"'\""),
+    ("root_causes.yaml", "types.0.evidence.metric", "2 * 3", "names no golden-signal column"),
+    ("runbooks.yaml", "runbooks.0.verify.metric", "error_rate; x", "runbooks[0].verify.metric: 'error_rate; x': "
+     "unexpected '; x'"),
+    ("runbooks.yaml", "runbooks.0.verify.metric", "latency_p95_ms(1)", "function calls are not allowed"),
+    ("static_rules.yaml", "rules.0.metric", "latency_p95_ms + 1", "rules[0].metric: must be a golden-signal column"),
     # runbooks and their guardrails
     ("runbooks.yaml", "runbook", [], "unknown field(s) ['runbook']"),
     ("runbooks.yaml", "runbooks.0.enabeld", True, "runbooks[0]: unknown field(s) ['enabeld']"),
@@ -514,3 +525,12 @@ def test_config_check_reports_every_environment_problem_and_a_trigger_on_an_unkn
         f"{Path('akidb_pipelines/config/root_causes.yaml').resolve()} (known: ['dependency_fault', "
         "'edge_cold_start_storm', 'pipeline_failure', 'predictive_over_provisioning', 'spot_interruption', "
         "'unclassified'])"]
+
+
+def test_the_golden_signal_columns_a_config_may_name_are_the_models_columns(days_lake) -> None:
+    """The list that lets configured metrics into SQL text is the model's own output, no more and no less."""
+    from akidb_pipelines.alerting.golden_columns import GOLDEN, GOLDEN_COLUMNS
+
+    lake, _ = days_lake
+    cols = [r[0] for r in lake.query_table(GOLDEN, "DESCRIBE SELECT * FROM {src}")]
+    assert set(GOLDEN_COLUMNS) == set(cols) - {"minute", "tier", "edge_location", "date", "hour"}  # the key and partition

@@ -10,20 +10,18 @@ interruption does. One DuckDB query per tick fetches every evidence signal for t
 from __future__ import annotations
 
 import os
-import re
 import statistics
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from akidb_pipelines.alerting.correlate import Incident
+from akidb_pipelines.alerting.golden_columns import GOLDEN, metric_expr
 from akidb_pipelines.config import config_file, shipped_config
 from akidb_pipelines.config.loader import ConfigError, Fields, expect_list, load_yaml
 from akidb_pipelines.storage import Lake
 
 DEFAULT_PATH = shipped_config("root_causes.yaml")
-GOLDEN = "models/marts/golden_signals_1m"
-METRIC_RE = re.compile(r"^[a-z0-9_ ./()*+-]+$")  # a column or arithmetic of columns, nothing else reaches SQL
 BEFORE, AFTER, BASELINE = timedelta(minutes=5), timedelta(minutes=15), timedelta(minutes=60)
 UNCLASSIFIED = "unclassified"
 FIELDS = ("type", "description", "components", "alerts", "evidence", "min_severity")
@@ -55,13 +53,6 @@ def alert_matchers(v: object, where: str, error: type[ConfigError], keys: tuple[
             raise error(f"{where}[{i}]: an empty match matches everything; name at least one of {list(keys)}")
         out.append({k: f.str(k) for k in f.data})
     return tuple(out)
-
-
-def metric_expr(v: object, where: str, error: type[ConfigError]) -> str:
-    """A golden-signal column or arithmetic of columns (nothing else reaches SQL)."""
-    if not isinstance(v, str) or not METRIC_RE.match(v):
-        raise error(f"{where}: expected a golden-signal column or arithmetic of columns, got {v!r}")
-    return v
 
 
 def _load_evidence(v: object, w: str) -> dict[str, Any]:

@@ -19,16 +19,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from akidb_pipelines.alerting.correlate import SEVERITY_RANK, Alert, episodes
+from akidb_pipelines.alerting.golden_columns import GOLDEN, GOLDEN_COLUMNS
 from akidb_pipelines.config import config_file, shipped_config
 from akidb_pipelines.config.loader import ConfigError, Fields, load_yaml
 from akidb_pipelines.storage import Lake
 
 DEFAULT_PATH = shipped_config("static_rules.yaml")
-GOLDEN = "models/marts/golden_signals_1m"
 OPS = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le}
-METRICS = ("requests", "errors_5xx", "throttles", "error_rate", "latency_p50_ms", "latency_p95_ms", "latency_p99_ms",
-           "emf_latency_p50_ms", "emf_latency_p95_ms", "emf_latency_p99_ms", "cold_starts", "concurrency",
-           "cpu_utilization_pct", "instances_spot", "instances_on_demand", "span_faults")
 FIELDS = ("id", "tier", "metric", "op", "threshold", "for_minutes", "severity", "edge_location", "enabled")
 
 
@@ -62,8 +59,8 @@ def load_static_rules(path: str | os.PathLike[str] | None = None, include_disabl
         if rid in seen:
             raise StaticRuleError(f"{r.at('id')}: {rid!r} is used twice")
         seen.add(rid)
-        if r.get("metric") not in METRICS:
-            raise StaticRuleError(f"{r.at('metric')}: must be a golden-signal column, one of {METRICS}, "
+        if r.get("metric") not in GOLDEN_COLUMNS:
+            raise StaticRuleError(f"{r.at('metric')}: must be a golden-signal column, one of {GOLDEN_COLUMNS}, "
                                   f"got {r.get('metric')!r}")
         rule = StaticRule(rid, r.str("tier"), r.get("metric"), r.one_of("op", OPS), float(r.number("threshold")),
                           r.int("for_minutes", 1, minimum=1), r.one_of("severity", SEVERITY_RANK, "P2"),

@@ -9,9 +9,9 @@ import dataclasses
 import math
 from datetime import datetime, timedelta, timezone
 
+from akidb_pipelines.alerting.golden_columns import GOLDEN
 from akidb_pipelines.chaos.results import DetectorResult, IncidentResult
 from akidb_pipelines.chaos.scenario import EXPECTED_CAUSE, ChaosScenario
-from akidb_pipelines.runbooks.lifecycle import GOLDEN
 from akidb_pipelines.storage import Lake
 
 # minutes from the runbook's launch until the metric recovers (assumptions of the model, see the package docstring)

@@ -24,7 +24,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from akidb_pipelines.alerting.correlate import Incident
-from akidb_pipelines.alerting.rootcause import alert_matchers, alert_matches, metric_expr
+from akidb_pipelines.alerting.golden_columns import metric_expr
+from akidb_pipelines.alerting.rootcause import alert_matchers, alert_matches
 from akidb_pipelines.config import config_file, shipped_config
 from akidb_pipelines.config.loader import ConfigError, Fields, load_yaml
 

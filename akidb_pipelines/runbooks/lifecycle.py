@@ -23,6 +23,7 @@ from datetime import datetime, timedelta, timezone
 
 import pandas as pd
 
+from akidb_pipelines.alerting.golden_columns import GOLDEN
 from akidb_pipelines.alerting.outbox import Outbox
 from akidb_pipelines.alerting.respond import INCIDENTS_OBJECT, RespondConfig
 from akidb_pipelines.change_calendar import CalendarEntry
@@ -33,7 +34,6 @@ from akidb_pipelines.runbooks.config import Runbook
 from akidb_pipelines.runbooks.guardrails import rollback, run
 from akidb_pipelines.storage import Lake
 
-GOLDEN = "models/marts/golden_signals_1m"
 
 
 @dataclass(frozen=True)
