@@ -293,6 +293,10 @@ CASES = {
                                       {"sc.yaml": CHAOS_OK}, setup=chaos_work_is_a_file),
     "chaos --json is a folder": Case(["chaos", "--scenario", "{in}/sc.yaml", "--json", "{in}"], 2,
                                      {"sc.yaml": CHAOS_OK}),
+    "gameday --workdir is a file": Case(["gameday", "--workdir", "{home}/work-file"], 2, setup=chaos_work_is_a_file,
+                                        in_err="not a folder"),
+    "gameday --json is a folder": Case(["gameday", "--json", "{home}"], 2, in_err="is a folder"),
+    "gameday --scenarios 0": Case(["gameday", "--scenarios", "0"], 2),
     # -- incidents and the PagerDuty outbox
     "incidents without a ledger": Case(["incidents"], 66),
     "incidents corrupt ledger": Case(["incidents"], 66, setup=corrupt_ledger, in_err="incidents.parquet"),

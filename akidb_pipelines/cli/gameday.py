@@ -10,7 +10,7 @@ import sys
 from akidb_pipelines.chaos.gameday_report import summary_table
 from akidb_pipelines.chaos.gameday_run import run_gameday
 from akidb_pipelines.chaos.run import measured_cycle
-from akidb_pipelines.cli.args import EX_FAIL, EX_OK, EX_USAGE
+from akidb_pipelines.cli.args import EX_FAIL, EX_OK, EX_USAGE, fail
 from akidb_pipelines.config import Settings
 from akidb_pipelines.testing.aws_sandbox import SandboxUnavailable
 
@@ -19,6 +19,9 @@ def run(args: argparse.Namespace) -> int:
     if args.scenarios < 1:
         print(f"akidb gameday: --scenarios: must be at least 1, got {args.scenarios}", file=sys.stderr)
         return EX_USAGE
+    for opt, path in (("--workdir", args.workdir), ("--json", args.json)):
+        if path is not None and path.exists() and (path.is_dir() if opt == "--json" else not path.is_dir()):
+            return fail("gameday", f"{opt}: {path} is {'a folder' if opt == '--json' else 'not a folder'}", EX_USAGE)
     settings = Settings.from_env()
     if args.cycle_seconds is None:
         cycle, source = measured_cycle(settings.home)
