@@ -8,31 +8,43 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from akidb_pipelines.chaos.gameday import KINDS, REPLAY_DAYS, draw, draw_suite, kind_of
+from akidb_pipelines.chaos.gameday import KINDS, PER_BACKGROUND, REPLAY_DAYS, draw, draw_suite
 from akidb_pipelines.chaos.matching import Injected, Page, bootstrap_interval, match, percentile
-from akidb_pipelines.synthetic.scenario import parse_scenario
 
 SUITE = draw_suite(160, seed=7)
 
 
 def _incidents(sc):  # noqa: ANN001, ANN202
-    return parse_scenario(sc.generator_doc, sc.start, sc.path).incidents
+    return sc.parsed().incidents
 
 
 def test_every_draw_is_a_valid_scenario_with_its_incidents_inside_the_replayed_days():
     for sc in SUITE:
-        parsed = parse_scenario(sc.generator_doc, sc.start, sc.path)  # the generator's own validation
-        assert sc.days - sc.train_days == REPLAY_DAYS and sc.train_days in (4, 14)
+        parsed = sc.parsed()  # the generator's own validation
+        bg = sc.background
+        assert (bg.end - bg.replay_start).days == REPLAY_DAYS and sc.history_days in (4, 14)
+        assert (bg.replay_start - bg.start).days >= sc.history_days  # the history the models are trained on exists
         for inc in list(parsed.incidents) + list(parsed.events):
-            assert sc.replay_start <= inc.start and inc.end <= sc.end, (sc.name, inc)
+            assert bg.replay_start <= inc.start and inc.end <= bg.end, (sc.name, inc)
+
+
+def test_scenarios_share_backgrounds_eight_at_a_time_with_every_kind_on_each():
+    by_bg: dict[str, list] = {}
+    for sc in SUITE:
+        by_bg.setdefault(sc.background.name, []).append(sc)
+    assert len(by_bg) == 160 // PER_BACKGROUND
+    for scs in by_bg.values():
+        assert Counter(sc.kind for sc in scs) == Counter(KINDS)
+        assert len({sc.background for sc in scs}) == 1
+    assert len({sc.seed for sc in SUITE}) == len(SUITE)  # each scenario regenerates its hours with its own noise
 
 
 def test_the_suite_covers_what_the_issue_asks_for():
-    kinds = Counter(kind_of(sc) for sc in SUITE)
+    kinds = Counter(sc.kind for sc in SUITE)
     assert kinds == {k: 160 * KINDS.count(k) // len(KINDS) for k in set(KINDS)}
     assert kinds["overlap"] / len(SUITE) >= 0.10
-    assert {sc.start.weekday() for sc in SUITE} == set(range(7))
-    assert {sc.train_days for sc in SUITE} == {4.0, 14.0}
+    assert {sc.background.start.weekday() for sc in SUITE} == set(range(7))
+    assert {sc.history_days for sc in SUITE} == {4, 14}
     incs = [i for sc in SUITE for i in _incidents(sc)]
     hours = {i.start.hour for i in incs}
     assert len(hours) >= 20  # nights included
@@ -50,18 +62,18 @@ def test_the_suite_covers_what_the_issue_asks_for():
     in_deploy = [i for i in incs if i.start.weekday() < 5 and (i.start.hour, i.start.minute) in ((14, 0), (14, 1))]
     assert in_deploy  # some incidents start inside a deploy blip
     for sc in SUITE:
-        if kind_of(sc) == "overlap":
+        if sc.kind == "overlap":
             a, b = _incidents(sc)
             assert {a.components[0], b.components[0]} == {"akidb-rest", "lambda-edge"}
             assert abs((b.start - a.start).total_seconds()) <= 600
-        if kind_of(sc) == "noisy":
-            ev = {e.type: e.factor for e in parse_scenario(sc.generator_doc, sc.start, sc.path).events}
+        if sc.kind == "noisy":
+            ev = {e.type: e.factor for e in sc.parsed().events}
             assert 1.5 <= ev["traffic_surge"] <= 3.0 and 0.4 <= ev["holiday_dip"] <= 0.7
 
 
 def test_a_seed_gives_one_suite_and_another_seed_another():
     assert [draw(7, i) for i in range(5)] == SUITE[:5]
-    assert all(draw(1000, i).generator_doc != draw(7, i).generator_doc or draw(1000, i).start != draw(7, i).start
+    assert all(draw(1000, i).doc != draw(7, i).doc or draw(1000, i).background != draw(7, i).background
                for i in range(5))
     with pytest.raises(ValueError, match="at least 1"):
         draw_suite(0, 1)

@@ -1,37 +1,32 @@
-"""Running a game-day suite: each drawn scenario through the pipeline and the shipped detector's response on the
-simulated clock (``chaos.run.run_chaos``, runbooks acting on the sandbox), its incident ledger strictly matched
-against what was injected, and the suite summarized.
+"""Running a game-day suite: backgrounds built once, each scenario injected into a copy of its background, the
+shipped detector's response replayed on the simulated clock (runbooks acting on the sandbox), its incident ledger
+strictly matched against what was injected, and the suite summarized.
 
-Each scenario is built in full today (generate, ingest, model, train, score); making one cheap (train once per
-background week, inject several incidents into its replayed days) is the next step.
+A clean scenario is its background's own replay. MTTR is not measured here (no closed loop: an injected incident
+ends when the scenario says; the chaos replay of the shipped scenarios measures recovery).
 """
 
 from __future__ import annotations
 
 import io
 import shutil
+import time
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from akidb_pipelines.alerting.respond import INCIDENTS_OBJECT
-from akidb_pipelines.chaos.gameday import HELD_OUT_FROM, draw_suite, kind_of
+from akidb_pipelines.chaos.gameday import HELD_OUT_FROM, GameDayScenario, draw_suite
+from akidb_pipelines.chaos.gameday_background import BuiltBackground, build_arm, build_base, link_copy
+from akidb_pipelines.chaos.gameday_inject import inject
 from akidb_pipelines.chaos.gameday_report import ScenarioResult, scenario_result, summarize
 from akidb_pipelines.chaos.matching import Injected
-from akidb_pipelines.chaos.run import run_chaos
-from akidb_pipelines.chaos.scenario import ChaosScenario
+from akidb_pipelines.chaos.replay import replay
 from akidb_pipelines.storage import Lake
-from akidb_pipelines.synthetic.scenario import parse_scenario
-from akidb_pipelines.testing.aws_sandbox import require_moto
-
-
-def injected(sc: ChaosScenario) -> list[Injected]:
-    """The incidents a scenario injects, with their absolute times."""
-    return [Injected(i.id, i.type, i.start, i.end, tuple(i.components))
-            for i in parse_scenario(sc.generator_doc, sc.start, sc.path).incidents]
+from akidb_pipelines.testing.aws_sandbox import Sandbox, require_moto
 
 
 def ledger_of(lake: Lake) -> pd.DataFrame | None:
@@ -39,16 +34,59 @@ def ledger_of(lake: Lake) -> pd.DataFrame | None:
     return pd.read_parquet(io.BytesIO(data)) if data is not None else None
 
 
-def run_one(sc: ChaosScenario, workdir: Path, cycle_seconds: float, cycle_source: str,
-            say: Callable[[str], None], keep: bool = False) -> ScenarioResult:
-    work = workdir / sc.name
-    run_chaos(sc, work, ("combined",), cycle_seconds, say=say, cycle_source=cycle_source, closed_loop=False)
-    res = scenario_result(sc.name, kind_of(sc), (sc.end - sc.replay_start) / timedelta(days=7), injected(sc),
-                          ledger_of(Lake(work / "lake")))
-    if not keep:  # a scenario's telemetry is hundreds of MB: keep only what the report needs
-        shutil.rmtree(work / "gen", ignore_errors=True)
-        shutil.rmtree(work / "lake" / "raw", ignore_errors=True)
-    return res
+def _ground_truth(injected: list[Injected]) -> dict[str, Any]:
+    return {"incidents": [{"id": i.id, "type": i.type, "start": i.onset.isoformat(), "end": i.end.isoformat()}
+                          for i in injected]}
+
+
+class Suite:
+    """The backgrounds and arms of one suite, built when first needed."""
+
+    def __init__(self, workdir: Path, sandbox: Sandbox, cycle_seconds: float, say: Callable[[str], None]):
+        self.workdir, self.sandbox, self.cycle, self.say = workdir, sandbox, cycle_seconds, say
+        self.built: dict[str, BuiltBackground] = {}
+        self.arms: dict[tuple[str, int], Lake] = {}
+        self.clean: dict[tuple[str, int], pd.DataFrame | None] = {}
+
+    def arm(self, sc: GameDayScenario) -> tuple[BuiltBackground, Lake]:
+        bg = sc.background
+        if bg.name not in self.built:
+            t = time.perf_counter()
+            self.built[bg.name] = build_base(bg, self.workdir / "backgrounds", self.say)
+            self.say(f"  {bg.name}: {bg.days} days from {bg.start:%a %Y-%m-%d} ready in {time.perf_counter() - t:.0f}s")
+        built = self.built[bg.name]
+        key = (bg.name, sc.history_days)
+        if key not in self.arms:
+            t = time.perf_counter()
+            self.arms[key] = build_arm(built, sc.history_days)
+            self._replay(self.arms[key], sc, [], built.arm(sc.history_days).parent)
+            self.clean[key] = ledger_of(self.arms[key])
+            self.say(f"  {bg.name}: trained on {sc.history_days} days, scored and replayed in "
+                     f"{time.perf_counter() - t:.0f}s")
+        return built, self.arms[key]
+
+    def _replay(self, lake: Lake, sc: GameDayScenario, injected: list[Injected], work: Path) -> None:
+        bg = sc.background
+        replay(lake, _ground_truth(injected), bg.replay_start, bg.end, "combined", work, self.cycle,
+               sandbox=self.sandbox)
+
+    def run(self, sc: GameDayScenario, keep: bool = False) -> ScenarioResult:
+        built, arm = self.arm(sc)
+        bg = sc.background
+        weeks = (bg.end - bg.replay_start) / timedelta(days=7)
+        injected = sc.injected()
+        if sc.kind == "clean":
+            return scenario_result(sc.name, sc.kind, weeks, injected, self.clean[(bg.name, sc.history_days)])
+        work = self.workdir / "scenarios" / sc.name
+        shutil.rmtree(work, ignore_errors=True)
+        link_copy(built.arm(sc.history_days), work / "lake")
+        lake = Lake(work / "lake")
+        inject(sc, lake, built.prometheus, work)
+        self._replay(lake, sc, injected, work)
+        res = scenario_result(sc.name, sc.kind, weeks, injected, ledger_of(lake))
+        if not keep:
+            shutil.rmtree(work, ignore_errors=True)
+        return res
 
 
 def run_gameday(n: int, seed: int, workdir: str | Path, cycle_seconds: float, cycle_source: str = "given",
@@ -56,13 +94,20 @@ def run_gameday(n: int, seed: int, workdir: str | Path, cycle_seconds: float, cy
     """Draw ``n`` scenarios of suite ``seed``, replay each, and return the report (JSON-ready)."""
     suite = draw_suite(n, seed)
     require_moto()
+    work = Path(workdir)
     results = []
-    for k, sc in enumerate(suite, 1):
-        say(f"[{k}/{n}] {sc.name}: {sc.description}")
-        r = run_one(sc, Path(workdir), cycle_seconds, cycle_source, say, keep)
-        say(f"      injected {len(r.injected)}, matched {len(r.matched)}, pages {len(r.pages)}, "
-            f"tickets {r.tickets}, false pages {r.false_pages}")
-        results.append(r)
+    t0 = time.perf_counter()
+    with Sandbox(work / "aws") as sb:
+        runner = Suite(work, sb, cycle_seconds, say)
+        for k, sc in enumerate(suite, 1):
+            say(f"[{k}/{n}] {sc.name}: {sc.description}")
+            t = time.perf_counter()
+            r = runner.run(sc, keep)
+            say(f"      injected {len(r.injected)}, matched {len(r.matched)}, pages {len(r.pages)}, "
+                f"tickets {r.tickets}, false pages {r.false_pages} ({time.perf_counter() - t:.0f}s)")
+            results.append(r)
     return {"seed": seed, "split": "held out" if seed >= HELD_OUT_FROM else "development",
-            "cycle_seconds": cycle_seconds, "cycle_source": cycle_source, "summary": summarize(results, seed),
-            "scenarios": [r.to_dict() for r in results]}
+            "cycle_seconds": cycle_seconds, "cycle_source": cycle_source,
+            "elapsed_seconds": round(time.perf_counter() - t0, 1),
+            "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "summary": summarize(results, seed), "scenarios": [r.to_dict() for r in results]}
