@@ -6,6 +6,7 @@ import assets.alerting
 import assets.chaos
 import assets.dashboards
 import assets.forecast
+import assets.gameday
 import assets.ingest
 import assets.sql_models
 import sensors.alerting
@@ -24,6 +25,7 @@ def defs() -> dg.Definitions:
         assets.alerting.defs(),
         assets.dashboards.defs(),
         assets.chaos.defs(),
+        assets.gameday.defs(),
         sensors.jobs.defs(),
         sensors.ingest.defs(),
         sensors.forecast.defs(),

@@ -28,10 +28,11 @@ EXPECTED_ASSETS = {
     "alerting/incidents": "alerting",
     **{f"dashboards/{n}": "dashboards" for n in ("golden_signals", "slo", "anomaly", "incidents", "chaos")},
     "validation/chaos_report": "validation",
+    "validation/gameday_report": "validation",
 }
 FORECAST_KINDS = {"forecast/prophet_model": {"prophet", "json"}, "forecast/anomaly_scores": {"prophet", "parquet"},
                   "alerting/incidents": {"pagerduty", "parquet"},
-                  "validation/chaos_report": {"python", "json"},
+                  "validation/chaos_report": {"python", "json"}, "validation/gameday_report": {"python", "json"},
                   **{f"dashboards/{n}": {"html"} for n in ("golden_signals", "slo", "anomaly", "incidents", "chaos")}}
 
 
@@ -65,7 +66,7 @@ def test_every_raw_table_carries_blocking_conservation_and_schema_checks():
 def test_jobs_and_sensors_are_registered():
     d = defs()
     assert {j.name for j in d.resolve_all_job_defs()} >= {"ingest_job", "akidb_main", "train_models", "score_anomalies",
-                                                           "respond"}
+                                                           "respond", "chaos", "gameday"}
     assert {s.name for s in d.sensors} >= {"ingest_microbatch_sensor", "alert_sensor", "pipeline_failure_sensor",
                                            "pipeline_recovery_sensor"}
     assert {s.name for s in d.schedules} == {"weekly_training", "minute_scoring"}
@@ -141,7 +142,7 @@ def test_every_asset_carries_the_global_freshness_policy():
     for key in graph.get_all_asset_keys():
         policy = graph.get(key).freshness_policy
         # runs when alerts arrive (a quiet week is not stale); game days run on demand
-        if key.to_user_string() in ("alerting/incidents", "validation/chaos_report"):
+        if key.to_user_string() in ("alerting/incidents", "validation/chaos_report", "validation/gameday_report"):
             assert policy is None
             continue
         # hourly data: 2 hours; the weekly-trained models: 8 days
