@@ -207,14 +207,20 @@ def test_train_many_in_two_processes_matches_sequential(days_lake, tmp_path):
 
 # -- scoring ----------------------------------------------------------------------------------------------------
 
-def test_scoring_flags_the_cold_start_storm_at_its_edges_and_reports_unscored_series(trained):
-    lake, cfg, _, _ = trained
+def test_scoring_flags_the_cold_start_storm_at_its_edges_and_scores_a_series_without_a_model_on_the_baseline(
+        trained):
+    lake, cfg, outcomes, _ = trained
     det = load_detector_config()
     storm = INCIDENT_DAY + timedelta(hours=7)
     full = dc.replace(cfg, series=tuple(list(cfg.series) + [load_forecast_config().get("akidb-rest.requests")]))
     scores, report = score_window(lake, full, det, storm - timedelta(hours=1), storm + timedelta(minutes=30))
-    assert "akidb-rest.requests" in report.unscored and "no promoted model" in report.unscored["akidb-rest.requests"]
-    assert set(report.scored) == set(SERIES)
+    # never trained: scored against the seasonal baseline (Monday and Tuesday before the Wednesday), not blind
+    assert report.baseline == {"akidb-rest.requests": "no promoted model: none trained yet"} and not report.unscored
+    assert set(report.scored) == set(SERIES) | {"akidb-rest.requests"}
+    assert all(n == 90 for n in report.scored.values())
+    versions = scores.groupby("series")["model_version"].unique().to_dict()
+    assert list(versions["akidb-rest.requests"]) == ["seasonal-baseline"]
+    assert all(list(versions[s]) == [Registry(lake).promoted(s).version] for s in SERIES)
     for edge in ("NRT57", "SIN52"):
         s = scores[scores.series == f"lambda-edge.{edge}.emf_latency_p95_ms"]
         during = s[(s.minute >= storm) & (s.minute < storm + timedelta(minutes=15))]
@@ -229,12 +235,13 @@ def test_scoring_flags_the_cold_start_storm_at_its_edges_and_reports_unscored_se
 def test_a_one_minute_tick_gives_the_values_a_longer_run_gives(trained):
     lake, cfg, _, _ = trained
     det = load_detector_config()
+    cfg = dc.replace(cfg, series=tuple(list(cfg.series) + [load_forecast_config().get("akidb-rest.requests")]))
     t = INCIDENT_DAY + timedelta(hours=7, minutes=3)
     long, _ = score_window(lake, cfg, det, t - timedelta(hours=2), t + timedelta(minutes=1))
     tick, _ = score_window(lake, cfg, det, t, t + timedelta(minutes=1))
     a = long[long.minute == t].sort_values("series").reset_index(drop=True)
     b = tick.sort_values("series").reset_index(drop=True)
-    assert len(b) == len(SERIES)
+    assert len(b) == len(SERIES) + 1 and (b["model_version"] == "seasonal-baseline").sum() == 1  # the baseline too
     pd.testing.assert_frame_equal(a, b)
 
 

@@ -19,8 +19,9 @@ from akidb_pipelines.forecast.model import ProphetParams
 DEFAULT_PATH = shipped_config("forecast.yaml")
 ACCURACY = ("mape", "smape", "mase")
 ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-TOP_FIELDS = ("source", "resolution_minutes", "series", "training", "validation", "scoring")
-POSITIVE = {"window_days", "horizon_hours", "period_hours", "max_cutoffs", "max_error", "band_days"}  # others >= 0
+TOP_FIELDS = ("source", "resolution_minutes", "series", "training", "validation", "scoring", "baseline")
+POSITIVE = {"window_days", "horizon_hours", "period_hours", "max_cutoffs", "max_error", "band_days", "lookback_days",
+            "min_days"}  # others >= 0
 PROPHET_CHOICES = {"growth": ProphetParams.GROWTHS, "seasonality_mode": ProphetParams.MODES,
                    "weekend_profile": ProphetParams.WEEKEND}
 
@@ -66,6 +67,15 @@ class ScoringConfig:
 
 
 @dataclass(frozen=True)
+class BaselineConfig:
+    """The seasonal baseline that scores a series without a promoted model (``forecast/seasonal_baseline.py``)."""
+
+    lookback_days: int = 14
+    min_days: int = 2
+    neighbour_minutes: int = 2
+
+
+@dataclass(frozen=True)
 class ForecastConfig:
     source: str
     resolution_minutes: int
@@ -74,6 +84,7 @@ class ForecastConfig:
     validation: ValidationConfig
     scoring: ScoringConfig
     path: Path
+    baseline: BaselineConfig = BaselineConfig()
 
     def get(self, series_id: str) -> SeriesSpec:
         for s in self.series:
@@ -206,4 +217,13 @@ def load_forecast_config(path: str | os.PathLike[str] | None = None) -> Forecast
         validation=_section(ValidationConfig, data.get("validation"), f"{p}: validation", coverage=_coverage),
         scoring=_section(ScoringConfig, data.get("scoring"), f"{p}: scoring"),
         path=p,
+        baseline=_baseline(data.get("baseline"), f"{p}: baseline"),
     )
+
+
+def _baseline(data: Any, where: str) -> BaselineConfig:
+    b = _section(BaselineConfig, data, where)
+    if b.min_days > b.lookback_days:
+        raise ForecastConfigError(f"{where}.min_days: {b.min_days} earlier days cannot fit in lookback_days "
+                                  f"{b.lookback_days}")
+    return b

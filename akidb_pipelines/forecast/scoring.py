@@ -1,10 +1,15 @@
-"""Scoring: the promoted models' forecasts against the newest 1-minute data, through the shared detector.
+"""Scoring: every configured series' newest 1-minute data against its forecast band, through the shared detector.
+
+The band is the promoted Prophet model's; a series without a promoted model (none trained yet, or none passed the
+validation gate) is scored against the seasonal baseline instead (``seasonal_baseline.py``: the median and MAD of
+the same minute on earlier days), with ``model_version`` "seasonal-baseline", so no series goes blind.
 
 Each promoted model carries a precomputed 1-minute band (``band.parquet``, written at promotion) so a tick costs a
 read and a join, not a Prophet prediction; minutes past the band's end are predicted on the spot. The detector sees
 ``context_minutes`` (at least the detector's ``context_rows``) of earlier points with each tick (its robust scaling
 and debouncing need them), including minutes inside the model's training range, which are context only and never
-scored. The detector is causal, so rescoring a trailing context gives exactly the values a longer run would.
+scored. The detector and the baseline are causal, so rescoring a trailing context gives exactly the values a
+longer run would.
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ from akidb_pipelines.forecast.config import ForecastConfig
 from akidb_pipelines.forecast.detector import DetectorConfig, score_points
 from akidb_pipelines.forecast.model import predict
 from akidb_pipelines.forecast.registry import Registry
+from akidb_pipelines.forecast.seasonal_baseline import VERSION as BASELINE_VERSION
+from akidb_pipelines.forecast.seasonal_baseline import history_start, seasonal_band, shortfall, z_for
 from akidb_pipelines.forecast.series import read_series
 from akidb_pipelines.storage import Lake
 
@@ -29,8 +36,9 @@ COLUMNS = ["series", "minute", "actual", "yhat", "lower", "upper", "score", "dir
 @dataclass
 class ScoreReport:
     scored: dict[str, int] = field(default_factory=dict)          # series -> points scored in the window
-    unscored: dict[str, str] = field(default_factory=dict)        # series -> why not (no promoted model, no data)
+    unscored: dict[str, str] = field(default_factory=dict)        # series -> why not (no data, too little history)
     predicted_on_the_spot: dict[str, int] = field(default_factory=dict)  # minutes beyond the stored band
+    baseline: dict[str, str] = field(default_factory=dict)        # series -> why the seasonal baseline scored it
 
 
 def _band(registry: Registry, series: str, version: str, minutes: pd.DatetimeIndex, report: ScoreReport,
@@ -48,27 +56,45 @@ def _band(registry: Registry, series: str, version: str, minutes: pd.DatetimeInd
     return have
 
 
-def score_window(lake: Lake, cfg: ForecastConfig, det: DetectorConfig, start: datetime,
-                 end: datetime) -> tuple[pd.DataFrame, ScoreReport]:
-    """Score every configured series at each minute of [start, end). Returns one row per scored point
-    (``COLUMNS``; ``minute`` in UTC) and what could not be scored and why."""
-    start, end = start.astimezone(timezone.utc), end.astimezone(timezone.utc)
-    registry, report, cache = Registry(lake), ScoreReport(), {}
-    ctx_start = start - timedelta(minutes=max(cfg.scoring.context_minutes, int(getattr(det, "context_rows", 0))))
-    promoted = {}
-    for s in cfg.series:
-        p = registry.promoted(s.id)
-        if p is None:
-            report.unscored[s.id] = "no promoted model (train it; a model that fails validation is not promoted)"
-        else:
-            promoted[s.id] = p
-    actual = read_series(lake, cfg, [s for s in cfg.series if s.id in promoted], ctx_start, end, 1)
-    lo = pd.Timestamp(start).tz_convert("UTC").tz_localize(None)
-    out = []
-    per_series = {k: g[["ds", "y"]] for k, g in actual.groupby("series", sort=False)}
-    empty = pd.DataFrame({"ds": pd.Series(dtype="datetime64[ns]"), "y": pd.Series(dtype=float)})
+def _no_model(registry: Registry, series: str) -> str:
+    """Why a series has no promoted model: none trained yet, or the newest one failed the gate (and why)."""
+    versions = registry.versions(series)
+    if not versions:
+        return "no promoted model: none trained yet"
+    try:
+        reasons = registry.meta(series, versions[-1]).get("validation", {}).get("reasons", [])
+    except (FileNotFoundError, ValueError):
+        reasons = []
+    return (f"no promoted model: {len(versions)} trained, none passed the validation gate (newest, "
+            f"{versions[-1]}: {'; '.join(reasons) or 'not promoted'})")
+
+
+def _rows(sid: str, scored: pd.DataFrame, version: str) -> pd.DataFrame:
+    return pd.DataFrame({
+        "series": sid, "minute": scored["ds"].dt.tz_localize("UTC"), "actual": scored["y"],
+        "yhat": scored["yhat"], "lower": scored["yhat_lower"], "upper": scored["yhat_upper"],
+        "score": scored["score"], "direction": scored["direction"], "anomaly_score": scored["anomaly_score"],
+        "confidence": scored["confidence"], "is_anomaly": scored["is_anomaly"].astype(bool),
+        "model_version": version})
+
+
+def _naive(t: datetime) -> pd.Timestamp:
+    return pd.Timestamp(t).tz_convert("UTC").tz_localize(None)
+
+
+def _by_series(frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    return {k: g[["ds", "y"]].reset_index(drop=True) for k, g in frame.groupby("series", sort=False)}
+
+
+EMPTY = pd.DataFrame({"ds": pd.Series(dtype="datetime64[ns]"), "y": pd.Series(dtype=float)})
+
+
+def _score_promoted(lake: Lake, cfg: ForecastConfig, det: DetectorConfig, promoted: dict, ctx_start: datetime,
+                    start: datetime, end: datetime, report: ScoreReport, out: dict) -> None:
+    registry, cache, lo = Registry(lake), {}, _naive(start)
+    actual = _by_series(read_series(lake, cfg, [s for s in cfg.series if s.id in promoted], ctx_start, end, 1))
     for sid, p in promoted.items():
-        a = per_series.get(sid, empty)
+        a = actual.get(sid, EMPTY)
         if not (a["ds"] >= lo).any():
             report.unscored[sid] = f"no data between {start:%Y-%m-%d %H:%M} and {end:%H:%M}Z"
             continue
@@ -82,18 +108,65 @@ def score_window(lake: Lake, cfg: ForecastConfig, det: DetectorConfig, start: da
         frame = a.merge(band, on="ds", how="left").sort_values("ds").reset_index(drop=True)
         scored = score_points(frame, det)
         scored = scored[(scored["ds"] >= lo) & (scored["ds"] > trained_to)]
-        if scored.empty:
+        if len(scored):
+            report.scored[sid] = int(len(scored))
+            out[sid] = _rows(sid, scored, p.version)
+
+
+def _score_baseline(lake: Lake, cfg: ForecastConfig, det: DetectorConfig, why: dict[str, str], ctx_start: datetime,
+                    start: datetime, end: datetime, report: ScoreReport, out: dict) -> None:
+    """Series without a promoted model, against the seasonal baseline: one read of the lookback for all of them."""
+    b, lo, first = cfg.baseline, _naive(start), _naive(ctx_start)
+    since = history_start(first, b).tz_localize("UTC").to_pydatetime()
+    actual = _by_series(read_series(lake, cfg, [s for s in cfg.series if s.id in why], since, end, 1))
+    z = z_for(cfg.training.prophet.interval_width)
+    for sid, reason in why.items():
+        a = actual.get(sid, EMPTY)
+        if not (a["ds"] >= lo).any():
+            report.unscored[sid] = f"{reason}; no data between {start:%Y-%m-%d %H:%M} and {end:%H:%M}Z"
             continue
+        rows = a[a["ds"] >= first].reset_index(drop=True)
+        band = seasonal_band(a, rows["ds"], b, z)
+        in_window = (band["ds"] >= lo).to_numpy()
+        if band["yhat"][in_window].isna().all():
+            report.unscored[sid] = f"{reason}; {shortfall(band[in_window], b)}"
+            continue
+        frame = rows.assign(**{c: band[c].to_numpy() for c in ("yhat", "yhat_lower", "yhat_upper")})
+        scored = score_points(frame, det)
+        scored = scored[(scored["ds"] >= lo) & scored["yhat"].notna()]
         report.scored[sid] = int(len(scored))
-        out.append(pd.DataFrame({
-            "series": sid, "minute": scored["ds"].dt.tz_localize("UTC"), "actual": scored["y"],
-            "yhat": scored["yhat"], "lower": scored["yhat_lower"], "upper": scored["yhat_upper"],
-            "score": scored["score"], "direction": scored["direction"], "anomaly_score": scored["anomaly_score"],
-            "confidence": scored["confidence"], "is_anomaly": scored["is_anomaly"].astype(bool),
-            "model_version": p.version}))
-    if not out:
+        report.baseline[sid] = reason
+        out[sid] = _rows(sid, scored, BASELINE_VERSION)
+
+
+def score_window(lake: Lake, cfg: ForecastConfig, det: DetectorConfig, start: datetime,
+                 end: datetime) -> tuple[pd.DataFrame, ScoreReport]:
+    """Score every configured series at each minute of [start, end). Returns one row per scored point
+    (``COLUMNS``; ``minute`` in UTC) and what could not be scored and why.
+
+    A series with a promoted model is scored against its band; a series without one (none trained yet, or none
+    ever passed the validation gate) against the seasonal baseline, ``model_version`` "seasonal-baseline", and
+    ``ScoreReport.baseline`` says why. A model that fails the gate is never promoted: the previous promoted one
+    stays in use."""
+    start, end = start.astimezone(timezone.utc), end.astimezone(timezone.utc)
+    registry, report = Registry(lake), ScoreReport()
+    ctx_start = start - timedelta(minutes=max(cfg.scoring.context_minutes, int(getattr(det, "context_rows", 0))))
+    promoted, fallback = {}, {}
+    for s in cfg.series:
+        p = registry.promoted(s.id)
+        if p is None:
+            fallback[s.id] = _no_model(registry, s.id)
+        else:
+            promoted[s.id] = p
+    out: dict[str, pd.DataFrame] = {}
+    if promoted:
+        _score_promoted(lake, cfg, det, promoted, ctx_start, start, end, report, out)
+    if fallback:
+        _score_baseline(lake, cfg, det, fallback, ctx_start, start, end, report, out)
+    parts = [out[s.id] for s in cfg.series if s.id in out]
+    if not parts:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in COLUMNS}), report
-    df = pd.concat(out, ignore_index=True)
+    df = pd.concat(parts, ignore_index=True)
     df["direction"] = df["direction"].astype(object).where(df["direction"].notna(), None)
     for c in ("actual", "yhat", "lower", "upper", "score", "anomaly_score", "confidence"):
         df[c] = df[c].astype(np.float64)
