@@ -205,10 +205,12 @@ def test_akidb_chaos_runs_a_scenario_end_to_end_and_writes_json(tmp_path, capsys
     assert spot["first_page"] is not None and spot["mttd_seconds"] <= 300, spot
     assert spot["root_cause_named"] == "spot_interruption" and comb["false_pages"] == 0
     # the runbook acted on the moto sandbox a minute after the page, its action was fed back into the telemetry
-    # (the cascade ends 4 min later) and the recovery is read from the regenerated telemetry
+    # (the cascade ends 4 min later) and the recovery is read from the regenerated telemetry: generated with the
+    # assumed effect, so it is labelled modelled (closed loop), not measured
     steps = [(a["status"], a["at"][11:16]) for a in spot["runbook_actions"]]
     assert steps == [("applied", "06:03"), ("verified", "06:13"), ("restored", "06:43")], steps
-    assert spot["recovery_source"].startswith("telemetry: akidb-rest error_rate < 0.01")
+    assert spot["recovery_source"].startswith("modelled (closed loop)"), spot["recovery_source"]
+    assert "telemetry: akidb-rest error_rate < 0.01" in spot["recovery_source"]
     assert spot["mttr_seconds"] == 7 * 60 and rep["closed_loop"]["pages_as_first_pass"] is True
     assert rep["closed_loop"]["mitigated"] == {"spot": "2026-11-03T06:07:00+00:00"}
     burn = rep["detectors"][0]["incidents"][0]  # not fed back: modelled from its apply time
@@ -368,3 +370,14 @@ def test_minute_by_minute_micro_batches_give_the_rows_of_the_batch_pass(days_lak
     assert compared > 13 * 20
     assert len(ref_golden[ref_golden["minute"] >= pd.Timestamp(hour + timedelta(minutes=15))]) > len(
         live_golden[live_golden["minute"] >= pd.Timestamp(hour + timedelta(minutes=15))])  # the rest of the hour is not in yet
+
+
+def test_a_runbook_is_credited_only_for_the_cause_it_answers():
+    from akidb_pipelines.chaos.replay import answers
+    from akidb_pipelines.runbooks.config import load_runbooks
+
+    by_id = {rb.id: rb for rb in load_runbooks()}
+    spot = [i for i, rb in by_id.items() if answers(rb, "spot_interruption")]
+    storm = [i for i, rb in by_id.items() if answers(rb, "edge_cold_start_storm")]
+    assert spot and storm and not set(spot) & set(storm)  # the shipped runbooks: one cause each
+    assert not any(answers(rb, None) or answers(rb, "unclassified") for rb in by_id.values())

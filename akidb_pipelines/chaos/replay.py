@@ -32,6 +32,11 @@ FOLLOW_UP_MINUTES = (0, 5, 10, 15, 30, 60)  # ticks after an alert's first tick:
 RUNBOOK_WATCH_MINUTES = 90  # the runbook lifecycle runs every minute this long after a page (apply, verify, restore)
 
 
+def answers(runbook, cause: str | None) -> bool:  # noqa: ANN001 - a runbooks.config.Runbook
+    """Whether ``runbook`` is the answer to ``cause``: one of its triggers names that root-cause type."""
+    return cause is not None and any(t.get("cause") == cause for t in runbook.trigger)
+
+
 def detector_inputs(detector: str, runbooks: list) -> Inputs:
     """The shipped response inputs with only ``detector``'s alert sources (every static rule enabled for
     ``static``), no silences and no change calendar (a game day is not a maintenance window)."""
@@ -121,8 +126,10 @@ def replay(lake: Lake, gt: dict, start: datetime, end: datetime, detector: str, 
                            if a["status"] == "applied"]
             else:  # launched at the runbook sensor's next evaluation
                 applied = [(t_page + timedelta(minutes=1), r) for r in res.runbooks]
+            # only a runbook whose trigger is the injected incident's cause is credited with ending it
+            cause = EXPECTED_CAUSE.get(g["type"])
             mitigated = [at + timedelta(minutes=MITIGATION_MINUTES[by_id[r].action["type"]])
-                         for at, r in applied if r in by_id]
+                         for at, r in applied if r in by_id and answers(by_id[r], cause)]
             if mitigated and max(mitigated) < g_end:
                 res.recovery = max(mitigated)
                 res.recovery_source = "modelled: runbook applied + its action's assumed time"

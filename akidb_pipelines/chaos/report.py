@@ -36,8 +36,9 @@ class ChaosReport:
                         "not paged" if mttd is None else f"{mttd / 60:.1f} min"))
             if i.runbooks:
                 mttr = i.seconds(i.recovery)
-                out.append((f"MTTR <= 10 min (runbook): {i.id}", mttr is not None and mttr <= 600,
-                            f"{mttr / 60:.1f} min" if mttr is not None else "-"))
+                how = i.recovery_source.split(":")[0].split(" (")[0]  # telemetry | modelled | injected end
+                out.append((f"MTTR <= 10 min (runbook, {how}): {i.id}", mttr is not None and mttr <= 600,
+                            f"{mttr / 60:.1f} min ({i.recovery_source.split(':')[0]})" if mttr is not None else "-"))
         if not comb.incidents:
             out.append(("no page in a week without incidents", comb.pages == 0, f"{comb.pages} page(s)"))
         out.append(("< 10 pages a week", comb.pages / comb.weeks < 10, f"{comb.pages / comb.weeks:.1f}/week"))
@@ -51,9 +52,11 @@ class ChaosReport:
                 "cycle_source": self.cycle_source,
                 "generated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                 "recovery_model": "per incident (recovery_source): telemetry = the runbook verification metric "
-                                  "back below its bound for its minutes; modelled = runbook applied + the "
-                                  "action's assumed time (mitigation_minutes_assumed); the shipped detector's "
-                                  "runbook actions are fed back into the generated telemetry (closed_loop)",
+                                  "back below its bound for its minutes, where nothing assumed shaped that "
+                                  "telemetry; modelled = a runbook answering the injected cause applied + the "
+                                  "action's assumed time (mitigation_minutes_assumed); modelled (closed loop) = "
+                                  "the same assumption fed back into the generated telemetry and read back "
+                                  "(closed_loop): it checks the chain, it does not measure the action",
                 "closed_loop": self.closed_loop,
                 "simulated_ack_minutes": self.ack_minutes, "mitigation_minutes_assumed": MITIGATION_MINUTES,
                 "detectors": [d.to_dict() for d in self.detectors],

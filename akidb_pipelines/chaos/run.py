@@ -64,6 +64,10 @@ def run_chaos(sc: ChaosScenario, workdir: str | os.PathLike[str], detectors: tup
                 second = replay(lake2, gt, sc.replay_start, sc.end, "combined", work / "closed-loop", cycle_seconds,
                                 ack_minutes, sandbox=sb)
                 measure_recovery(lake2, second, sb.runbooks)
+                for inc in second.incidents:  # that telemetry was generated with the assumed end: not a measurement
+                    if inc.id in ends and inc.recovery_source.startswith("telemetry"):
+                        inc.recovery_source = ("modelled (closed loop): runbook applied + its action's assumed time, "
+                                               "fed back into the telemetry; " + inc.recovery_source)
                 loop = {"mitigated": {k: v.isoformat() for k, v in ends.items()},
                         "pages_as_first_pass": [i.first_page for i in second.incidents]
                         == [i.first_page for i in first.incidents],
