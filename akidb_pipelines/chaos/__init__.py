@@ -43,6 +43,10 @@ Recovery, per incident (``recovery_source``):
   the recovery is read from that telemetry;
 - ``modelled`` (the other detectors, whose actions are not fed back): the apply time plus the action's time.
 
+The recovery read from the closed loop's telemetry is labelled ``modelled (closed loop)``: that telemetry was shaped
+by the assumed action time, so it checks the chain, it does not measure the action. Only a runbook whose trigger
+names the injected incident's cause is credited with ending it.
+
 Modules: ``scenario`` (the file format), ``replay`` (the response layer per detector), ``recovery`` (MTTR from the
 telemetry, the closed loop), ``report`` (results, goals, the lake report), ``run`` (one scenario, a batch of them,
 the measured cycle time). The pipeline itself is ``akidb_pipelines.pipeline``; the simulated clock is
