@@ -14,12 +14,13 @@ D = timedelta(days=1)
 SLOS, TABLE = load_specs()
 
 
-def test_the_shipped_specs_give_the_workbook_factors_and_our_three_slos():
+def test_the_shipped_specs_give_the_workbook_factors_and_our_five_slos():
     assert [(t.name, t.severity, t.factor) for t in TABLE.tiers] == [
         ("fast", "P0", 14.4), ("medium", "P1", 6.0), ("slow", "P2", 1.0)]
-    assert {s.name: (s.budgeting, s.target) for s in SLOS} == {
-        "availability": ("Occurrences", 0.9995), "error-rate": ("Occurrences", 0.999),
-        "latency": ("Timeslices", 0.999)}
+    assert {s.name: (s.budgeting, s.target, s.group_by) for s in SLOS} == {
+        "availability": ("Occurrences", 0.9995, None), "error-rate": ("Occurrences", 0.999, None),
+        "latency": ("Timeslices", 0.999, None), "edge-latency": ("Timeslices", 0.999, None),
+        "edge-location-latency": ("Occurrences", 0.996, "edge_location")}
     latency = next(s for s in SLOS if s.name == "latency")
     assert (latency.op, latency.value, latency.threshold.expr) == ("lt", 30.0, "emf_latency_p95_ms")
 
@@ -195,7 +196,9 @@ def test_akidb_rules_writes_rules_that_promtool_accepts(tmp_path, capsys):
     out = tmp_path / "rules.yml"
     assert main(["rules", "--out", str(out)]) == 0
     check = subprocess.run([require_binary("promtool"), "check", "rules", str(out)], capture_output=True, text=True)
-    assert check.returncode == 0 and "SUCCESS: 38 rules found" in check.stdout, check.stdout + check.stderr
+    # availability and error-rate: 5 windows x (ratio + events) recordings + 3 tiers + no-data = 14 each; latency and
+    # edge-latency: slice + 5 ratio recordings + 3 tiers + no-data = 10 each; edge-location-latency: skipped
+    assert check.returncode == 0 and "SUCCESS: 48 rules found" in check.stdout, check.stdout + check.stderr
     text = out.read_text()
     assert 'slo:sli_error:ratio_rate1h{slo="availability"} > 0.0072' in text        # 14.4 x 0.05%
     assert "unless on(slo)" in text and "AkidbSLONoData" in text

@@ -6,6 +6,14 @@ Supported: ``budgetingMethod`` Occurrences (``ratioMetric`` good/total) and Time
 ``dbt_like_sql`` with a filter. Every error names the file and the field. Every key is checked at every level:
 an OpenSLO key this project does not implement (``alertPolicies``, ``indicatorRef``, ``calendar``, ...) is refused
 like a typo, rather than silently ignored.
+
+Extensions, as ``metadata.annotations`` (OpenSLO's place for them; other tools ignore them):
+
+* ``akidb.io/group-by: edge_location``: one SLO per value of the column found in the data (each with its own
+  events, budget, burn rates and alerts), keyed ``<name>.<value>`` (:func:`instance_key`): a new edge location gets
+  its SLO from its first minute of data, with no list to keep in step.
+* ``akidb.io/promql-errors|total|slice-bad``: the SLI in PromQL for ``akidb rules``; ``akidb.io/promql-skip``:
+  why the SLO has no Prometheus rules (one of the two is required for ``akidb rules`` to cover or skip it openly).
 """
 
 from __future__ import annotations
@@ -24,6 +32,11 @@ POLICY_FILE = "budget_policy.yaml"
 _DURATION = re.compile(r"^(\d+)([smhdw])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 OPS = {"lt": "<", "lte": "<=", "gt": ">", "gte": ">="}
+GROUP_BY = "akidb.io/group-by"
+GROUP_COLUMNS = ("edge_location",)   # columns an SLO may be grouped by (golden_signals_1m's per-edge rows)
+PROMQL_SKIP = "akidb.io/promql-skip"
+KEY_SEP = "."                        # <slo name>.<group value>; an SLO name has no '.' (see parse_slo)
+UNGROUPED = "all"                    # the group value of an ungrouped SLO (golden_signals_1m's convention)
 # the OpenSLO v1 keys implemented, per level
 SLO_FIELDS = ("apiVersion", "kind", "metadata", "spec")
 METADATA_FIELDS = ("name", "displayName", "labels", "annotations")
@@ -68,6 +81,8 @@ class SLO:
     slice_window: timedelta = timedelta(minutes=1)
     source_file: str = ""
     promql: tuple[tuple[str, str], ...] = ()   # metadata.annotations akidb.io/promql-*: errors, total, slice-bad
+    promql_skip: str = ""                      # akidb.io/promql-skip: why there are no Prometheus rules
+    group_by: str | None = None                # akidb.io/group-by: one SLO instance per value of this column
 
     @property
     def error_budget(self) -> float:
@@ -197,15 +212,42 @@ def parse_slo(doc: Any, source: str) -> SLO:
                 raise SpecError(f"{obj.at(k)}: only with budgetingMethod Timeslices")
     ann = md.get("annotations") or {}
     promql = tuple(sorted((k.split("promql-", 1)[1], str(v)) for k, v in ann.items()
-                          if str(k).startswith("akidb.io/promql-")))
+                          if str(k).startswith("akidb.io/promql-") and k != PROMQL_SKIP))
     for k, _ in promql:
         if k not in ("errors", "total", "slice-bad"):
-            raise SpecError(f"{source}: metadata.annotations.akidb.io/promql-{k}: use promql-errors, promql-total "
-                            "or promql-slice-bad")
+            raise SpecError(f"{source}: metadata.annotations.akidb.io/promql-{k}: use promql-errors, promql-total, "
+                            "promql-slice-bad or promql-skip")
     kw["promql"] = promql
+    if PROMQL_SKIP in ann:
+        kw["promql_skip"] = ann[PROMQL_SKIP].strip()
+        if not kw["promql_skip"]:
+            raise SpecError(f"{source}: metadata.annotations.{PROMQL_SKIP}: say why there are no Prometheus rules")
+        if promql:
+            raise SpecError(f"{source}: metadata.annotations.{PROMQL_SKIP}: not with akidb.io/promql-{promql[0][0]} "
+                            "(rules are either generated or skipped)")
+    if GROUP_BY in ann:
+        kw["group_by"] = ann[GROUP_BY]
+        if kw["group_by"] not in GROUP_COLUMNS:
+            raise SpecError(f"{source}: metadata.annotations.{GROUP_BY}: one of {', '.join(GROUP_COLUMNS)}, "
+                            f"got {ann[GROUP_BY]!r}")
+        if promql:  # rules for a grouped SLI would need the group as a label on every series and every match
+            raise SpecError(f"{source}: metadata.annotations.{GROUP_BY}: Prometheus rules are not generated for a "
+                            f"grouped SLO; give {PROMQL_SKIP} with the reason instead of akidb.io/promql-*")
     return SLO(name=name, display_name=md.str("displayName", name), description=spec.str("description", ""),
                service=spec.str("service", ""), budgeting=method, period=period, target=float(target),
                source_file=source, **kw)
+
+
+def instance_key(name: str, value: str | None = None) -> str:
+    """The key of one SLO instance in the SLO models (their ``slo`` column): the name, or ``<name>.<value>`` for
+    a grouped SLO."""
+    return name if value is None else f"{name}{KEY_SEP}{value}"
+
+
+def split_key(key: str) -> tuple[str, str]:
+    """``(slo name, group value)`` of an instance key; the value is ``all`` for an ungrouped SLO."""
+    name, sep, value = key.partition(KEY_SEP)
+    return name, (value if sep else UNGROUPED)
 
 
 def parse_windows(doc: Any, source: str) -> WindowTable:

@@ -1,7 +1,8 @@
 """SQL for the SLO models, generated from the specs and the window table (so a new SLO is only YAML).
 
-``sli_events_sql``: per minute and SLO, good and total events (one slice per minute for Timeslices SLOs).
-``burn_rates_sql``: per minute and SLO, window sums on a gap-free minute grid (running sums differenced with LAG
+``sli_events_sql``: per minute and SLO instance, good and total events (one slice per minute for Timeslices SLOs);
+an instance is an SLO, or one value of a grouped SLO's column (``<name>.<value>``, see ``spec.instance_key``).
+``burn_rates_sql``: per minute and SLO instance (with its ``spec`` and ``edge_location``), window sums on a gap-free minute grid (running sums differenced with LAG
 at fixed offsets, the fastest exact method measured here), burn rates, the 30-day budget and the alert state with
 the faster-tier suppression, the low-traffic guard and ``no_data`` as a state of its own. Both mirror
 ``akidb_pipelines.slo.maths``, which the tests hold them to.
@@ -11,40 +12,52 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from akidb_pipelines.slo.spec import OPS, SLO, PolicyLevel, WindowTable
+from akidb_pipelines.slo.spec import KEY_SEP, OPS, SLO, UNGROUPED, PolicyLevel, WindowTable, instance_key
 
 
 def _q(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+def _key(s: SLO, column: str | None = None) -> tuple[str, str]:
+    """The ``slo`` key expression and the extra GROUP BY column of an SLO: a grouped SLO has one key per value of
+    its column (``column``: the expression that reads the value, default the column itself)."""
+    if s.group_by is None:
+        return _q(s.name), ""
+    return f"{_q(instance_key(s.name, ''))} || {column or s.group_by}", f", {s.group_by}"
+
+
 def sli_events_sql(slos: list[SLO]) -> str:
     parts = []
     for s in slos:
+        key, by = _key(s)
         if s.threshold is not None:  # Timeslices, threshold: a minute is good when the metric meets the objective
             m = s.threshold
             parts.append(
-                f"SELECT minute, {_q(s.name)} AS slo, "
+                f"SELECT minute, {key} AS slo, "
                 f"CASE WHEN max({m.expr}) {OPS[s.op]} {s.value!r} THEN 1.0 ELSE 0.0 END AS good, 1.0 AS total "
-                f"FROM {{{{ ref('{m.model}') }}}} WHERE ({m.where}) AND ({m.expr}) IS NOT NULL GROUP BY minute")
+                f"FROM {{{{ ref('{m.model}') }}}} WHERE ({m.where}) AND ({m.expr}) IS NOT NULL GROUP BY minute{by}")
         elif s.budgeting == "Timeslices":  # Timeslices, ratio: a minute is good when its ratio reaches the target
             g, t = s.good, s.total
             parts.append(
-                f"SELECT minute, {_q(s.name)} AS slo, CASE WHEN sum({g.expr}) / nullif(sum({t.expr}), 0) >= "
+                f"SELECT minute, {key} AS slo, CASE WHEN sum({g.expr}) / nullif(sum({t.expr}), 0) >= "
                 f"{s.slice_target!r} THEN 1.0 ELSE 0.0 END AS good, 1.0 AS total "
-                f"FROM {{{{ ref('{g.model}') }}}} WHERE ({t.where}) GROUP BY minute HAVING sum({t.expr}) > 0")
+                f"FROM {{{{ ref('{g.model}') }}}} WHERE ({t.where}) GROUP BY minute{by} HAVING sum({t.expr}) > 0")
         else:
             g, t = s.good, s.total
             if (g.model, g.where) == (t.model, t.where):
                 parts.append(
-                    f"SELECT minute, {_q(s.name)} AS slo, sum({g.expr})::DOUBLE AS good, sum({t.expr})::DOUBLE AS total "
-                    f"FROM {{{{ ref('{g.model}') }}}} WHERE ({g.where}) GROUP BY minute HAVING sum({t.expr}) IS NOT NULL")
+                    f"SELECT minute, {key} AS slo, sum({g.expr})::DOUBLE AS good, sum({t.expr})::DOUBLE AS total "
+                    f"FROM {{{{ ref('{g.model}') }}}} WHERE ({g.where}) GROUP BY minute{by} "
+                    f"HAVING sum({t.expr}) IS NOT NULL")
             else:
+                key, _ = _key(s, f"coalesce(a.{s.group_by}, b.{s.group_by})" if by else None)
                 parts.append(
-                    f"SELECT coalesce(a.minute, b.minute) AS minute, {_q(s.name)} AS slo, a.good, b.total FROM "
-                    f"(SELECT minute, sum({g.expr})::DOUBLE AS good FROM {{{{ ref('{g.model}') }}}} WHERE ({g.where}) "
-                    f"GROUP BY minute) a FULL JOIN (SELECT minute, sum({t.expr})::DOUBLE AS total FROM "
-                    f"{{{{ ref('{t.model}') }}}} WHERE ({t.where}) GROUP BY minute) b USING (minute)")
+                    f"SELECT coalesce(a.minute, b.minute) AS minute, {key} AS slo, a.good, b.total FROM "
+                    f"(SELECT minute{by}, sum({g.expr})::DOUBLE AS good FROM {{{{ ref('{g.model}') }}}} "
+                    f"WHERE ({g.where}) GROUP BY minute{by}) a FULL JOIN (SELECT minute{by}, sum({t.expr})::DOUBLE "
+                    f"AS total FROM {{{{ ref('{t.model}') }}}} WHERE ({t.where}) GROUP BY minute{by}) b "
+                    f"USING (minute{by})")
     return "\nUNION ALL\n".join(parts)
 
 
@@ -58,10 +71,12 @@ def label(w: timedelta) -> str:
 
 
 def burn_rates_sql(slos: list[SLO], table: WindowTable) -> str:
-    # Windows partition by a small integer per SLO (cheaper to sort than names); the table maps it back.
-    # The low-traffic guard counts events; a Timeslices SLO's events are whole minutes, so it does not apply.
-    ids = ", ".join(f"({i}, {_q(s.name)}, {s.target!r}, {str(s.budgeting == 'Occurrences').lower()})"
-                    for i, s in enumerate(slos, start=1))
+    # The instances come from the data: an SLO's own key, or one key per value of a grouped SLO's column (so a
+    # new edge location is an SLO instance from its first event). Windows partition by a small integer per
+    # instance (cheaper to sort than names); the table maps it back. The low-traffic guard counts events; a
+    # Timeslices SLO's events are whole minutes, so it does not apply.
+    specs = ", ".join(f"({_q(s.name)}, {s.target!r}, {str(s.budgeting == 'Occurrences').lower()})" for s in slos)
+    sep, ungrouped = _q(KEY_SEP), _q(UNGROUPED)  # the group value is an edge location: GROUP_COLUMNS has no other
     windows = table.windows + [table.period]
     lagged = []
     for w in windows:
@@ -85,13 +100,21 @@ def burn_rates_sql(slos: list[SLO], table: WindowTable) -> str:
     p = label(table.period)
     hours = table.period.total_seconds() / 3600.0
     fast = label(table.tiers[0].long_window)
-    return f"""WITH slo_ids(sid, slo, target, guarded) AS (VALUES {ids}),
+    return f"""WITH specs(spec, target, guarded) AS (VALUES {specs}),
+keys AS (  -- every instance in the data whose SLO has a spec: <name> or <name>.<group value>
+    SELECT k.slo, k.spec, k.edge_location, s.target, s.guarded, row_number() OVER (ORDER BY k.slo) AS sid
+    FROM (SELECT DISTINCT slo, split_part(slo, {sep}, 1) AS spec,
+                 CASE WHEN strpos(slo, {sep}) > 0 THEN substr(slo, strpos(slo, {sep}) + 1) ELSE {ungrouped} END
+                     AS edge_location
+          FROM {{{{ ref('sli_events_1m') }}}}) k
+    JOIN specs s USING (spec)
+),
 ev AS (
-    SELECT (epoch(e.minute) // 60)::BIGINT AS m, i.sid, e.good, e.total
-    FROM {{{{ ref('sli_events_1m') }}}} e JOIN slo_ids i USING (slo)
+    SELECT (epoch(e.minute) // 60)::BIGINT AS m, k.sid, e.good, e.total
+    FROM {{{{ ref('sli_events_1m') }}}} e JOIN keys k USING (slo)
 ),
 bounds AS (SELECT sid, min(m) AS lo FROM ev GROUP BY sid),
-grid AS (  -- every minute of every SLO (as integer minutes), so fixed LAG offsets are exact windows with gaps
+grid AS (  -- every minute of every instance (as integer minutes), so fixed LAG offsets are exact windows with gaps
     SELECT b.sid, unnest(range(b.lo, (epoch({{{{ window_end }}}}) // 60)::BIGINT)) AS m FROM bounds b
 ),
 runs AS (
@@ -108,10 +131,10 @@ sums AS (
     WINDOW w AS (PARTITION BY sid ORDER BY m)
 ),
 rates AS (
-    SELECT s.*, i.slo, i.target, i.guarded, {(','+chr(10)+'           ').join(rates)},
+    SELECT s.*, k.slo, k.spec, k.edge_location, k.target, k.guarded, {(','+chr(10)+'           ').join(rates)},
            CASE WHEN total_{p} > 0 THEN ((total_{p} - good_{p}) / total_{p}) / (1 - target) ELSE 0 END
                AS budget_consumed
-    FROM sums s JOIN slo_ids i USING (sid)
+    FROM sums s JOIN keys k USING (sid)
 ),
 states AS (
     SELECT *,
@@ -121,7 +144,7 @@ states AS (
                 ELSE 'ok' END AS alert_state
     FROM rates
 )
-SELECT minute, slo, target, good, total,
+SELECT minute, slo, spec, edge_location, target, good, total,
        {', '.join(f'total_{label(w)}' for w in windows)},  -- events per window (the low-traffic guard reads them)
        {', '.join(f'burn_{label(w)}' for w in table.windows)},
        budget_consumed, 1 - budget_consumed AS budget_remaining,
