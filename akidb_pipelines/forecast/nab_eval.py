@@ -85,6 +85,16 @@ def _history(ds: pd.Series, y: pd.Series, lo: int, i: int, train: pd.Timedelta, 
     return min(first, int(valid[max(0, len(valid) - min_rows)]))
 
 
+def _forecaster_fingerprint() -> bytes:
+    """What the cached forecasts depend on besides the data and the online settings: the model code and the
+    Prophet version."""
+    import prophet
+
+    from akidb_pipelines.forecast import model
+
+    return Path(model.__file__).read_bytes() + str(getattr(prophet, "__version__", "")).encode()
+
+
 def online_forecast(df: pd.DataFrame, config: Any, *, cache_dir: Path | None = None,
                     exclude: Callable[[pd.DataFrame], np.ndarray] | None = None,
                     warn: Callable[[str], None] | None = None) -> pd.DataFrame:
@@ -107,6 +117,7 @@ def online_forecast(df: pd.DataFrame, config: Any, *, cache_dir: Path | None = N
         h.update(pd.util.hash_pandas_object(df[["ds", "y"]], index=False).values.tobytes())
         h.update(json.dumps({k: v for k, v in asdict(on).items() if k != "exclude_anomalies"}, sort_keys=True,
                             default=str).encode())
+        h.update(_forecaster_fingerprint())  # a change of the model code or of Prophet invalidates the cache
         key = cache_dir / f"fc_{h.hexdigest()[:24]}.parquet"
         if key.exists():
             return pd.read_parquet(key)
@@ -286,7 +297,7 @@ def evaluate(data_dir: str | Path, labels_file: str | Path, out_dir: str | Path 
     return EvalReport(files=len(results), windows=sum(lb.scored_windows().__len__() for _, lb in pairs),
                       rows=sum(lb.rows for _, lb in pairs), seconds=time.monotonic() - t_start, fits=fits,
                       at_default=at_default, swept=swept, events=ev, events_swept=ev_s, per_file=per_file,
-                      config=asdict(config), warnings=warnings)
+                      config=config.to_dict(), warnings=warnings)
 
 
 def report_text(rep: EvalReport) -> str:
