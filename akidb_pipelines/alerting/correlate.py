@@ -125,25 +125,36 @@ def correlate(alerts: list[Alert], smap: ServiceMap, window: timedelta = timedel
     groups: dict[int, list[Alert]] = defaultdict(list)
     for i, a in enumerate(alerts):
         groups[find(i)].append(a)
-    out = []
-    for members in groups.values():
-        root = max(members, key=lambda a: (smap.depth(a.component), -a.start.timestamp(), a.rule))
-        severity = min((a.severity for a in members), key=SEVERITY_RANK.__getitem__)
-        per_component: dict[str, list[Alert]] = defaultdict(list)
-        for a in members:
-            if a.source == "anomaly":
-                per_component[a.component].append(a)
-        corroborated = any(len({b.rule for b in group if b.start <= a.end + together and a.start <= b.end + together})
-                           >= corroborated_series for group in per_component.values() for a in group)
-        if corroborated and SEVERITY_RANK[severity] > SEVERITY_RANK["P1"]:
-            severity = "P1"
-        start = min(a.start for a in members)
-        key = f"{root.source}|{root.rule}|{root.component}|{start:%Y-%m-%dT%H:%M}"
-        inc = Incident("inc-" + hashlib.sha256(key.encode()).hexdigest()[:12], root, members, severity, start,
-                       max(a.end for a in members))
-        inc.inhibited = [a for a in members if a is not root and smap.related(root.component, a.component)]
-        out.append(inc)
+    out = [build_incident(members, smap, corroborated_series, together) for members in groups.values()]
     return sorted(out, key=lambda i: i.start)
+
+
+def incident_id(root: Alert, start: datetime) -> str:
+    """The fingerprint of an incident: its root's rule and component and its first minute (stable across ticks)."""
+    key = f"{root.source}|{root.rule}|{root.component}|{start:%Y-%m-%dT%H:%M}"
+    return "inc-" + hashlib.sha256(key.encode()).hexdigest()[:12]
+
+
+def build_incident(members: list[Alert], smap: ServiceMap, corroborated_series: int = 2,
+                   together: timedelta = timedelta(0)) -> Incident:
+    """One incident of ``members`` (see :func:`correlate`): root, severity, corroboration, id and inhibition.
+    ``rootcause.split_by_cause`` builds the parts of a split incident with it too, so a part's id is the id the
+    correlation would give those alerts on their own."""
+    members = sorted(members, key=lambda a: (a.start, a.rule))
+    root = max(members, key=lambda a: (smap.depth(a.component), -a.start.timestamp(), a.rule))
+    severity = min((a.severity for a in members), key=SEVERITY_RANK.__getitem__)
+    per_component: dict[str, list[Alert]] = defaultdict(list)
+    for a in members:
+        if a.source == "anomaly":
+            per_component[a.component].append(a)
+    corroborated = any(len({b.rule for b in group if b.start <= a.end + together and a.start <= b.end + together})
+                       >= corroborated_series for group in per_component.values() for a in group)
+    if corroborated and SEVERITY_RANK[severity] > SEVERITY_RANK["P1"]:
+        severity = "P1"
+    start = min(a.start for a in members)
+    inc = Incident(incident_id(root, start), root, members, severity, start, max(a.end for a in members))
+    inc.inhibited = [a for a in members if a is not root and smap.related(root.component, a.component)]
+    return inc
 
 
 def episodes(rows: list[tuple[datetime, Any]], gap: timedelta) -> list[tuple[datetime, datetime, list[Any]]]:

@@ -1,32 +1,37 @@
-"""Root-cause types: name what kind of fault an incident is (``config/root_causes.yaml``).
+"""Root-cause types: name what kind of fault an incident is (``config/root_causes.yaml``), and keep two faults apart.
 
 The service map says *where* the root is (the most downstream alert); the type says *what* it is, from the alerts
-and from evidence in the golden signals around the onset: spot instances reclaimed (the capacity EMF's instance
-lifecycle), a Lambda@Edge cold-start storm, the LSTM predictor over-provisioning, a downstream dependency. Runbooks
-trigger on the type, so a deploy blip on akidb-rest does not scale up on-demand capacity the way a spot
-interruption does. One DuckDB query per tick fetches every evidence signal for the whole window.
+and from evidence in the golden signals around the onset (``alerting/evidence.py``: a change relative to what is
+normal for that time of day): spot instances reclaimed, a Lambda@Edge cold-start storm, the LSTM predictor
+over-provisioning, a downstream dependency. Runbooks trigger on the type, so a deploy blip on akidb-rest does not
+scale up on-demand capacity the way a spot interruption does.
+
+Two faults on different tiers that start minutes apart are one incident to the correlation (related along the call
+chain, close in time). :func:`split_by_cause` parts such an incident when its alerts belong to components with
+evidence for different types: each part gets its own root, severity, id (the id the correlation gives those alerts
+on their own: stable across ticks) and cause. See docs/root-causes.md.
 """
 
 from __future__ import annotations
 
 import os
-import statistics
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import datetime
 
-from akidb_pipelines.alerting.correlate import Incident
-from akidb_pipelines.alerting.golden_columns import GOLDEN, metric_expr
+from akidb_pipelines.alerting.correlate import Alert, Incident, ServiceMap, build_incident
+from akidb_pipelines.alerting.evidence import AGGREGATES, CHANGES, Condition, EvidenceFrame, check
+from akidb_pipelines.alerting.golden_columns import metric_expr
 from akidb_pipelines.config import config_file, shipped_config
 from akidb_pipelines.config.loader import ConfigError, Fields, expect_list, load_yaml
 from akidb_pipelines.storage import Lake
 
 DEFAULT_PATH = shipped_config("root_causes.yaml")
-BEFORE, AFTER, BASELINE = timedelta(minutes=5), timedelta(minutes=15), timedelta(minutes=60)
 UNCLASSIFIED = "unclassified"
 FIELDS = ("type", "description", "components", "alerts", "evidence", "min_severity")
 EVIDENCE_FIELDS = ("tier", "metric", "change", "by", "at_least", "aggregate")
 MATCH_FIELDS = ("source", "rule", "component", "direction")
+Frame = Mapping[tuple[str, str, str], Mapping[datetime, float]]
 
 
 class RootCauseConfigError(ConfigError):
@@ -39,7 +44,7 @@ class CauseType:
     description: str = ""
     components: tuple[str, ...] = ()
     alerts: tuple[dict[str, str], ...] = ()
-    evidence: dict[str, Any] | None = None
+    evidence: tuple[Condition, ...] = ()   # every condition must hold, in the same minutes
     min_severity: str | None = None   # an incident of this type pages at least this severely (needs evidence)
 
 
@@ -55,18 +60,26 @@ def alert_matchers(v: object, where: str, error: type[ConfigError], keys: tuple[
     return tuple(out)
 
 
-def _load_evidence(v: object, w: str) -> dict[str, Any]:
+def _condition(v: object, w: str) -> Condition:
     e = Fields(v, w, RootCauseConfigError, EVIDENCE_FIELDS)
-    out = {"tier": e.str("tier"), "metric": metric_expr(e.get("metric"), f"{w}.metric", RootCauseConfigError),
-           "change": e.one_of("change", ("drop", "rise")), "by": e.number("by", positive=True),
-           "aggregate": e.one_of("aggregate", ("sum", "max"), "sum")}
-    if "at_least" in e:
-        out["at_least"] = e.number("at_least", minimum=0)
-    if out["change"] == "drop" and out["by"] > 1:
-        raise RootCauseConfigError(f"{w}.by: a drop is a share up to 1 (0.2 = fell by 20%), got {out['by']!r}")
-    if out["change"] == "rise" and out["by"] <= 1:
-        raise RootCauseConfigError(f"{w}.by: a rise is a factor above 1 (3 = tripled), got {out['by']!r}")
-    return out
+    change, by = e.one_of("change", CHANGES), float(e.number("by", positive=True))
+    if change == "drop" and by > 1:
+        raise RootCauseConfigError(f"{w}.by: a drop is a share up to 1 (0.2 = fell by 20%), got {by!r}")
+    if change == "rise" and by <= 1:
+        raise RootCauseConfigError(f"{w}.by: a rise is a factor above 1 (3 = tripled), got {by!r}")
+    at_least = float(e.number("at_least", minimum=0)) if "at_least" in e else None
+    if at_least is not None and change == "drop":
+        raise RootCauseConfigError(f"{w}.at_least: only a rise has a least value to reach")
+    return Condition(e.str("tier"), metric_expr(e.get("metric"), f"{w}.metric", RootCauseConfigError), change, by,
+                     e.one_of("aggregate", AGGREGATES, "sum"), at_least)
+
+
+def _load_evidence(v: object, w: str) -> tuple[Condition, ...]:
+    """One condition (a mapping) or several that must hold together (a list of mappings)."""
+    if isinstance(v, list):
+        return tuple(_condition(c, f"{w}[{i}]") for i, c in enumerate(expect_list(v, w, RootCauseConfigError,
+                                                                                   True)))
+    return (_condition(v, w),)
 
 
 def load_cause_types(path: str | os.PathLike[str] | None = None) -> list[CauseType]:
@@ -84,7 +97,7 @@ def load_cause_types(path: str | os.PathLike[str] | None = None) -> list[CauseTy
             raise RootCauseConfigError(f"{w}.type: {name!r} is {'reserved' if name == UNCLASSIFIED else 'used twice'}")
         components = tuple(t.str_list("components", []))
         alerts = alert_matchers(t.get("alerts", []), f"{w}.alerts", RootCauseConfigError)
-        ev = _load_evidence(t.get("evidence"), f"{w}.evidence") if t.get("evidence") is not None else None
+        ev = _load_evidence(t.get("evidence"), f"{w}.evidence") if t.get("evidence") is not None else ()
         if not (components or alerts or ev):
             raise RootCauseConfigError(f"{w}: needs at least one of components, alerts, evidence")
         floor = t.one_of("min_severity", ("P0", "P1", "P2"), None) if t.get("min_severity") is not None else None
@@ -97,56 +110,58 @@ def load_cause_types(path: str | os.PathLike[str] | None = None) -> list[CauseTy
 
 def alert_matches(inc: Incident, matchers: tuple[dict[str, str], ...] | list[dict[str, str]]) -> bool:
     """Whether any alert of ``inc`` matches one of ``matchers`` (every key given must be equal)."""
-    for a in inc.alerts:
-        fields = {"source": a.source, "rule": a.rule, "component": a.component,
-                  "direction": dict(a.context).get("direction")}
-        if any(all(str(fields.get(k)) == str(v) for k, v in m.items()) for m in matchers):
-            return True
-    return False
+    return any(_alert_matches(a, matchers) for a in inc.alerts)
 
 
-def evidence_frame(lake: Lake, types: list[CauseType], start: datetime, end: datetime) -> dict[tuple[str, str], dict]:
-    """{(tier, metric): {minute: value}} for every evidence signal over [start - the baseline, end)."""
-    wanted = sorted({(t.evidence["tier"], t.evidence["metric"], t.evidence.get("aggregate", "sum"))
-                     for t in types if t.evidence})
-    out: dict[tuple[str, str], dict] = {(t, m): {} for t, m, _ in wanted}
-    if not wanted:
-        return out
-    metrics = sorted({(m, agg) for _, m, agg in wanted})
-    rows = lake.query_table(GOLDEN, f"""
-        SELECT tier, minute, {', '.join(f'{agg}({m}) AS m{i}' for i, (m, agg) in enumerate(metrics))} FROM {{src}}
-        WHERE minute >= ? AND minute < ? AND tier IN ({', '.join('?' * len({t for t, _, _ in wanted}))})
-        GROUP BY ALL""", [start - BASELINE - BEFORE, end, *sorted({t for t, _, _ in wanted})])
-    for tier, minute, *values in rows:
-        for (m, _), v in zip(metrics, values, strict=True):
-            if (tier, m) in out and v is not None:
-                out[(tier, m)][minute] = float(v)
-    return out
+def _alert_matches(a: Alert, matchers: tuple[dict[str, str], ...] | list[dict[str, str]]) -> bool:
+    fields = {"source": a.source, "rule": a.rule, "component": a.component,
+              "direction": dict(a.context).get("direction")}
+    return any(all(str(fields.get(k)) == str(v) for k, v in m.items()) for m in matchers)
 
 
-def _evidence(ev: dict, inc: Incident, frame: dict[tuple[str, str], dict]) -> str | None:
-    series = frame.get((ev["tier"], ev["metric"]), {})
-    onset = inc.start
-    base = [v for t, v in series.items() if onset - BEFORE - BASELINE <= t < onset - BEFORE]
-    win = [v for t, v in series.items() if onset - BEFORE <= t <= onset + AFTER]
-    if len(base) < 10 or not win:
+def evidence_frame(lake: Lake, types: list[CauseType], start: datetime | None = None,
+                   end: datetime | None = None) -> EvidenceFrame:
+    """The evidence signals of every type, read from the lake around the onsets that :func:`classify` and
+    :func:`split_by_cause` ask about (``start``/``end``: kept for callers; the onsets decide what is read)."""
+    return EvidenceFrame(lake, [c for t in types for c in t.evidence])
+
+
+def claims(t: CauseType, a: Alert) -> bool:
+    """Whether alert ``a`` is one ``t`` speaks about: on one of its components and matching its alert matchers."""
+    return (not t.components or a.component in t.components) and (not t.alerts or _alert_matches(a, t.alerts))
+
+
+def _onset(t: CauseType, alerts: list[Alert]) -> datetime | None:
+    mine = [a.start for a in alerts if claims(t, a)]
+    return min(mine) if mine else None
+
+
+def _evidence(t: CauseType, alerts: list[Alert], frame: Frame) -> str | None:
+    """The evidence text when ``t``'s conditions hold around the onset of the first alert it claims."""
+    onset = _onset(t, alerts)
+    if onset is None:
         return None
-    med = statistics.median(base)
-    if ev["change"] == "drop":
-        low = min(win)
-        if med > 0 and low <= med * (1 - ev["by"]):
-            return f"{ev['tier']} {ev['metric']} fell from {med:g} to {low:g}"
-    else:
-        high = max(win)
-        if high > 0 and high >= max(med, 1e-9) * ev["by"] and high >= float(ev.get("at_least", 0)):
-            return f"{ev['tier']} {ev['metric']} rose from {med:g} to {high:g}"
-    return None
+    if isinstance(frame, EvidenceFrame):
+        frame.around(onset)
+    return check(list(t.evidence), frame, onset)
 
 
-def classify(inc: Incident, types: list[CauseType], frame: dict[tuple[str, str], dict]) -> tuple[str, str]:
+def classify(inc: Incident, types: list[CauseType], frame: Frame) -> tuple[str, str]:
     """(type, why) of the first type whose conditions hold, else (``unclassified``, '')."""
-    t, why = _classify(inc, types, frame)
-    return (t.type, why) if t else (UNCLASSIFIED, "")
+    components = {a.component for a in inc.alerts}
+    for t in types:
+        if t.components and not components & set(t.components):
+            continue
+        if t.alerts and not alert_matches(inc, t.alerts):
+            continue
+        if t.evidence:
+            found = _evidence(t, inc.alerts, frame)
+            if found is not None:
+                return t.type, found
+            continue
+        return t.type, ("matching alerts" if t.alerts else
+                        f"alerts on {', '.join(sorted(components & set(t.components)))}")
+    return UNCLASSIFIED, ""
 
 
 def severity_floor(cause: str, types: list[CauseType]) -> str | None:
@@ -155,19 +170,41 @@ def severity_floor(cause: str, types: list[CauseType]) -> str | None:
     return next((t.min_severity for t in types if t.type == cause), None)
 
 
-def _classify(inc: Incident, types: list[CauseType],
-              frame: dict[tuple[str, str], dict]) -> tuple[CauseType | None, str]:
-    components = {a.component for a in inc.alerts}
+def split_by_cause(incidents: list[Incident], types: list[CauseType], frame: Frame,
+                   smap: ServiceMap) -> list[Incident]:
+    """``incidents`` with each one whose alerts hold evidence for different types parted, one part per type,
+    every incident classified (``cause``, ``cause_evidence``), sorted by start.
+
+    Types with evidence claim alerts in the file's order (an alert goes to the first type that claims it and whose
+    evidence holds around the onset of the alerts it claims); an alert no such type claims joins the part it is
+    related to in the service map (or shares an edge location with), the nearest in time, else the nearest in
+    time. With fewer than two types claiming, the incident stays whole."""
+    if isinstance(frame, EvidenceFrame):  # one read for every onset of the tick
+        frame.prefetch([a.start for inc in incidents for a in inc.alerts])
+    out: list[Incident] = []
+    for inc in incidents:
+        for part in _parts(inc, types, frame, smap):
+            part.cause, part.cause_evidence = classify(part, types, frame)
+            out.append(part)
+    return sorted(out, key=lambda i: (i.start, i.id))
+
+
+def _parts(inc: Incident, types: list[CauseType], frame: Frame, smap: ServiceMap) -> list[Incident]:
+    groups: list[list[Alert]] = []
+    free = list(inc.alerts)
     for t in types:
-        if t.components and not components & set(t.components):
-            continue
-        if t.alerts and not alert_matches(inc, t.alerts):
-            continue
-        why = "matching alerts" if t.alerts else f"alerts on {', '.join(sorted(components & set(t.components)))}"
-        if t.evidence:
-            found = _evidence(t.evidence, inc, frame)
-            if found is None:
-                continue
-            why = found
-        return t, why
-    return None, ""
+        mine = [a for a in free if claims(t, a)]
+        if t.evidence and mine and _evidence(t, mine, frame) is not None:
+            groups.append(mine)
+            free = [a for a in free if not any(a is b for b in mine)]
+    if len(groups) < 2:
+        return [inc]
+
+    def near(a: Alert, k: int) -> tuple:
+        related = any(smap.related(a.component, b.component) or
+                      (a.edge_location != "all" and a.edge_location == b.edge_location) for b in groups[k])
+        return not related, min(abs((a.start - b.start).total_seconds()) for b in groups[k]), k
+
+    for a in free:
+        groups[min(range(len(groups)), key=lambda k: near(a, k))].append(a)
+    return [build_incident(g, smap) for g in groups]

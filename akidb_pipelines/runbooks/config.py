@@ -1,6 +1,9 @@
 """Runbooks as configuration (``config/runbooks.yaml``, or ``$AKIDB_RUNBOOKS_CONFIG``): what triggers a runbook,
 the action it takes, its guardrails, the metric that shows recovery and when the change is undone.
 
+A runbook runs only for its own cause: every trigger names the root-cause type it answers (``cause``, never
+``unclassified``), optionally narrowed by alert fields; an incident of another type, or of none, runs nothing.
+
 Action types:
 - ``autoscaling_step``: raise an Auto Scaling group's desired capacity by ``step`` (spot cascade: on-demand
   capacity), bounded by ``max_capacity`` and the group's MaxSize; restore sets the previous desired capacity.
@@ -25,7 +28,7 @@ from typing import Any
 
 from akidb_pipelines.alerting.correlate import Incident
 from akidb_pipelines.alerting.golden_columns import metric_expr
-from akidb_pipelines.alerting.rootcause import alert_matchers, alert_matches
+from akidb_pipelines.alerting.rootcause import UNCLASSIFIED, alert_matchers, alert_matches
 from akidb_pipelines.config import config_file, shipped_config
 from akidb_pipelines.config.loader import ConfigError, Fields, load_yaml
 
@@ -82,11 +85,17 @@ class Runbook:
             return f"{a['function']}:{a['qualifier']}"
         return str(a.get("group") or a.get("parameter"))
 
+    def answers(self, cause: str | None) -> bool:
+        """Whether this runbook is an answer to root-cause type ``cause``: one of its triggers names it. An
+        unclassified incident is answered by none (the loader refuses a trigger on it)."""
+        return cause is not None and cause != UNCLASSIFIED and any(t.get("cause") == cause for t in self.trigger)
+
     def matches(self, inc: Incident) -> bool:
-        """Any trigger matches: ``cause`` against the incident's root-cause type, the other keys against one of
-        its alerts (source, rule, component, direction)."""
+        """A trigger matches when its ``cause`` is the incident's root-cause type and its other keys, if any, match
+        one of the incident's alerts (source, rule, component, direction). A runbook runs only for its own cause:
+        a trigger without a cause (a runbook built in code) matches nothing."""
         for t in self.trigger:
-            if "cause" in t and str(t["cause"]) != inc.cause:
+            if not self.answers(inc.cause) or t.get("cause") != inc.cause:
                 continue
             rest = {k: v for k, v in t.items() if k != "cause"}
             if not rest or alert_matches(inc, [rest]):
@@ -135,6 +144,13 @@ def _runbook(item: object, w: str) -> Runbook:
     rid = r.str("id")
     action = _action(r.get("action"), r.at("action"))
     trigger = alert_matchers(r.get("trigger"), r.at("trigger"), RunbookConfigError, TRIGGER_KEYS, non_empty=True)
+    for j, t in enumerate(trigger):  # each runbook answers its own root-cause type, never any incident of a rule
+        if "cause" not in t:
+            raise RunbookConfigError(f"{r.at('trigger')}[{j}].cause: missing: a runbook runs only for the root-cause "
+                                     "type it answers (config/root_causes.yaml); the other keys narrow it down")
+        if t["cause"] == UNCLASSIFIED:
+            raise RunbookConfigError(f"{r.at('trigger')}[{j}].cause: {UNCLASSIFIED!r} is no cause: an incident "
+                                     "whose type is not known runs no runbook")
     return Runbook(rid, r.str("description", ""), trigger, action,
                    check_guardrails(r.get("guardrails"), action["type"], r.at("guardrails")),
                    r.bool("enabled", False), _verify(r.get("verify"), r.at("verify")),

@@ -4,7 +4,8 @@ The runbook sensor asks :func:`due_steps` what is due (from the incident ledger 
 state of its own) and launches one run of the ``runbook`` job per step, with the step as run config and
 ``runbook:<incident>:<runbook>:<step>`` as run key (a step is launched once). The job calls :func:`execute_step`.
 
-- **apply**: a paged, live incident whose runbooks were planned; the guardrails decide (``guardrails.run``).
+- **apply**: a paged, live incident whose runbooks were planned, when its cause (the ledger's latest) is the one the
+  runbook answers (``Runbook.answers``); the guardrails decide (``guardrails.run``).
 - **verify**: ``verify.after_minutes`` after an applied action: ``max(metric)`` of the tier over the last
   ``verify.minutes`` must be below ``verify.below``. Recovered: ``verified``. Not recovered: the action is rolled
   back where possible and the page is escalated (``not_recovered``).
@@ -75,7 +76,10 @@ def due_steps(ledger: pd.DataFrame, runbooks: list[Runbook], audit: AuditLog, no
             mine = [r for r in rows if r["incident"] == inc.id and r["runbook"] == rid]
             statuses = {r["status"] for r in mine}
             if not mine:
-                if now < quiet_at:  # act while the incident is live, not on a later look at its past
+                # act while the incident is live, not on a later look at its past, and only for the cause the
+                # runbook answers: the ledger row's cause is the latest (a planned runbook whose incident has since
+                # been typed otherwise, or split off, does not run)
+                if now < quiet_at and rb.answers(getattr(inc, "cause", None)):
                     out.append(Step(rid, inc.id, "apply", f"{inc.severity} {inc.cause} paged"))
                 continue
             applied = next((r for r in mine if r["status"] == "applied"), None)
