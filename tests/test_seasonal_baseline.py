@@ -42,10 +42,21 @@ def test_the_band_is_the_median_and_mad_of_the_same_minute_on_earlier_days():
             vals[MONDAY + pd.Timedelta(days=day, hours=10, minutes=j)] = 5 * day + j + 3
     vals[MONDAY + pd.Timedelta(days=1, hours=10, minutes=3)] = 1e6  # three minutes off: not pooled
     band = seasonal_band(_series(vals), [at], CFG, Z95).iloc[0]
-    # fifteen values 1..15: median 8; |x - 8| = 0,1,1,...,7,7 sorted, the 8th of fifteen is 4
+    # fifteen values 1..15: median 8; |x - 8| = 0,1,1,...,7,7 sorted, the 8th of fifteen is 4 (MAD); their mean is
+    # 2 * (1 + ... + 7) / 15 = 56 / 15. sigma = max(1.4826 * 4, 1.2533 * 56 / 15) = 5.9304; three days of median
+    half = Z95 * 1.4826 * 4 * (1 + np.pi / 6) ** 0.5
     assert band["yhat"] == 8.0 and band["days"] == 3
-    assert band["yhat_upper"] == pytest.approx(8 + Z95 * 1.4826 * 4)
-    assert band["yhat_lower"] == pytest.approx(8 - Z95 * 1.4826 * 4)
+    assert band["yhat_upper"] == pytest.approx(8 + half) and band["yhat_lower"] == pytest.approx(8 - half)
+
+
+def test_values_that_mostly_tie_still_get_a_spread():
+    # an error rate at 0 most minutes: Mon..Thu at 03:00 -/+ 2, twenty values, four of them 10 (one a day)
+    vals = {MONDAY + pd.Timedelta(days=d, hours=3, minutes=j): 10.0 if j == 0 else 0.0
+            for d in range(4) for j in range(-2, 3)}
+    band = seasonal_band(_series(vals), [MONDAY + pd.Timedelta(days=4, hours=3)], CFG, Z95).iloc[0]
+    # median 0 and MAD 0 (16 of 20 at 0); mean absolute deviation 40 / 20 = 2: sigma = 1.2533 * 2; four days
+    assert band["yhat"] == 0.0 and band["days"] == 4
+    assert band["yhat_upper"] == pytest.approx(Z95 * 1.2533 * 2 * (1 + np.pi / 8) ** 0.5)
 
 
 def test_weekdays_and_weekends_get_their_own_median_and_the_lookback_is_in_days():
