@@ -157,6 +157,11 @@ CASES = [
     ("root_causes.yaml", "types.0.evidence.metric", "cold_starts / (requests", "unbalanced parentheses"),
     ("root_causes.yaml", "types.0.evidence.metric", "requests'", "unexpected \"'\""),
     ("root_causes.yaml", "types.0.evidence.metric", "2 * 3", "names no golden-signal column"),
+    ("root_causes.yaml", "types.0.evidence", [], "types[0].evidence: expected a non-empty list"),
+    ("root_causes.yaml", "types.0.evidence.at_least", 1, "types[0].evidence.at_least: only a rise has a least value"),
+    ("root_causes.yaml", "types.0.evidence", [{"tier": "t", "metric": "requests", "change": "rise", "by": 2},
+                                              {"tier": "t", "metric": "requests", "change": "drop", "by": 2}],
+     "types[0].evidence[1].by: a drop is a share up to 1"),
     ("runbooks.yaml", "runbooks.0.verify.metric", "error_rate; x", "runbooks[0].verify.metric: 'error_rate; x': "
      "unexpected '; x'"),
     ("runbooks.yaml", "runbooks.0.verify.metric", "latency_p95_ms(1)", "function calls are not allowed"),
@@ -182,6 +187,13 @@ CASES = [
     ("runbooks.yaml", "runbooks.0.guardrails.cooldown_minutes", -5,
      "runbooks[0].guardrails.cooldown_minutes: expected a number >= 0, got -5"),
     ("runbooks.yaml", "runbooks.0.verify.minutes", 0, "runbooks[0].verify.minutes: expected a positive integer"),
+    ("runbooks.yaml", "runbooks.0.verify.relative", "yes", "runbooks[0].verify.relative: expected true or false"),
+    ("runbooks.yaml", "runbooks.0.verify.relative", True,  # below 0.01 of normal: a factor above 1 is needed
+     "runbooks[0].verify.below: with relative: true, a factor of the normal level above 1"),
+    # a runbook runs only for the root-cause type it answers
+    ("runbooks.yaml", "runbooks.0.trigger.0", {"rule": "latency"}, "runbooks[0].trigger[0].cause: missing"),
+    ("runbooks.yaml", "runbooks.0.trigger.0.cause", "unclassified",
+     "runbooks[0].trigger[0].cause: 'unclassified' is no cause"),
     # static rules
     ("static_rules.yaml", "rule", [], "unknown field(s) ['rule']"),
     ("static_rules.yaml", "rules.0.enable", True, "rules[0]: unknown field(s) ['enable']"),

@@ -293,14 +293,12 @@ def test_one_fault_with_symptoms_on_two_tiers_stays_one_incident():
     assert inc.cause == SPOT and len(inc.alerts) == 2 and inc.root.component == "akidb-rest"
 
 
-def test_the_evidence_is_read_from_the_golden_signals_with_values_bound(tmp_path):
-    """The same minutes published as models/marts/golden_signals_1m: the lake-backed frame types the overlap the
-    same way (rows of other edge locations with empty capacity columns, and the 'all' row of Lambda@Edge without
-    cold starts, are skipped by the aggregates as by the mart's readers)."""
-    spot_at = DAY + timedelta(hours=10, minutes=17)
-    tel, alerts = _overlap(spot_at, spot_at + 4 * M)
+def golden_lake(tmp_path, tel: dict) -> Lake:  # noqa: ANN001
+    """``tel`` published as models/marts/golden_signals_1m, with the rows the mart also has: akidb-rest at an edge
+    location (X-Ray) with empty capacity columns, and Lambda@Edge 'all' with requests but no cold starts."""
     rest = pd.DataFrame({"minute": tel["minutes"], "tier": "akidb-rest", "edge_location": "all",
                          **{k: v for k, v in tel["akidb-rest"].items()}})
+    rest["capacity_ratio"] = rest["provisioned_capacity_rps"] / rest["used_capacity_rps"]
     rest_edge = pd.DataFrame({"minute": tel["minutes"], "tier": "akidb-rest", "edge_location": "IAD89"})
     edge = [pd.DataFrame({"minute": tel["minutes"], "tier": "lambda-edge", "edge_location": e, **cols})
             for e, cols in tel["lambda-edge"].items()]
@@ -315,6 +313,15 @@ def test_the_evidence_is_read_from_the_golden_signals_with_values_bound(tmp_path
     con.register("rows_df", rows)
     con.execute("COPY rows_df TO $p (FORMAT parquet)", {"p": str(part / "data_0.parquet")})
     lake.publish(GOLDEN, "test", staged, [])
+    return lake
+
+
+def test_the_evidence_is_read_from_the_golden_signals_with_values_bound(tmp_path):
+    """The same minutes in the lake: the lake-backed frame types the overlap the same way (the extra rows are
+    skipped by the aggregates as by the mart's readers)."""
+    spot_at = DAY + timedelta(hours=10, minutes=17)
+    tel, alerts = _overlap(spot_at, spot_at + 4 * M)
+    lake = golden_lake(tmp_path, tel)
     lazy = evidence_frame(lake, TYPES)
     assert all(len(v) == 0 for v in lazy.values())  # nothing read before an onset is asked about
     parts = split_by_cause(correlate(alerts, SMAP), TYPES, lazy, SMAP)
@@ -374,3 +381,27 @@ def test_bad_evidence_is_one_line_naming_the_field(tmp_path, evidence, field):
     p.write_text(f"types: [{{type: x, components: [a], evidence: {evidence}}}]")
     with pytest.raises(RootCauseConfigError, match=re.escape(f"{p}: {field}")):
         load_cause_types(p)
+
+
+def test_the_lstm_runbook_verifies_capacity_against_what_the_hour_normally_has(tmp_path):
+    """Relative verification: "capacity ratio < 3" failed at night with no incident (the on-demand floor keeps it
+    near 3 on a weekend night); "< 1.5 x normal for this hour" holds there, fails while an afternoon
+    over-provisioning of 2x lasts, and holds again once it is over."""
+    from akidb_pipelines.runbooks.lifecycle import recovered
+
+    lstm_rb = next(r for r in load_runbooks() if r.id == "lstm-cascade-disable-predictive")
+    assert lstm_rb.verify.relative and lstm_rb.verify.below == 1.5
+    onset = DAY + timedelta(hours=15)
+    tel = telemetry(seed=10, over=((onset, 90, 2.0),))
+    lake = golden_lake(tmp_path, tel)
+    cols = tel["akidb-rest"]
+    ratio = cols["provisioned_capacity_rps"] / cols["used_capacity_rps"]
+    night = DAY - timedelta(days=1) + timedelta(hours=3)          # Sunday 03:00, no incident
+    i = int((night - START) / M)
+    assert ratio[i - 9:i + 1].max() >= 3.0                          # the fixed bound would have failed here
+    assert recovered(lake, lstm_rb, night)[0]
+    j = int((onset - START) / M) + 40
+    assert ratio[j - 9:j + 1].max() > 1.5 * np.median(ratio[j - 1440 - 30:j - 1440 + 31])  # during: far above
+    ok, why = recovered(lake, lstm_rb, onset + 40 * M)
+    assert not ok and "x normal" in why and "earlier weekday" in why
+    assert recovered(lake, lstm_rb, onset + 120 * M)[0]            # 30 minutes after it ended

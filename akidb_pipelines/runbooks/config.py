@@ -38,7 +38,7 @@ REQUIRED = {"autoscaling_step": ("group", "step"), "ssm_flag": ("parameter", "va
             "lambda_provisioned_concurrency": ("function", "qualifier", "concurrency")}
 ACTION_TYPES = tuple(REQUIRED)
 TRIGGER_KEYS = ("cause", "source", "rule", "component", "direction")
-VERIFY_FIELDS = ("tier", "metric", "below", "minutes", "after_minutes", "edge_location")
+VERIFY_FIELDS = ("tier", "metric", "below", "minutes", "after_minutes", "edge_location", "relative")
 RUNBOOK_FIELDS = ("id", "description", "trigger", "action", "guardrails", "verify", "restore_after_minutes",
                   "enabled")
 # The guardrails each action type reads (a bound of another type would be silently ignored, so it is refused)
@@ -55,7 +55,8 @@ class RunbookConfigError(ConfigError):
 @dataclass(frozen=True)
 class Verify:
     """The metric that shows recovery: ``max(metric)`` of ``tier`` over the last ``minutes`` minutes must be
-    below ``below``; checked ``after_minutes`` after the action."""
+    below ``below`` (``relative``: below ``below`` times its normal level at that time of day, ``verify.py``);
+    checked ``after_minutes`` after the action."""
 
     tier: str
     metric: str
@@ -63,6 +64,7 @@ class Verify:
     minutes: int = 5
     after_minutes: int = 10
     edge_location: str = "all"
+    relative: bool = False
 
 
 @dataclass(frozen=True)
@@ -134,9 +136,14 @@ def _verify(v: object, w: str) -> Verify | None:
     if v is None:
         return None
     f = Fields(v, w, RunbookConfigError, VERIFY_FIELDS)
+    relative = f.bool("relative", False)
+    below = float(f.number("below"))
+    if relative and below <= 1:
+        raise RunbookConfigError(f"{f.at('below')}: with relative: true, a factor of the normal level above 1 "
+                                 f"(1.5 = half again what this hour normally has), got {below:g}")
     return Verify(f.str("tier"), metric_expr(f.get("metric"), f.at("metric"), RunbookConfigError),
-                  float(f.number("below")), f.int("minutes", 5, minimum=1), f.int("after_minutes", 10, minimum=0),
-                  f.str("edge_location", "all"))
+                  below, f.int("minutes", 5, minimum=1), f.int("after_minutes", 10, minimum=0),
+                  f.str("edge_location", "all"), relative)
 
 
 def _runbook(item: object, w: str) -> Runbook:

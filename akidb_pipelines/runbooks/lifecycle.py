@@ -7,7 +7,8 @@ state of its own) and launches one run of the ``runbook`` job per step, with the
 - **apply**: a paged, live incident whose runbooks were planned, when its cause (the ledger's latest) is the one the
   runbook answers (``Runbook.answers``); the guardrails decide (``guardrails.run``).
 - **verify**: ``verify.after_minutes`` after an applied action: ``max(metric)`` of the tier over the last
-  ``verify.minutes`` must be below ``verify.below``. Recovered: ``verified``. Not recovered: the action is rolled
+  ``verify.minutes`` must be below ``verify.below`` (with ``relative``: that factor of the metric's normal level at
+  this time of day, ``verify.py``). Recovered: ``verified``. Not recovered: the action is rolled
   back where possible and the page is escalated (``not_recovered``).
 - **restore**: a verified action is undone ``restore_after_minutes`` after the verification (a runbook without a
   verification: after the incident went quiet): the on-demand capacity scaled back, predictive scaling re-enabled,
@@ -33,6 +34,7 @@ from akidb_pipelines.runbooks.actuator import Actuator
 from akidb_pipelines.runbooks.audit import AuditLog, Outcome
 from akidb_pipelines.runbooks.config import Runbook
 from akidb_pipelines.runbooks.guardrails import rollback, run
+from akidb_pipelines.runbooks.verify import bound
 from akidb_pipelines.storage import Lake
 
 
@@ -110,8 +112,11 @@ def recovered(lake: Lake, rb: Runbook, now: datetime) -> tuple[bool, str]:
     peak, n = rows[0] if rows else (None, 0)
     if not n or peak is None:
         return False, f"no {v.tier} {v.metric} data in the last {v.minutes} min"
-    ok = peak < v.below
-    return ok, f"{v.tier} {v.metric} max {peak:.4g} over {v.minutes} min {'<' if ok else '>='} {v.below:g}"
+    limit, how = bound(lake, v, now)
+    if limit is None:
+        return False, how
+    ok = peak < limit
+    return ok, f"{v.tier} {v.metric} max {peak:.4g} over {v.minutes} min {'<' if ok else '>='} {how}"
 
 
 def execute_step(step: Step, runbooks: list[Runbook], lake: Lake, actuator: Actuator, audit: AuditLog,
