@@ -44,7 +44,8 @@ def minutes(days: float) -> pd.DatetimeIndex:
     return pd.date_range(START, periods=int(days * 1440), freq="min", tz="UTC")
 
 
-def frame(days: float = 4, daily_shape: bool = True, traffic=None, p95=None, pooled=None) -> pd.DataFrame:  # noqa: ANN001
+def frame(days: float = 4, daily_shape: bool = True,  # noqa: ANN001 - traffic, p95, pooled: callables
+          traffic=None, p95=None, pooled=None) -> pd.DataFrame:
     """golden_signals_1m rows of tier lambda-edge: one per edge location and minute, and the 'all' row.
 
     Normal latency: P95 45-64 ms; each location has one isolated bad minute a day (a minute where two of its
@@ -104,7 +105,8 @@ def key(location: str) -> str:
 
 
 def test_the_edge_specs_say_what_the_docs_defend():
-    assert (PER_LOCATION.budgeting, PER_LOCATION.target, PER_LOCATION.group_by) == ("Occurrences", 0.996, "edge_location")
+    assert (PER_LOCATION.budgeting, PER_LOCATION.target, PER_LOCATION.group_by) == (
+        "Occurrences", 0.996, "edge_location")
     assert f"emf_latency_p95_ms < {THRESHOLD_MS:g} THEN requests" in PER_LOCATION.good.expr
     assert "tier = 'lambda-edge'" in PER_LOCATION.total.where and PER_LOCATION.promql_skip
     assert (OVERALL.budgeting, OVERALL.target, OVERALL.op, OVERALL.value) == ("Timeslices", 0.999, "lt", THRESHOLD_MS)
@@ -169,7 +171,8 @@ def test_a_normal_day_does_not_fire_even_with_three_cold_start_minutes_in_one_ho
     loc = gs[(gs["edge_location"] == "NRT57") & (gs["minute"] > burst + 40 * M - timedelta(hours=1))
              & (gs["minute"] <= burst + 40 * M)]
     by_hand = loc.loc[loc["emf_latency_p95_ms"] >= THRESHOLD_MS, "requests"].sum() / loc["requests"].sum() / 0.004
-    got = con.execute("SELECT burn_1h FROM burn WHERE slo = ? AND minute = ?", [key("NRT57"), burst + 40 * M]).fetchone()
+    got = con.execute("SELECT burn_1h FROM burn WHERE slo = ? AND minute = ?",
+                      [key("NRT57"), burst + 40 * M]).fetchone()
     assert got[0] == pytest.approx(by_hand) and 10 < by_hand < FAST.factor
 
 
@@ -284,10 +287,39 @@ def test_akidb_rules_covers_edge_latency_and_says_why_the_per_location_slo_has_n
     from akidb_pipelines.slo.promrules import render_rules, rule_groups
 
     text = render_rules(SLOS, TABLE)
-    assert text.splitlines()[1].startswith("# No rules for the SLO edge-location-latency: the per-edge-location latency")
+    assert text.splitlines()[1].startswith(
+        "# No rules for the SLO edge-location-latency: the per-edge-location latency")
     rules = rule_groups(SLOS, TABLE)["groups"]
     assert not any(r["labels"]["slo"] == PER_LOCATION.name for g in rules for r in g["rules"])
-    fast = next(r for r in rules[1]["rules"] if r["labels"] == {"slo": "edge-latency", "tier": "fast", "severity": "P0"})
+    fast = next(r for r in rules[1]["rules"]
+                if r["labels"] == {"slo": "edge-latency", "tier": "fast", "severity": "P0"})
     assert 'slo:sli_error:ratio_rate1h{slo="edge-latency"} > 0.0144' in fast["expr"]   # 14.4 x 0.1%
-    assert 'service="lambda-edge"' in next(r["expr"] for r in rules[0]["rules"] if r["record"] == "slo:sli_slice_bad:ratio_1m"
-                                           and r["labels"]["slo"] == "edge-latency")
+    slice_bad = next(r["expr"] for r in rules[0]["rules"]
+                     if r["record"] == "slo:sli_slice_bad:ratio_1m" and r["labels"]["slo"] == "edge-latency")
+    assert 'service="lambda-edge"' in slice_bad and slice_bad.endswith(">= bool 0.300")
+
+
+def test_on_generated_days_the_storm_pages_each_stormed_location_and_no_other_edge_slo_fires(days_lake):
+    """tests/data/scenario_days.yaml: a 15-minute storm (P95 4.5 s) at NRT57, SIN52 and SYD62 on the third day at
+    07:00, after two quiet days (checked from hour 6 on: the windows' warm-up, as in test_slo_incidents). Each
+    stormed location pages P0 within N = 4 minutes of the onset (earlier when a cold-start minute of the hour before
+    adds to the storm's); three locations are a quarter of the edge's latency samples, 30% of them cold: the pooled
+    P95 is over 300 ms and the all-locations SLO pages at the onset."""
+    from tests.conftest import DAYS_START
+
+    lake, _ = days_lake
+    con = duckdb.connect()
+    con.execute("SET TimeZone='UTC'")
+    onset = DAYS_START + timedelta(days=2, hours=7)
+    burn = lake.glob("models/marts/slo_burn_rates_1m")
+    rows = con.execute(f"""SELECT slo, alert_state, min(minute) FROM read_parquet('{burn}')
+                           WHERE minute >= ? AND slo LIKE 'edge%' AND alert_state IN ('fast', 'medium', 'slow')
+                           GROUP BY ALL ORDER BY ALL""", [DAYS_START + timedelta(hours=6)]).fetchall()
+    first = {(slo, state): t for slo, state, t in rows}
+    n = fast_minutes_needed(PER_LOCATION.target)
+    stormed = {key(x) for x in ("NRT57", "SIN52", "SYD62")}
+    assert {slo for slo, _, _ in rows} == stormed | {OVERALL.name}, rows
+    assert min(t for _, _, t in rows) >= onset, rows            # nothing edge fires before the storm
+    for k in stormed:
+        assert onset <= first[(k, "fast")] <= onset + (n - 1) * M, rows
+    assert first[(OVERALL.name, "fast")] == onset, rows

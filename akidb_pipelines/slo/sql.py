@@ -2,10 +2,10 @@
 
 ``sli_events_sql``: per minute and SLO instance, good and total events (one slice per minute for Timeslices SLOs);
 an instance is an SLO, or one value of a grouped SLO's column (``<name>.<value>``, see ``spec.instance_key``).
-``burn_rates_sql``: per minute and SLO instance (with its ``spec`` and ``edge_location``), window sums on a gap-free minute grid (running sums differenced with LAG
-at fixed offsets, the fastest exact method measured here), burn rates, the 30-day budget and the alert state with
-the faster-tier suppression, the low-traffic guard and ``no_data`` as a state of its own. Both mirror
-``akidb_pipelines.slo.maths``, which the tests hold them to.
+``burn_rates_sql``: per minute and SLO instance (with its ``spec`` and ``edge_location``), window sums on a gap-free
+minute grid (running sums differenced with LAG at fixed offsets, the fastest exact method measured here), burn rates,
+the 30-day budget and the alert state with the faster-tier suppression, the low-traffic guard and ``no_data`` as a
+state of its own. Both mirror ``akidb_pipelines.slo.maths``, which the tests hold them to.
 """
 
 from __future__ import annotations
