@@ -123,7 +123,7 @@ def fit_prophet(history: pd.DataFrame, params: ProphetParams, *,
     weekend_rows = int((seen.dt.day_of_week >= 5).sum())
     step = seen.diff().median() if len(seen) > 1 else pd.Timedelta(minutes=5)
     # The weekday/weekend profile at any span (issue 14: switching to Fourier weekly seasonality at two weeks
-    # made the back-test MAPE jump from 2% to 12-50%), else weekly seasonality once two weeks are shown.
+    # made the back-test MAPE jump from 2% to 10-50%), else weekly seasonality once two weeks are shown.
     weekend = (params.weekend_profile == "auto" and params.weekly_seasonality and span >= DAILY_MIN_SPAN
                and min(weekend_rows, len(seen) - weekend_rows) * step >= WEEKEND_MIN_EACH)
     model = Prophet(
