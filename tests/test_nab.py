@@ -10,7 +10,9 @@ S(x) = 2 / (1 + exp(5x)) - 1 is NAB's scaled sigmoid:
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -159,3 +161,57 @@ def test_window_rows_maps_timestamps_and_rejects_unknown_ones():
     assert window_rows(ts, [["2014-04-01 00:10:00.000000", "2014-04-01 00:20:00.000000"]]) == ((2, 4),)
     with pytest.raises(ValueError, match="timestamps of the file"):
         window_rows(ts, [["2014-04-01 00:11:00", "2014-04-01 00:20:00"]])
+
+
+# -- leave-one-category-out cross-validation (forecast/nab_cv.py) -------------------------------------------------
+
+def test_cross_validation_chooses_on_the_other_categories_and_scores_the_held_out_one(monkeypatch):
+    """The selection arithmetic, with the detector's raw scores given (the detector is tested elsewhere). Three
+    categories: X (two files, a window each), Y (one file, one window), Z (one file, no window); a grid of two
+    settings c0 (threshold 1.0) and c1 (threshold 2.0). Every window: null -1, perfect +1.
+
+        raw        X1     X2     Y      Z
+        c0        1.0    0.5   -1.0  -0.22
+        c1       -1.0    0.8    0.9   0.0
+
+    Hold X out: on Y+Z (null -1, perfect 1) c0 = 100 * (-1.22 + 1) / 2 = -11, c1 = 100 * (0.9 + 1) / 2 = 95:
+      c1; on X (null -2, perfect 2): 100 * (-0.2 + 2) / 4 = 45.
+    Hold Y out: on X+Z c0 = 100 * (1.28 + 2) / 4 = 82, c1 = 100 * (-0.2 + 2) / 4 = 45: c0; on Y: 0.
+    Hold Z out: on X+Y c0 = 100 * (0.5 + 3) / 6 = 58.3, c1 = 100 * (0.7 + 3) / 6 = 61.7: c1; no window, raw 0.
+    Pooled held-out: raw -0.2 - 1 + 0 = -1.2 over null -3, perfect 3: 100 * 1.8 / 6 = 30.
+    On everything: c0 = 100 * (0.28 + 3) / 6 = 54.7, c1 = 100 * (0.7 + 3) / 6 = 61.7: c1."""
+    from akidb_pipelines.forecast import nab_cv
+    from akidb_pipelines.forecast.detector import DetectorConfig
+
+    win, none = FileLabels(rows=20, windows=((10, 14),), probation=2), FileLabels(rows=20, windows=(), probation=2)
+    files = [nab_cv.NabFile(n, n.split("/")[0], lb, None) for n, lb in
+             (("X/1.csv", win), ("X/2.csv", win), ("Y/1.csv", win), ("Z/1.csv", none))]
+    table = {1.0: [1.0, 0.5, -1.0, -0.22], 2.0: [-1.0, 0.8, 0.9, 0.0]}
+    monkeypatch.setattr(nab_cv, "raw_scores",
+                        lambda fs, cfg: (np.array(table[cfg.threshold]), np.array([0, 0, 0, 2 * (cfg.threshold == 1)])))
+    rep = nab_cv.cross_validate(files, DetectorConfig(), {"threshold": (1.0, 2.0)})
+    folds = {f.held_out: f for f in rep.folds}
+    assert [f.chosen["threshold"] for f in rep.folds] == [2.0, 1.0, 2.0]  # X, Y, Z in order
+    assert folds["X"].train_score == pytest.approx(95.0) and folds["X"].held_out_score == pytest.approx(45.0)
+    assert folds["Y"].train_score == pytest.approx(82.0) and folds["Y"].held_out_score == pytest.approx(0.0)
+    assert folds["Z"].train_score == pytest.approx(370 / 6) and folds["Z"].held_out_score is None
+    assert folds["Z"].held_out_raw == 0.0 and folds["Z"].held_out_fp_rows == 0
+    assert (folds["X"].held_out_windows, folds["Y"].held_out_windows, folds["Z"].held_out_windows) == (2, 1, 0)
+    assert rep.pooled_held_out == pytest.approx(30.0)
+    assert rep.chosen_on_all == {"threshold": 2.0} and rep.score_on_all == pytest.approx(370 / 6)
+    assert rep.best_by_value == {"threshold": {"1.0": pytest.approx(328 / 6), "2.0": pytest.approx(370 / 6)}}
+
+
+def test_cross_validation_grid_and_refusal():
+    import pandas as pd
+
+    from akidb_pipelines.forecast import nab_cv
+    from akidb_pipelines.forecast.detector import DetectorConfig
+
+    configs = nab_cv.grid_configs(DetectorConfig(), {"threshold": (1.0, 1.1), "suppress": ("0m", "3h", "12h")})
+    assert len(configs) == 6 and configs[0][0] == {"threshold": 1.0, "suppress": "0m"}
+    assert configs[-1][1].threshold == 1.1 and configs[-1][1].suppress == pd.Timedelta(hours=12)
+    base = dataclasses.replace(DetectorConfig(), online=dataclasses.replace(DetectorConfig().online,
+                                                                            exclude_anomalies=True))
+    with pytest.raises(ValueError, match="exclude_anomalies"):
+        nab_cv.load_corpus(Path("."), Path("x.json"), base, None)
