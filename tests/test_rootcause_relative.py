@@ -305,13 +305,12 @@ def golden_lake(tmp_path, tel: dict) -> Lake:  # noqa: ANN001
     edge_all = pd.DataFrame({"minute": tel["minutes"], "tier": "lambda-edge", "edge_location": "all",
                              "requests": sum(c["requests"] for c in tel["lambda-edge"].values())})
     rows = pd.concat([rest, rest_edge, *edge, edge_all], ignore_index=True)
+    rows["_h"] = [int(m.timestamp()) // 3600 for m in rows["minute"]]   # one partition per hour, as the models
     lake = Lake(tmp_path / "lake")
     staged = lake.staging_dir()
-    part = staged / f"_h={int(START.timestamp()) // 3600}"
-    part.mkdir()
     con = duckdb.connect()
     con.register("rows_df", rows)
-    con.execute("COPY rows_df TO $p (FORMAT parquet)", {"p": str(part / "data_0.parquet")})
+    con.execute("COPY rows_df TO $p (FORMAT parquet, PARTITION_BY (_h), OVERWRITE_OR_IGNORE)", {"p": str(staged)})
     lake.publish(GOLDEN, "test", staged, [])
     return lake
 
