@@ -1,5 +1,6 @@
 """`akidb nab-eval` on data as real NAB files come: a gap longer than the training window, rows out of time order,
-repeated timestamps, a category folder given as a symbolic link. Each is repaired with a warning; none stops it."""
+repeated timestamps, a category folder given as a symbolic link. Each is repaired with a warning; none stops it.
+The detector's windows are converted at the resolution seen before scoring starts."""
 
 from __future__ import annotations
 
@@ -90,3 +91,18 @@ def _write(path, df: pd.DataFrame):  # noqa: ANN001, ANN202
     path.parent.mkdir(parents=True, exist_ok=True)
     df.to_csv(path, index=False)
     return path
+
+
+def test_the_resolution_nab_eval_uses_is_known_before_scoring_starts():
+    """A file sampled every 5 minutes during its probationary rows and every minute after: the detector's windows
+    are converted at 5 minutes (what was seen while learning), not at the later rows' minute (which the whole
+    file's median would give)."""
+    from akidb_pipelines.forecast.detector_config import infer_resolution
+    from akidb_pipelines.forecast.nab_eval import seen_resolution
+
+    t0 = pd.Timestamp("2026-01-05")
+    ds = pd.Series([t0 + pd.Timedelta(minutes=5 * k) for k in range(30)]
+                   + [t0 + pd.Timedelta(minutes=150 + k) for k in range(200)])
+    assert infer_resolution(ds) == pd.Timedelta(minutes=1)
+    assert seen_resolution(ds, probation=30) == pd.Timedelta(minutes=5)
+    assert seen_resolution(ds, probation=0) == pd.Timedelta(minutes=5)  # at least the first two rows

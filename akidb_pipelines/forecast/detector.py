@@ -74,7 +74,9 @@ def score_points(frame: pd.DataFrame, config: DetectorConfig, resolution: pd.Tim
     * ``is_anomaly``: the debounced, repeat-suppressed decision, ``anomaly_score >= 0.5``.
 
     Missing ``y`` (NaN) gives score 0, no direction, anomaly_score 0 and no anomaly; it does not count as context.
-    Strictly causal: row i's outputs depend on rows <= i only.
+    Strictly causal at a given resolution: row i's outputs depend on rows <= i only. The inferred resolution looks
+    at every timestamp of the frame (a regular series has the same spacing throughout); a caller replaying a series
+    online can pass the resolution of the rows it has already seen (``akidb nab-eval`` uses the probationary rows).
     """
     missing = sorted({"ds", "y", "yhat", "yhat_lower", "yhat_upper"} - set(frame.columns))
     if missing:

@@ -35,7 +35,8 @@ import pandas as pd
 
 from akidb_pipelines.forecast.detector import score_points
 from akidb_pipelines.forecast.detector_config import DetectorConfig, load_detector_config
-from akidb_pipelines.forecast.nab_eval import NabInputError, discover, online_forecast, read_nab_csv
+from akidb_pipelines.forecast.nab_eval import (NabInputError, discover, online_forecast, read_nab_csv,
+                                              seen_resolution)
 from akidb_pipelines.forecast.nab_scoring import (PROFILES, FileLabels, normalized, null_score, perfect_score,
                                                   probationary_length, score_file, window_rows)
 
@@ -100,7 +101,8 @@ def raw_scores(files: Sequence[NabFile], config: DetectorConfig) -> tuple[np.nda
     """Per file: the NAB standard raw score at the shipped decision, and the false-positive rows."""
     raw, fp = np.zeros(len(files)), np.zeros(len(files), dtype=int)
     for i, f in enumerate(files):
-        a = score_points(f.forecast, config)["anomaly_score"].to_numpy().copy()
+        a = score_points(f.forecast, config, resolution=seen_resolution(f.forecast["ds"], f.labels.probation)
+                         )["anomaly_score"].to_numpy().copy()
         a[: f.labels.probation] = 0.0  # learning only, as in akidb nab-eval
         fs = score_file(a, f.labels, PROFILES["standard"], DECISION)
         raw[i], fp[i] = fs.raw, fs.fp_rows

@@ -170,6 +170,14 @@ def online_forecast(df: pd.DataFrame, config: Any, *, cache_dir: Path | None = N
 
 # -- evaluation ----------------------------------------------------------------------------------------------------
 
+def seen_resolution(ds: pd.Series, probation: int) -> pd.Timedelta:
+    """The series' resolution as the detector may know it online: the median spacing of the probationary rows
+    (data it learns from before scoring anything), at least the first two rows; never the rows still to come."""
+    from akidb_pipelines.forecast.detector_config import infer_resolution
+
+    return infer_resolution(ds.iloc[: max(probation, 2)])
+
+
 @dataclass
 class EvalReport:
     files: int
@@ -245,7 +253,7 @@ def evaluate(data_dir: str | Path, labels_file: str | Path, out_dir: str | Path 
     fits = 0
     exclude = None
     if config.online.exclude_anomalies:
-        def exclude(ctx: pd.DataFrame) -> np.ndarray:
+        def exclude(ctx: pd.DataFrame) -> np.ndarray:  # the rows before a refit: all seen already
             return score_points(ctx, config)["is_anomaly"].to_numpy()
     warnings: list[str] = []
 
@@ -263,7 +271,7 @@ def evaluate(data_dir: str | Path, labels_file: str | Path, out_dir: str | Path 
         fc = online_forecast(df, config, cache_dir=Path(cache_dir) if cache_dir else None, exclude=exclude,
                              warn=lambda m, name=name: warn(f"{name}: {m}"))
         fits += int(fc["fit_id"].max()) + 1
-        res = score_points(fc, config)
+        res = score_points(fc, config, resolution=seen_resolution(fc["ds"], labels.probation))
         res.loc[: labels.probation - 1, "anomaly_score"] = 0.0  # learning only: never an alert
         res["label"] = (labels.window_ids() >= 0).astype(int)
         if out_dir is not None:
@@ -337,4 +345,5 @@ def _fmt(x: float | None) -> str:
     return "n/a" if x is None else f"{x:.0f}"
 
 
-__all__ = ["read_nab_csv", "NabInputError", "online_forecast", "EvalReport", "evaluate", "report_text"]
+__all__ = ["read_nab_csv", "NabInputError", "online_forecast", "seen_resolution", "EvalReport", "evaluate",
+           "report_text"]
