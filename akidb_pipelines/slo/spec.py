@@ -13,7 +13,7 @@ Extensions, as ``metadata.annotations`` (OpenSLO's place for them; other tools i
   events, budget, burn rates and alerts), keyed ``<name>.<value>`` (:func:`instance_key`): a new edge location gets
   its SLO from its first minute of data, with no list to keep in step.
 * ``akidb.io/promql-errors|total|slice-bad``: the SLI in PromQL for ``akidb rules``; ``akidb.io/promql-skip``:
-  why the SLO has no Prometheus rules (one of the two is required for ``akidb rules`` to cover or skip it openly).
+  why the SLO has no Prometheus rules (not both; the rules file's header lists every SLO without rules and why).
 """
 
 from __future__ import annotations
