@@ -4,7 +4,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from akidb_pipelines.alerting.routing import RoutingConfigError, load_routing
+from akidb_pipelines.alerting.routing import RoutingConfigError, TicketPolicy, load_routing
 
 UTC = timezone.utc
 
@@ -54,12 +54,35 @@ def test_p2_is_a_ticket(policy):
     assert (d.action, d.team, d.pagerduty_severity) == ("ticket", None, "warning")
 
 
+TEAMS = "teams: [{name: x, timezone: UTC, days: [mon], start: '09:00', end: '17:00'}]\n"
+SEVERITIES = ("severities: {P0: {action: page, pagerduty_severity: critical}, P1: {action: page, pagerduty_severity: "
+              "error}, P2: {action: ticket, pagerduty_severity: warning}}\n")
+
+
+def test_the_ticket_policy_is_read_from_the_tickets_section(tmp_path):
+    p = tmp_path / "routing.yaml"
+    p.write_text(TEAMS + SEVERITIES + "tickets: {anomaly_min_minutes: 7, digest_hour_utc: 9}\n")
+    assert load_routing(p).tickets == TicketPolicy(anomaly_min_minutes=7, digest_hour_utc=9)
+    p.write_text(TEAMS + SEVERITIES + "tickets: {digest_hour_utc: 23}\n")  # a field left out keeps its default
+    assert load_routing(p).tickets == TicketPolicy(digest_hour_utc=23)
+    p.write_text(TEAMS + SEVERITIES)  # a file from before the section: the defaults
+    assert load_routing(p).tickets == TicketPolicy()
+
+
+def test_the_shipped_policy_has_a_digest():
+    t = load_routing().tickets
+    assert t.anomaly_min_minutes > 1  # 1 would make every anomaly a ticket
+    assert 0 <= t.digest_hour_utc <= 23
+
+
 @pytest.mark.parametrize("text, message", [
     ("teams: [{name: x, timezone: Mars/Base, days: [mon], start: '09:00', end: '17:00'}]", "timezone: unknown"),
     ("teams: [{name: x, timezone: UTC, days: [funday], start: '09:00', end: '17:00'}]", "days: expected"),
     ("teams: [{name: x, timezone: UTC, days: [mon], start: '18:00', end: '17:00'}]", "is not after start"),
     ("teams: [{name: x, timezone: UTC, days: [mon], start: '09:00', end: '17:00'}]\nseverities: {P0: {action: shout}}",
      "severities.P0.action"),
+    (TEAMS + SEVERITIES + "tickets: {anomaly_min_minutes: 0}", "tickets.anomaly_min_minutes: expected an integer"),
+    (TEAMS + SEVERITIES + "tickets: {digest_hour: 9}", "tickets: unknown field(s) ['digest_hour']"),
 ])
 def test_invalid_routing_policy_names_file_and_field(tmp_path, text, message):
     p = tmp_path / "routing.yaml"

@@ -2,12 +2,14 @@
 
 A burn-rate tier that fires for consecutive minutes is one alert (source ``slo``, severity from the window table:
 fast P0, medium P1, slow P2); flagged anomaly minutes of one series no more than ``gap`` apart are one alert (source
-``anomaly``). The component is the tier the SLI or the series is measured at.
+``anomaly``). The component is the tier the SLI or the series is measured at. How long an anomaly lasted is read
+from the scores (:func:`anomaly_spans`): the detector flags an ongoing excursion once.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from akidb_pipelines.alerting.correlate import SEVERITY_RANK, Alert, ServiceMap, episodes, service_map_sql
@@ -18,6 +20,8 @@ from akidb_pipelines.storage import Lake
 BURN_TABLE = "models/marts/slo_burn_rates_1m"
 SPANS_TABLE = "models/staging/stg_xray_spans"
 ANOMALIES_TABLE = "forecast/anomalies"
+SCORES_TABLE = "forecast/anomaly_scores"   # every scored minute: band, direction (set outside the band or flagged)
+MINUTE = timedelta(minutes=1)
 TIER_RE = re.compile(r"tier\s*=\s*'([^']+)'")
 
 
@@ -72,6 +76,45 @@ def anomaly_alerts(lake: Lake, cfg: ForecastConfig, start: datetime, end: dateti
                              spec.edge_location if spec else "all", labels=(("series", series),),
                              context=(("anomaly_score", score), ("actual", actual), ("yhat", yhat),
                                       ("band", [lo, hi]), ("direction", direction), ("points", len(payloads)))))
+    return out
+
+
+@dataclass(frozen=True)
+class Span:
+    """How long an anomaly alert's series was anomalous: the runs of consecutive minutes outside its band (or
+    flagged) on the alert's side that touch the alert's episode, from the first run's start to the last one's end."""
+
+    start: datetime
+    end: datetime      # the last anomalous minute
+    minutes: int       # anomalous minutes: the runs' lengths added
+
+
+def anomaly_spans(lake: Lake, alerts: list[Alert], start: datetime, end: datetime) -> dict[str, Span]:
+    """Each anomaly alert's :class:`Span` (by fingerprint) over the scored minutes of [start, end). The detector
+    flags an excursion once (repeat suppression), so the anomalies alone do not say how long it lasted; the scores
+    do. An alert whose series has no scored minute there (hand-made, or a lake without scores) counts its flagged
+    minutes, from its first to its last."""
+    anomalies = [a for a in alerts if a.source == "anomaly"]
+    out = {a.fingerprint: Span(a.start, a.end, int(dict(a.context).get("points") or 1)) for a in anomalies}
+    series = sorted({a.rule for a in anomalies})
+    if not series:
+        return out
+    rows = lake.query_table(SCORES_TABLE, f"""
+        SELECT series, direction, minute FROM {{src}}
+        WHERE minute >= ? AND minute < ? AND direction IS NOT NULL AND series IN ({', '.join('?' * len(series))})
+        ORDER BY series, direction, minute""", [start, end, *series])
+    runs: dict[tuple[str, str], list[list]] = {}  # (series, direction) -> [[first, last, minutes], ...]
+    for name, direction, minute in rows:
+        these = runs.setdefault((name, direction), [])
+        if these and minute - these[-1][1] == MINUTE:
+            these[-1][1:] = [minute, these[-1][2] + 1]
+        else:
+            these.append([minute, minute, 1])
+    for a in anomalies:
+        touching = [r for r in runs.get((a.rule, dict(a.context).get("direction")), ())
+                    if r[0] <= a.end and r[1] >= a.start]
+        if touching:
+            out[a.fingerprint] = Span(touching[0][0], touching[-1][1], sum(r[2] for r in touching))
     return out
 
 

@@ -7,7 +7,9 @@ incident ids are stable across ticks) and turns decisions into outbox rows with 
 Per tick, in order: alerts from the burn rates, the anomalies and the enabled static rules; ad-hoc silences mute the
 alerts they match (an unusable silence, or an unreadable silence store, mutes nothing and is a ``warning`` decision:
 a broken silence store must not suppress pages); correlation groups the rest into incidents (root from the service
-map); each incident gets a root-cause type (``rootcause``); routing decides page / hold / ticket; maintenance
+map); each incident gets a root-cause type (``rootcause``); routing decides page / hold / ticket, and an incident
+routed to a ticket that is below the ticket threshold (anomalies only, neither persistent nor corroborated) is a
+line of the daily digest instead (``digest``); maintenance
 windows silence incidents rooted in their tiers; a recurrence of a recent incident's root within ``flap_window`` is
 flapping and pages only if it persists for ``flap_hold``; a P1 outside business hours is held to the next opening
 (paged at once if it becomes P0); a P0 not acknowledged within the policy's ack timeout is escalated (a second
@@ -18,7 +20,8 @@ paged incident are listed on the page and in the ledger; the runbook sensor laun
 Two ledgers land in the lake: ``alerting/incidents.parquet`` (one row per incident: first alert, first page,
 acknowledgement, resolution, pages, cause, runbooks) and ``alerting/decisions.parquet`` (every alert's grouping,
 every silence, suppression and routing decision, and every trigger/acknowledge/resolve enqueued and delivered,
-with its time), so MTTD/MTTA/MTTR are queries. Tickets (P2) also go to ``alerting/tickets.parquet``.
+with its time), so MTTD/MTTA/MTTR are queries. Tickets (P2) also go to ``alerting/tickets.parquet``, with one
+digest ticket per day (``kind``: ``incident`` or ``digest``).
 """
 
 from __future__ import annotations
@@ -31,8 +34,9 @@ from datetime import datetime, timedelta, timezone
 
 import pandas as pd
 
-from akidb_pipelines.alerting.alert_sources import anomaly_alerts, slo_alerts
+from akidb_pipelines.alerting.alert_sources import anomaly_alerts, anomaly_spans, slo_alerts
 from akidb_pipelines.alerting.correlate import SEVERITY_RANK, Alert, Incident, ServiceMap, correlate
+from akidb_pipelines.alerting.digest import digest_items, digests, stale_digests, ticket_gate
 from akidb_pipelines.alerting.outbox import Outbox
 from akidb_pipelines.alerting.rootcause import CauseType, classify, evidence_frame, severity_floor
 from akidb_pipelines.alerting.routing import Decision, RoutingPolicy
@@ -69,6 +73,10 @@ class RespondReport:
     enqueued: list[str] = field(default_factory=list)
     held: list[str] = field(default_factory=list)
     tickets: list[str] = field(default_factory=list)
+    digested: list[str] = field(default_factory=list)       # incidents below the ticket threshold (digest lines)
+    digest_items: list[dict] = field(default_factory=list)  # their lines (``digest.digest_items``)
+    digests: list[dict] = field(default_factory=list)       # digest tickets of the periods ended (``digest.digests``)
+    digest_scope: tuple[datetime, datetime] | None = None    # the periods rebuilt: started at [0], ended by [1]
     silenced: list[str] = field(default_factory=list)       # incidents silenced by a maintenance window
     silenced_alerts: list[str] = field(default_factory=list)  # alerts muted by an ad-hoc silence
     flapping: list[str] = field(default_factory=list)
@@ -164,6 +172,9 @@ def respond(lake: Lake, now: datetime, inputs: Inputs, outbox: Outbox, smap: Ser
             report.silenced_alerts.append(a.fingerprint)
             report.decide("", "silenced", a.fingerprint, f"{_label(a)} from {a.start:%m-%d %H:%M}Z: {sil.describe()}")
     incidents = correlate(alerts, smap, cfg.window)
+    spans = anomaly_spans(lake, alerts, start, now)
+    metrics = {s.id: s.metric for s in inputs.forecast.series}
+    routed: dict[str, str] = {}  # incident -> its decision this tick
     frame = evidence_frame(lake, list(inputs.cause_types), start, now) if inputs.cause_types else {}
     windows = [e for e in inputs.calendar if e.kind == "maintenance"]
     rows = outbox.rows()  # read once per tick; this tick's enqueues are added to ``stored`` below
@@ -183,34 +194,49 @@ def respond(lake: Lake, now: datetime, inputs: Inputs, outbox: Outbox, smap: Ser
                                                           f"{a.start:%m-%d %H:%M}-{a.end:%H:%M}Z")
         report.decide(inc.id, "cause", inc.cause, inc.cause_evidence or "no type's conditions hold")
         decision = inputs.policy.route(inc.severity, inc.start)
+        digest = None
+        if decision.action == "ticket":  # worth a ticket of its own, or a line of the digest (pages never come here)
+            opens, why = ticket_gate(inc, spans, metrics, inputs.policy.tickets)
+            if not opens:
+                lines = digest_items(inc, spans, inputs.policy.tickets)
+                digest = lines[0]["digest"]
+                report.digest_items += lines
+            decision = dataclasses.replace(decision, action="ticket" if opens else "digest",
+                                           reason=f"{decision.reason}: {why}" if opens
+                                           else f"{inc.severity}: digest, {why} (in {digest})")
         flap_of = None
         prev = last_by_root.get(_flap_key(inc.root))
         if prev is not None and inc.start - prev.end <= cfg.flap_window \
-                and SEVERITY_RANK[inc.severity] >= SEVERITY_RANK[prev.severity]:
+                and SEVERITY_RANK[inc.severity] >= SEVERITY_RANK[prev.severity] \
+                and not (decision.action == "ticket" and routed.get(prev.id) == "digest"):  # no ticket open yet
             flap_of = getattr(prev, "flap_of", None) or prev.id
         inc.flap_of = flap_of
         last_by_root[_flap_key(inc.root)] = inc
         silence = next((e for e in windows if e.applies_to(inc.root.component) and e.start <= inc.start < e.end), None)
-        if silence is not None and decision.action != "ticket":  # a maintenance window silences its own symptoms
+        if silence is not None and decision.action not in ("ticket", "digest"):  # it silences its own symptoms
             decision = dataclasses.replace(decision, action="silenced",
                                            reason=f"silenced by maintenance window {silence.id} "
                                                   f"(until {silence.end:%Y-%m-%d %H:%M}Z)")
-        elif flap_of is not None:
+        elif flap_of is not None and decision.action != "digest":  # a recurring blip is one more digest line
             decision = _flap_decision(inc, decision, flap_of, now, cfg)
-        planned = [rb.id for rb in inputs.runbooks if rb.matches(inc)] if decision.action != "ticket" else []
+        routed[inc.id] = decision.action
+        planned = ([rb.id for rb in inputs.runbooks if rb.matches(inc)]
+                   if decision.action not in ("ticket", "digest") else [])
         row = {"id": inc.id, "severity": inc.severity, "root_component": inc.root.component,
                "root_source": inc.root.source, "root_rule": inc.root.rule, "root_edge_location": inc.root.edge_location,
                "cause": inc.cause, "cause_evidence": inc.cause_evidence, "first_alert": inc.start,
                "last_alert": inc.end, "alerts": len(inc.alerts), "inhibited": len(inc.inhibited),
                "related": json.dumps([f"{a.source}:{a.rule}" for a in inc.related]),
                "decision": decision.action, "team": decision.team, "page_due": decision.at, "reason": decision.reason,
-               "flap_of": flap_of, "runbooks_planned": json.dumps(planned)}
+               "flap_of": flap_of, "runbooks_planned": json.dumps(planned), "digest": digest}
         report.decide(inc.id, "route", decision.action, decision.reason)
         rule = inputs.policy.severities[inc.severity]
         if decision.action == "silenced":
             report.silenced.append(inc.id)
         elif decision.action == "suppressed":
             report.flapping.append(inc.id)
+        elif decision.action == "digest":
+            report.digested.append(inc.id)
         elif decision.action == "ticket":
             report.tickets.append(inc.id)
             if rule.low_urgency_event:  # optional low-urgency PagerDuty event beside the ticket
@@ -237,6 +263,10 @@ def respond(lake: Lake, now: datetime, inputs: Inputs, outbox: Outbox, smap: Ser
                 _enqueue(report, outbox, stored, Event("resolve", f"{inc.id}-escalation"), f"{inc.id}:escalation-resolve")
         row["resolved"] = quiet
         report.incidents.append(row)
+    report.digest_scope = (start + cfg.window, now)  # the periods wholly inside the lookback are rebuilt
+    report.digests = digests(report.digest_items, *report.digest_scope)
+    for d in report.digests:
+        report.decide(d["id"], "digest", d["id"], d["title"])
     return report
 
 
@@ -276,10 +306,13 @@ def acknowledge(outbox: Outbox, incident: str, by: str = "") -> bool:
                           f"{incident}:acknowledge")
 
 
-def _upsert(lake: Lake, obj: str, df: pd.DataFrame, key: list[str], keep: str = "last") -> pd.DataFrame:
+def _upsert(lake: Lake, obj: str, df: pd.DataFrame, key: list[str], keep: str = "last", drop=None) -> pd.DataFrame:  # noqa: ANN001
+    """``df`` upserted into the table ``obj`` by ``key``; ``drop(prev)``: the stored rows to remove first."""
     old = lake.read_bytes(obj)
     if old is not None:
         prev = pd.read_parquet(io.BytesIO(old))
+        if drop is not None and len(prev):
+            prev = prev[~drop(prev)]
         if len(prev) and len(df):
             df = pd.concat([prev, df], ignore_index=True).drop_duplicates(key, keep=keep)
         elif len(prev):
@@ -329,12 +362,15 @@ def write_incidents(lake: Lake, report: RespondReport, outbox: Outbox, audit=Non
     _upsert(lake, DECISIONS_OBJECT, dec, ["incident", "kind", "subject"], keep="first")
     if len(df):
         t = df[df["decision"] == "ticket"]
-        tickets = pd.DataFrame({"id": t["id"], "opened": t["first_alert"], "severity": t["severity"],
-                                "component": t["root_component"], "cause": t.get("cause"),
+        tickets = pd.DataFrame({"id": t["id"], "kind": "incident", "opened": t["first_alert"],
+                                "severity": t["severity"], "component": t["root_component"], "cause": t.get("cause"),
                                 "title": [f"{r.root_component}: {r.root_rule} ({r.root_source})" for r in t.itertuples()],
                                 "status": ["closed" if r else "open" for r in t["resolved"]],
-                                "closed": [r.last_alert if r.resolved else pd.NaT for r in t.itertuples()]})
-        _upsert(lake, TICKETS_OBJECT, tickets, ["id"])
+                                "closed": [r.last_alert if r.resolved else pd.NaT for r in t.itertuples()],
+                                "items": None})
+        if report.digests:
+            tickets = pd.concat([tickets, pd.DataFrame(report.digests, columns=tickets.columns)], ignore_index=True)
+        _upsert(lake, TICKETS_OBJECT, tickets, ["id"], drop=lambda prev: stale_digests(prev, report.digest_scope))
     return df
 
 

@@ -2,6 +2,8 @@
 
 Time-zone aware through ``zoneinfo`` (daylight saving included): a P1 raised outside every team's business hours
 is held until the next opening of any team (follow-the-sun) and paged then, unless it escalates to P0 first.
+What a ticket needs, and when the daily digest of the rest is written (``tickets``), is :class:`TicketPolicy`;
+``alerting.digest`` applies it.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ PD_SEVERITIES = ("critical", "error", "warning", "info")
 SEVERITIES = ("P0", "P1", "P2")
 TEAM_FIELDS = ("name", "timezone", "days", "start", "end")
 RULE_FIELDS = ("action", "pagerduty_severity", "low_urgency_event")
+TICKET_FIELDS = ("anomaly_min_minutes", "digest_hour_utc")
 
 
 class RoutingConfigError(ConfigError):
@@ -62,6 +65,15 @@ class SeverityRule:
 
 
 @dataclass(frozen=True)
+class TicketPolicy:
+    """What an incident routed to a ticket needs to open one of its own; the others are listed in one digest ticket
+    a day (``alerting.digest``). Defaults, and why, in ``config/routing.yaml`` and docs/alerting.md."""
+
+    anomaly_min_minutes: int = 5   # anomaly-only: one series anomalous this many minutes (else corroboration)
+    digest_hour_utc: int = 0       # the digest covers the 24 hours up to this hour (UTC) and is written then
+
+
+@dataclass(frozen=True)
 class Decision:
     action: str            # page | hold | ticket
     at: datetime           # when to page (now for page; the next opening for hold)
@@ -75,6 +87,7 @@ class RoutingPolicy:
     teams: tuple[Team, ...]
     severities: dict[str, SeverityRule]
     p0_ack_timeout: timedelta
+    tickets: TicketPolicy = TicketPolicy()
 
     def on_call(self, t: datetime) -> str | None:
         for team in self.teams:
@@ -132,7 +145,7 @@ def load_routing(path: str | os.PathLike[str] | None = None) -> RoutingPolicy:
     (an unknown one is refused) and a problem raises RoutingConfigError naming the file and the field."""
     p, var = config_file("AKIDB_ROUTING_CONFIG", DEFAULT_PATH, path)
     doc = Fields(load_yaml(p, RoutingConfigError, named_by=var) or {}, str(p), RoutingConfigError,
-                 ("teams", "severities", "escalation"), top=True)
+                 ("teams", "severities", "escalation", "tickets"), top=True)
     items = doc.list("teams", [], non_empty=True)
     if not items:
         raise RoutingConfigError(f"{p}: teams: at least one team is needed")
@@ -150,4 +163,13 @@ def load_routing(path: str | os.PathLike[str] | None = None) -> RoutingPolicy:
                                  r.bool("low_urgency_event", False))
     esc = doc.fields("escalation", ("p0_ack_timeout_minutes",), None)
     minutes = esc.number("p0_ack_timeout_minutes", 15, positive=True) if esc is not None else 15
-    return RoutingPolicy(tuple(teams), sev, timedelta(minutes=minutes))
+    return RoutingPolicy(tuple(teams), sev, timedelta(minutes=minutes), _tickets(doc))
+
+
+def _tickets(doc: Fields) -> TicketPolicy:
+    """The ``tickets`` section (absent: the defaults). Whole minutes and hours: the anomalies are 1-minute points."""
+    t, default = doc.fields("tickets", TICKET_FIELDS, None), TicketPolicy()
+    if t is None:
+        return default
+    return TicketPolicy(t.int("anomaly_min_minutes", default.anomaly_min_minutes, minimum=1, maximum=1440),
+                        t.int("digest_hour_utc", default.digest_hour_utc, minimum=0, maximum=23))
