@@ -243,6 +243,15 @@ def test_output_columns_and_ranges(shipped):
     assert 7 < out.loc[150, "score"] < 11
 
 
+def test_iqr_scale_is_a_rolling_robust_z(shipped):
+    # noise sd 2: IQR / 1.349 is about 2, so the +40 spike is a z of about 20 and the -60 dip 30; the noise
+    # (a 5-sigma excursion in 600 rows is unlikely) stays under the threshold of 5
+    cfg = dataclasses.replace(shipped, scale="iqr", threshold=5.0, suppress="0m")
+    out = score_points(synthetic(), cfg)
+    assert out.loc[150, "is_anomaly"] and out.loc[400, "is_anomaly"]
+    assert set(np.flatnonzero(out["is_anomaly"].to_numpy())) <= {150, 151, 152, 400}
+
+
 def test_strictly_causal_on_prefixes(shipped, nab_forecast):
     full = score_points(nab_forecast, shipped)
     for k in (50, 400, 777, len(nab_forecast) - 1):

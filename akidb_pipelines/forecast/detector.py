@@ -104,7 +104,6 @@ def score_points(frame: pd.DataFrame, config: DetectorConfig, resolution: pd.Tim
     resid = pd.Series(yf - yhat)
     past = resid.shift(1).rolling(w.scale, min_periods=w.min_scale)
     med = past.median().to_numpy()
-    iqr = (past.quantile(0.75) - past.quantile(0.25)).to_numpy()
     count = resid.shift(1).rolling(w.scale, min_periods=1).count().to_numpy()
     level = pd.Series(np.abs(yf)).shift(1).rolling(w.scale, min_periods=w.min_scale).median().to_numpy()
     band_sigma = (hw_up + hw_dn) / 2 / 1.96
@@ -112,10 +111,9 @@ def score_points(frame: pd.DataFrame, config: DetectorConfig, resolution: pd.Tim
         # the past absolute deviations from their own (causal) median: the residual has to beat the
         # scale_quantile of what the last scale_window rows did
         dev = pd.Series(np.abs(resid.to_numpy() - med))
-        q = dev.shift(1).rolling(w.scale, min_periods=w.min_scale).quantile(c.scale_quantile).to_numpy()
-        sigma = q
-    else:
-        sigma = iqr / 1.349
+        sigma = dev.shift(1).rolling(w.scale, min_periods=w.min_scale).quantile(c.scale_quantile).to_numpy()
+    else:  # the inter-quartile range as a robust standard deviation
+        sigma = (past.quantile(0.75) - past.quantile(0.25)).to_numpy() / 1.349
     have_scale = np.isfinite(sigma) & np.isfinite(med)  # enough past residuals (np.fmax below ignores NaN)
     sigma = np.fmax(sigma, c.band_sigma_floor * band_sigma)
     sigma = np.fmax(sigma, c.min_scale_rel * np.nan_to_num(level, nan=0.0))
