@@ -15,13 +15,14 @@ from datetime import datetime, timedelta, timezone
 from akidb_pipelines.alerting.correlate import SEVERITY_RANK, Alert, ServiceMap, episodes, service_map_sql
 from akidb_pipelines.forecast.config import ForecastConfig
 from akidb_pipelines.slo.spec import SLO
-from akidb_pipelines.storage import Lake
+from akidb_pipelines.storage import Lake, hour_partitions
+from akidb_pipelines.storage.sqltext import duckdb_path
 
 BURN_TABLE = "models/marts/slo_burn_rates_1m"
 SPANS_TABLE = "models/staging/stg_xray_spans"
 ANOMALIES_TABLE = "forecast/anomalies"
 SCORES_TABLE = "forecast/anomaly_scores"   # every scored minute: band, direction (set outside the band or flagged)
-MINUTE = timedelta(minutes=1)
+SPAN_BEFORE = timedelta(hours=1)            # how far before an anomaly its run is looked for (debouncing: minutes)
 TIER_RE = re.compile(r"tier\s*=\s*'([^']+)'")
 
 
@@ -90,32 +91,46 @@ class Span:
 
 
 def anomaly_spans(lake: Lake, alerts: list[Alert], start: datetime, end: datetime) -> dict[str, Span]:
-    """Each anomaly alert's :class:`Span` (by fingerprint) over the scored minutes of [start, end). The detector
-    flags an excursion once (repeat suppression), so the anomalies alone do not say how long it lasted; the scores
-    do. An alert whose series has no scored minute there (hand-made, or a lake without scores) counts its flagged
-    minutes, from its first to its last."""
+    """Each anomaly alert's :class:`Span` (by fingerprint) over the scored minutes of [start, end), from
+    ``SPAN_BEFORE`` before the first alert on. The detector flags an excursion once (repeat suppression), so the
+    anomalies alone do not say how long it lasted; the scores do. An alert whose series has no scored minute there
+    (hand-made, or a lake without scores) counts its flagged minutes, from its first to its last."""
     anomalies = [a for a in alerts if a.source == "anomaly"]
     out = {a.fingerprint: Span(a.start, a.end, int(dict(a.context).get("points") or 1)) for a in anomalies}
     series = sorted({a.rule for a in anomalies})
     if not series:
         return out
-    rows = lake.query_table(SCORES_TABLE, f"""
-        SELECT series, direction, minute FROM {{src}}
-        WHERE minute >= ? AND minute < ? AND direction IS NOT NULL AND series IN ({', '.join('?' * len(series))})
-        ORDER BY series, direction, minute""", [start, end, *series])
-    runs: dict[tuple[str, str], list[list]] = {}  # (series, direction) -> [[first, last, minutes], ...]
-    for name, direction, minute in rows:
-        these = runs.setdefault((name, direction), [])
-        if these and minute - these[-1][1] == MINUTE:
-            these[-1][1:] = [minute, these[-1][2] + 1]
-        else:
-            these.append([minute, minute, 1])
+    start = max(start, min(a.start for a in anomalies) - SPAN_BEFORE)
+    hours = {k.path for k in hour_partitions(start, end)}
+    files = [f for f in lake.list_files(SCORES_TABLE) if "/".join(f.split("/")[-3:-1]) in hours]
+    if not files:
+        return out
+    # runs of consecutive minutes per series and side, as epoch minutes (islands: minute - rank is constant), read
+    # from the files of those hours only (the table holds months of scores)
+    with lake.connect() as con:
+        con.execute("SET VARIABLE akidb_span_files = ?", [[duckdb_path(f) for f in files]])
+        rows = con.execute(f"""
+            WITH d AS (SELECT DISTINCT series, direction, CAST(epoch(minute) // 60 AS BIGINT) AS m
+                       FROM read_parquet(getvariable('akidb_span_files'), union_by_name = true)
+                       WHERE minute >= ? AND minute < ? AND direction IS NOT NULL
+                         AND series IN ({', '.join('?' * len(series))}))
+            SELECT series, direction, min(m), max(m), count(*) FROM (
+                SELECT *, m - row_number() OVER (PARTITION BY series, direction ORDER BY m) AS island FROM d)
+            GROUP BY series, direction, island ORDER BY series, direction, min(m)""",
+                           [start, end, *series]).fetchall()
+    runs: dict[tuple[str, str], list[tuple[int, int, int]]] = {}  # (series, direction) -> [(first, last, minutes)]
+    for name, direction, first, last, n in rows:
+        runs.setdefault((name, direction), []).append((first, last, n))
     for a in anomalies:
-        touching = [r for r in runs.get((a.rule, dict(a.context).get("direction")), ())
-                    if r[0] <= a.end and r[1] >= a.start]
+        lo, hi = int(a.start.timestamp()) // 60, int(a.end.timestamp()) // 60
+        touching = [r for r in runs.get((a.rule, dict(a.context).get("direction")), ()) if r[0] <= hi and r[1] >= lo]
         if touching:
-            out[a.fingerprint] = Span(touching[0][0], touching[-1][1], sum(r[2] for r in touching))
+            out[a.fingerprint] = Span(_at(touching[0][0]), _at(touching[-1][1]), sum(r[2] for r in touching))
     return out
+
+
+def _at(epoch_minute: int) -> datetime:
+    return datetime.fromtimestamp(epoch_minute * 60, tz=timezone.utc)
 
 
 def service_map(lake: Lake) -> ServiceMap:

@@ -172,7 +172,9 @@ def respond(lake: Lake, now: datetime, inputs: Inputs, outbox: Outbox, smap: Ser
             report.silenced_alerts.append(a.fingerprint)
             report.decide("", "silenced", a.fingerprint, f"{_label(a)} from {a.start:%m-%d %H:%M}Z: {sil.describe()}")
     incidents = correlate(alerts, smap, cfg.window)
-    spans = anomaly_spans(lake, alerts, start, now)
+    # how long the anomalies of incidents made of anomalies only lasted (the ticket gate's persistence): one query
+    spans = anomaly_spans(lake, [a for i in incidents if all(x.source == "anomaly" for x in i.alerts) for a in i.alerts],
+                          start, now)
     metrics = {s.id: s.metric for s in inputs.forecast.series}
     routed: dict[str, str] = {}  # incident -> its decision this tick
     frame = evidence_frame(lake, list(inputs.cause_types), start, now) if inputs.cause_types else {}
