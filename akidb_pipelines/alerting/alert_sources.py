@@ -90,13 +90,18 @@ class Span:
     minutes: int       # anomalous minutes: the runs' lengths added
 
 
+def flagged_span(a: Alert) -> Span:
+    """An anomaly alert's span from its flagged minutes alone (what :func:`anomaly_spans` falls back to)."""
+    return Span(a.start, a.end, int(dict(a.context).get("points") or 1))
+
+
 def anomaly_spans(lake: Lake, alerts: list[Alert], start: datetime, end: datetime) -> dict[str, Span]:
     """Each anomaly alert's :class:`Span` (by fingerprint) over the scored minutes of [start, end), from
     ``SPAN_BEFORE`` before the first alert on. The detector flags an excursion once (repeat suppression), so the
     anomalies alone do not say how long it lasted; the scores do. An alert whose series has no scored minute there
     (hand-made, or a lake without scores) counts its flagged minutes, from its first to its last."""
     anomalies = [a for a in alerts if a.source == "anomaly"]
-    out = {a.fingerprint: Span(a.start, a.end, int(dict(a.context).get("points") or 1)) for a in anomalies}
+    out = {a.fingerprint: flagged_span(a) for a in anomalies}
     series = sorted({a.rule for a in anomalies})
     if not series:
         return out

@@ -33,7 +33,7 @@ from datetime import datetime, timedelta, timezone
 
 import pandas as pd
 
-from akidb_pipelines.alerting.alert_sources import Span
+from akidb_pipelines.alerting.alert_sources import Span, flagged_span
 from akidb_pipelines.alerting.correlate import Alert, Incident
 from akidb_pipelines.alerting.routing import TicketPolicy
 
@@ -41,7 +41,7 @@ DAY = timedelta(days=1)
 
 
 def _span(a: Alert, spans: dict[str, Span]) -> Span:
-    return spans.get(a.fingerprint) or Span(a.start, a.end, int(dict(a.context).get("points") or 1))
+    return spans.get(a.fingerprint) or flagged_span(a)
 
 
 def ticket_gate(inc: Incident, spans: dict[str, Span], metrics: dict[str, str],
