@@ -5,16 +5,17 @@ A condition (``config/root_causes.yaml``: tier, metric, change, by, aggregate, a
 level around the onset (the window [onset - 5 min, onset + 15 min]) differs from its **expected** level in the
 stated direction, both by a minimal relative change (``by``) and by :data:`Z` times the baseline's own spread:
 
-* **expected**: the median of the same time of day (the onset +/- :data:`SPAN`) on the :data:`DAYS` days before,
-  only the days of the onset's day type (weekday or weekend) when at least :data:`SAME_TYPE_DAYS` of them have data,
-  else every earlier day with data; with no earlier day at all (a fresh lake), the hour before the window;
+* **expected**: the median of the same time of day (the onset +/- :data:`SPAN`) on those of the :data:`DAYS` days
+  before that are of the onset's day type (weekday or weekend, UTC) and have data; with none (a fresh lake, a first
+  weekend), the hour before the window;
 * **spread**: 1.4826 x the median absolute deviation of those same values (a robust standard deviation), so a
   signal that is noisy at that hour needs a larger change than one that is steady;
 * **level around the onset**: the largest (for a rise) or smallest (for a drop) median of :data:`SUSTAIN`
   consecutive minutes of the window, so a one-minute flicker is not a change while a fault of a few minutes is.
 
-A fixed ratio to the hour before could not type an over-provisioning at night, where the capacity ratio is already
-near 3, and it read an ordinary evening ramp as a change. The constants are few and each has a reason
+Several conditions of one type must hold in the same :data:`SUSTAIN` minutes. The rules this replaces (a fixed ratio
+to the hour before) could not type an over-provisioning at night, where the capacity ratio is already near 3, and
+took the autoscaler's scale-in on a traffic dip for a spot interruption. The constants are few and each has a reason
 (docs/root-causes.md); none is fitted to a scenario.
 """
 
