@@ -63,7 +63,7 @@ def frame(days: float = 4, daily_shape: bool = True,  # noqa: ANN001 - traffic, 
         if p95 is not None:
             lat = np.where(np.isnan(o := p95(name, t)), lat, o)
         rows.append(pd.DataFrame({"minute": t, "edge_location": name, "requests": req, "emf_latency_p95_ms": lat}))
-        total += req
+        total += np.nan_to_num(req)   # a location that is not there yet adds nothing
     all_lat = np.full(n, 55.0) if pooled is None else pooled(t)
     rows.append(pd.DataFrame({"minute": t, "edge_location": "all", "requests": total, "emf_latency_p95_ms": all_lat}))
     df = pd.concat(rows, ignore_index=True)
@@ -231,6 +231,39 @@ def test_a_location_under_the_low_traffic_guard_is_not_paged_p0_on_a_few_request
     assert {r[1] for r in firing(con, DAY3)} == {"medium", "slow"}
 
 
+def test_a_location_seen_for_the_first_time_warms_up_before_its_tiers_judge_it():
+    """Its windows hold only the minutes since its first: a slow minute among its first 17 would be more than
+    5.76% of "the hour". Each tier judges it once its data covers the tier's long window."""
+    born = DAY3 + timedelta(hours=10)
+    new = "MXP64-P2"   # not there before DAY3 10:00
+
+    def appears(name: str, t: pd.DatetimeIndex) -> np.ndarray:
+        return np.where((name != new) | (t >= born), 1.0, np.nan)
+
+    def slow(name: str, t: pd.DatetimeIndex) -> np.ndarray:
+        bad = [born + 2 * M, born + 70 * M, born + 71 * M] + [born + (180 + i) * M for i in range(10)]
+        return np.where((name == new) & t.isin(bad), 2400.0, np.nan)
+
+    gs = frame(daily_shape=False, traffic=appears, p95=slow)
+    gs = gs[gs["requests"].notna()]   # the new location has no rows before it appears
+    con = models(gs)
+    st = states(con, born)[key(new)]
+    assert min(st) == born
+    # minute 2: 1 slow minute of 3 (33%, 83x), but nothing judges it before it has a full hour (minute 59)
+    assert [st[born + i * M] for i in range(60)] == ["warm_up"] * 59 + ["ok"]
+    row = con.execute("SELECT burn_1h, burn_5m FROM burn WHERE slo = ? AND minute = ?", [key(new), born + 2 * M]).fetchone()
+    assert row == (pytest.approx((1 / 3) / 0.004), pytest.approx((1 / 3) / 0.004))
+    # minutes 70-71: 2 slow minutes of the last 60 (minute 2 left the window at minute 62): 8.3x, no page
+    row = con.execute("SELECT burn_1h, alert_state FROM burn WHERE slo = ? AND minute = ?",
+                      [key(new), born + 71 * M]).fetchone()
+    assert row == (pytest.approx((2 / 60) / 0.004), "ok")
+    # minutes 180-189: a storm (minutes 70-71 out of its hour); the fast tier judges it: P0 on its 4th minute
+    n = fast_minutes_needed(PER_LOCATION.target)
+    first = min(m for m, x in st.items() if x == "fast")
+    assert first == born + (180 + n - 1) * M
+    assert {x for m, x in st.items() if m < born + 180 * M} <= {"warm_up", "ok"}
+
+
 def test_the_edge_alert_is_at_lambda_edge_and_names_its_location():
     """What respond.py sees: the component from the spec's tier filter, the location from the instance key."""
     from akidb_pipelines.alerting.alert_sources import slo_component
@@ -301,10 +334,10 @@ def test_akidb_rules_covers_edge_latency_and_says_why_the_per_location_slo_has_n
 
 def test_on_generated_days_the_storm_pages_each_stormed_location_and_no_other_edge_slo_fires(days_lake):
     """tests/data/scenario_days.yaml: a 15-minute storm (P95 4.5 s) at NRT57, SIN52 and SYD62 on the third day at
-    07:00, after two quiet days (checked from hour 6 on: the windows' warm-up, as in test_slo_incidents). Each
-    stormed location pages P0 within N = 4 minutes of the onset (earlier when a cold-start minute of the hour before
-    adds to the storm's); three locations are a quarter of the edge's latency samples, 30% of them cold: the pooled
-    P95 is over 300 ms and the all-locations SLO pages at the onset."""
+    07:00, after two quiet days. Nothing at the edge fires before it, from the lake's first minute (the locations
+    warm up). Each stormed location pages P0 within N = 4 minutes of the onset (earlier when a cold-start minute of
+    the hour before adds to the storm's); three locations are a quarter of the edge's latency samples, 30% of them
+    cold: the pooled P95 is over 300 ms and the all-locations SLO pages at the onset."""
     from tests.conftest import DAYS_START
 
     lake, _ = days_lake
@@ -314,7 +347,7 @@ def test_on_generated_days_the_storm_pages_each_stormed_location_and_no_other_ed
     burn = lake.glob("models/marts/slo_burn_rates_1m")
     rows = con.execute(f"""SELECT slo, alert_state, min(minute) FROM read_parquet('{burn}')
                            WHERE minute >= ? AND slo LIKE 'edge%' AND alert_state IN ('fast', 'medium', 'slow')
-                           GROUP BY ALL ORDER BY ALL""", [DAYS_START + timedelta(hours=6)]).fetchall()
+                           GROUP BY ALL ORDER BY ALL""", [DAYS_START]).fetchall()
     first = {(slo, state): t for slo, state, t in rows}
     n = fast_minutes_needed(PER_LOCATION.target)
     stormed = {key(x) for x in ("NRT57", "SIN52", "SYD62")}

@@ -80,6 +80,22 @@ def test_alert_state_fires_the_fastest_tier_and_suppresses_the_slower(rates, exp
     assert st.severity == {"fast": "P0", "medium": "P1", "slow": "P2"}.get(expected_state)
 
 
+@pytest.mark.parametrize(
+    "history, rates, expected",
+    [
+        (59 * M, {5 * M: 20, 30 * M: 20, H: 20, 6 * H: 20, 3 * D: 20}, "warm_up"),   # no tier has its long window yet
+        (H, {5 * M: 20, 30 * M: 20, H: 20, 6 * H: 20, 3 * D: 20}, "fast"),          # the fast tier's hour is full
+        (2 * H, {5 * M: 0, 30 * M: 7, H: 5, 6 * H: 7, 3 * D: 2}, "ok"),              # medium would fire: not judged
+        (6 * H, {5 * M: 0, 30 * M: 7, H: 5, 6 * H: 7, 3 * D: 2}, "medium"),
+        (6 * H, {5 * M: 0, 30 * M: 0.5, H: 1, 6 * H: 1.5, 3 * D: 1.2}, "ok"),         # slow would fire: 3 days needed
+        (None, {5 * M: 0, 30 * M: 0.5, H: 1, 6 * H: 1.5, 3 * D: 1.2}, "slow"),        # an SLO that does not warm up
+    ],
+)
+def test_an_instance_that_warms_up_is_judged_by_a_tier_once_its_data_covers_the_long_window(history, rates, expected):
+    bad, total = _counts(rates)
+    assert alert_state(bad, total, 0.999, TABLE, history=history).state == expected
+
+
 def test_no_events_in_any_window_is_no_data_not_healthy():
     st = alert_state({w: None for w in ALL}, {w: None for w in ALL}, 0.999, TABLE)
     assert st.state == "no_data" and st.severity is None

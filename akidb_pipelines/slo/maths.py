@@ -2,7 +2,10 @@
 
 Burn rate over a window = (bad / total) / (1 - target): 1 spends the budget exactly over the period, 14.4 spends
 2% of a 30-day budget in one hour. A window with no events has no burn rate (None), which is "no data", not
-"healthy"; a long window with fewer than ``min_events`` events is "low traffic" and does not page.
+"healthy"; a long window with fewer than ``min_events`` events is "low traffic" and does not page. An instance of a
+grouped SLO (an edge location, which may appear at any time) warms up: a tier judges it only once it has had data
+for the tier's whole long window (before that, its first minutes would be the whole "hour": one slow minute among
+its first 17 is more than 5.76% of it), and it is "warm_up" until the fastest tier can judge it.
 """
 
 from __future__ import annotations
@@ -37,23 +40,26 @@ def window_sums(values: list[float | None], minutes: int) -> list[float | None]:
 
 @dataclass(frozen=True)
 class AlertState:
-    state: str                 # fast / medium / slow (a tier name), ok, low_traffic or no_data
+    state: str                 # fast / medium / slow (a tier name), ok, low_traffic, no_data or warm_up
     severity: str | None       # P0 / P1 / P2 when a tier fires
     burn_rates: dict[str, float | None]
     suppressed: tuple[str, ...] = ()   # slower tiers also over threshold, suppressed by the firing one
 
 
 def alert_state(bad: dict[timedelta, float | None], total: dict[timedelta, float | None], target: float,
-                table: WindowTable, guarded: bool = True) -> AlertState:
+                table: WindowTable, guarded: bool = True, history: timedelta | None = None) -> AlertState:
     """The state of one SLO at one instant from its bad/total counts per window.
 
-    ``guarded=False`` skips the low-traffic guard (Timeslices SLOs: every event is a whole minute).
+    ``guarded=False`` skips the low-traffic guard (Timeslices SLOs: every event is a whole minute). ``history``:
+    for an SLO that warms up (an instance of a grouped SLO), how long it has had data, this minute included; a
+    tier whose long window is longer does not judge it yet. None: no warm-up.
     """
     rates = {_label(w): (burn_rate(bad[w] or 0.0, total[w], target) if total.get(w) is not None else None)
              for w in table.windows}
     firing = []
     low_traffic = False
-    for tier in table.tiers:
+    eligible = [t for t in table.tiers if history is None or history >= t.long_window]
+    for tier in eligible:
         long_total = total.get(tier.long_window)
         r_long, r_short = rates[_label(tier.long_window)], rates[_label(tier.short_window)]
         if r_long is None or r_short is None:
@@ -66,6 +72,8 @@ def alert_state(bad: dict[timedelta, float | None], total: dict[timedelta, float
     if firing:
         top = firing[0]  # tiers are ordered fastest first
         return AlertState(top.name, top.severity, rates, tuple(t.name for t in firing[1:]))
+    if not eligible:
+        return AlertState("warm_up", None, rates)
     if all(v is None for v in rates.values()):
         return AlertState("no_data", None, rates)
     if low_traffic:

@@ -75,7 +75,9 @@ def burn_rates_sql(slos: list[SLO], table: WindowTable) -> str:
     # new edge location is an SLO instance from its first event). Windows partition by a small integer per
     # instance (cheaper to sort than names); the table maps it back. The low-traffic guard counts events; a
     # Timeslices SLO's events are whole minutes, so it does not apply.
-    specs = ", ".join(f"({_q(s.name)}, {s.target!r}, {str(s.budgeting == 'Occurrences').lower()})" for s in slos)
+    # An instance of a grouped SLO warms up: a tier judges it once its data covers the tier's long window (maths).
+    specs = ", ".join(f"({_q(s.name)}, {s.target!r}, {str(s.budgeting == 'Occurrences').lower()}, "
+                      f"{str(s.group_by is not None).lower()})" for s in slos)
     sep, ungrouped = _q(KEY_SEP), _q(UNGROUPED)  # the group value is an edge location: GROUP_COLUMNS has no other
     windows = table.windows + [table.period]
     lagged = []
@@ -88,21 +90,25 @@ def burn_rates_sql(slos: list[SLO], table: WindowTable) -> str:
         lb = label(w)
         rates.append(f"CASE WHEN total_{lb} > 0 "  # no events in the window: no burn rate (not zero)
                      f"THEN ((total_{lb} - good_{lb}) / total_{lb}) / (1 - target) END AS burn_{lb}")
+    def judged(t) -> str:  # noqa: ANN001 - the tier judges this minute (warm-up over, or none)
+        return f"(NOT warmup OR age >= {_minutes(t.long_window)})"
+
     fire = []
     for t in table.tiers:
         lo, sh = label(t.long_window), label(t.short_window)
         fire.append(f"WHEN burn_{lo} > {t.factor!r} AND burn_{sh} > {t.factor!r} "
-                    f"AND (NOT guarded OR total_{lo} >= {table.min_events}) THEN '{t.name}'")
+                    f"AND (NOT guarded OR total_{lo} >= {table.min_events}) AND {judged(t)} THEN '{t.name}'")
     sev = " ".join(f"WHEN '{t.name}' THEN '{t.severity}'" for t in table.tiers)
     low = " OR ".join(f"(guarded AND burn_{label(t.long_window)} IS NOT NULL AND burn_{label(t.short_window)} IS NOT NULL "
-                      f"AND total_{label(t.long_window)} < {table.min_events})" for t in table.tiers)
+                      f"AND total_{label(t.long_window)} < {table.min_events} AND {judged(t)})" for t in table.tiers)
+    warming = " AND ".join(f"NOT {judged(t)}" for t in table.tiers)
     nodata = " AND ".join(f"burn_{label(w)} IS NULL" for w in table.windows)
     p = label(table.period)
     hours = table.period.total_seconds() / 3600.0
     fast = label(table.tiers[0].long_window)
-    return f"""WITH specs(spec, target, guarded) AS (VALUES {specs}),
+    return f"""WITH specs(spec, target, guarded, warmup) AS (VALUES {specs}),
 keys AS (  -- every instance in the data whose SLO has a spec: <name> or <name>.<group value>
-    SELECT k.slo, k.spec, k.edge_location, s.target, s.guarded, row_number() OVER (ORDER BY k.slo) AS sid
+    SELECT k.slo, k.spec, k.edge_location, s.target, s.guarded, s.warmup, row_number() OVER (ORDER BY k.slo) AS sid
     FROM (SELECT DISTINCT slo, split_part(slo, {sep}, 1) AS spec,
                  CASE WHEN strpos(slo, {sep}) > 0 THEN substr(slo, strpos(slo, {sep}) + 1) ELSE {ungrouped} END
                      AS edge_location
@@ -115,23 +121,23 @@ ev AS (
 ),
 bounds AS (SELECT sid, min(m) AS lo FROM ev GROUP BY sid),
 grid AS (  -- every minute of every instance (as integer minutes), so fixed LAG offsets are exact windows with gaps
-    SELECT b.sid, unnest(range(b.lo, (epoch({{{{ window_end }}}}) // 60)::BIGINT)) AS m FROM bounds b
+    SELECT b.sid, b.lo, unnest(range(b.lo, (epoch({{{{ window_end }}}}) // 60)::BIGINT)) AS m FROM bounds b
 ),
 runs AS (
-    SELECT g.sid, g.m, e.good, e.total,
+    SELECT g.sid, g.m, g.m - g.lo + 1 AS age, e.good, e.total,
            sum(coalesce(e.good, 0)) OVER o AS run_good,
            sum(coalesce(e.total, 0)) OVER o AS run_total
     FROM grid g LEFT JOIN ev e USING (sid, m)
     WINDOW o AS (PARTITION BY g.sid ORDER BY g.m ROWS UNBOUNDED PRECEDING)
 ),
 sums AS (
-    SELECT sid, to_timestamp(m * 60) AS minute, good, total,
+    SELECT sid, to_timestamp(m * 60) AS minute, age, good, total,
            {(','+chr(10)+'           ').join(lagged)}
     FROM runs
     WINDOW w AS (PARTITION BY sid ORDER BY m)
 ),
 rates AS (
-    SELECT s.*, k.slo, k.spec, k.edge_location, k.target, k.guarded, {(','+chr(10)+'           ').join(rates)},
+    SELECT s.*, k.slo, k.spec, k.edge_location, k.target, k.guarded, k.warmup, {(','+chr(10)+'           ').join(rates)},
            CASE WHEN total_{p} > 0 THEN ((total_{p} - good_{p}) / total_{p}) / (1 - target) ELSE 0 END
                AS budget_consumed
     FROM sums s JOIN keys k USING (sid)
@@ -139,6 +145,7 @@ rates AS (
 states AS (
     SELECT *,
            CASE {' '.join(fire)}
+                WHEN {warming} THEN 'warm_up'
                 WHEN {nodata} THEN 'no_data'
                 WHEN {low} THEN 'low_traffic'
                 ELSE 'ok' END AS alert_state
