@@ -90,7 +90,8 @@ def _build_anomaly_scores() -> dg.AssetsDefinition:
             deps=[GOLDEN, dg.AssetDep(MODEL, partition_mapping=dg.AllPartitionMapping())],
             backfill_policy=ingest_backfill_policy, pool="lake_writer", freshness_policy=freshness,
             check_specs=[dg.AssetCheckSpec("every_series_scored", asset=SCORES, description=(
-                "Every configured series has a promoted model and data; the ones that do not are listed."))],
+                "Every configured series with data is scored, against its promoted model or the seasonal baseline; "
+                "the ones that could not be scored are listed."))],
             description="Each minute of the hour against the promoted model's 95% band through the anomaly detector: "
                         "actual, yhat, band, normalized score, direction, calibrated anomaly score and confidence, the "
                         "debounced decision. Writes forecast/anomaly_scores (all points) and forecast/anomalies (flagged).",
@@ -112,6 +113,9 @@ def _build_anomaly_scores() -> dg.AssetsDefinition:
             yield dg.MaterializeResult(metadata={
                 "dagster/row_count": written[SCORES_TABLE], "anomalies": written[ANOMALIES_TABLE],
                 "series_scored": len(report.scored), "series_unscored": len(report.unscored),
+                "series_on_baseline": len(report.baseline),
+                "on_baseline": dg.MetadataValue.md(
+                    "\n".join(f"- `{k}`: {v}" for k, v in sorted(report.baseline.items())) or "none"),
                 "top_anomalies": dg.MetadataValue.md(table_md),
                 "predicted_on_the_spot": sum(report.predicted_on_the_spot.values()),
             })

@@ -12,6 +12,7 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
+from akidb_pipelines.forecast.series import read_series
 from akidb_pipelines.forecast.config import load_forecast_config
 from akidb_pipelines.forecast.registry import Registry
 from akidb_pipelines.forecast.train import train_series
@@ -59,10 +60,19 @@ def test_the_scoring_asset_writes_the_storm_hour_and_lists_the_series_it_could_n
                          instance=dg.DagsterInstance.ephemeral())
     assert res.success
     meta = res.asset_materializations_for_node("forecast__anomaly_scores")[0].metadata
-    assert meta["series_scored"].value == 2 and meta["series_unscored"].value == len(cfg.series) - 2
+    # no blind series: the two promoted models score their series, every other one is scored on the seasonal baseline
+    assert meta["series_scored"].value == len(cfg.series) and meta["series_unscored"].value == 0
+    assert meta["series_on_baseline"].value == len(cfg.series) - 2
+    assert "akidb-rest.requests" in meta["on_baseline"].value and "NRT57" not in meta["on_baseline"].value
     assert meta["anomalies"].value > 0 and "NRT57" in meta["top_anomalies"].value
     (check,) = res.get_asset_check_evaluations()
-    assert not check.passed and "akidb-rest.requests" in check.metadata["unscored"].value
+    assert check.passed
+    have = read_series(lake, cfg, list(cfg.series), AS_OF + timedelta(hours=7), AS_OF + timedelta(hours=8))
     with duckdb.connect(str(tmp_path / "akidb.duckdb"), read_only=True) as con:
         n, flagged = con.execute("SELECT count(*), count(*) FILTER (WHERE is_anomaly) FROM forecast.anomaly_scores").fetchone()
-        assert n == 120 and flagged == con.execute("SELECT count(*) FROM forecast.anomalies").fetchone()[0] > 0
+        per = dict(con.execute("SELECT series, count(*) FROM forecast.anomaly_scores GROUP BY 1").fetchall())
+        # a series with a value every minute is scored every minute; a sparse one (span latencies at one trace a
+        # minute) only where earlier days have that minute of the day for the baseline
+        for sid, minutes in have.groupby("series").size().items():
+            assert per[sid] == minutes if minutes == 60 else 0 < per[sid] <= minutes, (sid, per[sid], minutes)
+        assert n == sum(per.values()) and flagged == con.execute("SELECT count(*) FROM forecast.anomalies").fetchone()[0] > 0
