@@ -100,19 +100,24 @@ def test_root_cause_types_need_every_condition(tmp_path):
     assert [t.type for t in types][:3] == ["spot_interruption", "edge_cold_start_storm", "predictive_over_provisioning"]
     a = _alert(0, 5)
     inc = Incident("i", a, [a], "P0", a.start, a.end)
-    minutes = {T0 + timedelta(minutes=m): 6.0 for m in range(-70, 0)}  # six spot instances for an hour
-    frame = {("akidb-rest", "instances_spot"): {**minutes, T0 + timedelta(minutes=1): 2.0}, }
-    assert classify(inc, types, frame) == ("spot_interruption", "akidb-rest instances_spot fell from 6 to 2")
-    frame[("akidb-rest", "instances_spot")][T0 + timedelta(minutes=1)] = 5.5  # less than 20% down: not spot
+    spot, cap = (c.key for c in types[0].evidence)   # spot instances; capacity per request served
+    hour = range(-65, -5)                                # no earlier day: the hour before the window is the baseline
+    frame = {spot: {T0 + timedelta(minutes=m): 6.0 for m in hour}, cap: {T0 + timedelta(minutes=m): 1.5 for m in hour}}
+    for m in range(-5, 16):                              # 2 of 6 spot instances gone, capacity per request down a third
+        frame[spot][T0 + timedelta(minutes=m)] = 4.0 if m >= 1 else 6.0
+        frame[cap][T0 + timedelta(minutes=m)] = 1.0 if m >= 1 else 1.5
+    cause, why = classify(inc, types, frame)
+    assert cause == "spot_interruption" and "instances_spot fell from 6 to 4 (expected: the hour before" in why
+    for m in range(1, 16):                               # less than 20% down: not spot
+        frame[spot][T0 + timedelta(minutes=m)] = 5.5
     assert classify(inc, types, frame)[0] == "unclassified"
     lstm = dc.replace(a, source="anomaly", rule="akidb-rest.capacity_ratio", context=(("direction", "up"),))
     lstm_inc = Incident("j", lstm, [lstm], "P2", a.start, a.end)
     assert classify(lstm_inc, types, frame)[0] == "unclassified"  # no evidence: the anomaly alone names nothing
-    ratio = ("akidb-rest", "provisioned_capacity_rps / used_capacity_rps")
-    frame[ratio] = {T0 + timedelta(minutes=m): 2.0 for m in range(-70, 0)}
-    frame[ratio][T0 + timedelta(minutes=3)] = 3.9  # capacity runs far ahead of use
-    assert classify(lstm_inc, types, frame) == ("predictive_over_provisioning",
-                                                f"akidb-rest {ratio[1]} rose from 2 to 3.9")
+    (fc,) = types[2].evidence                            # the forecast over the load served
+    frame[fc.key] = {T0 + timedelta(minutes=m): (2.2 if m >= 2 else 1.0) for m in range(-65, 16)}
+    cause, why = classify(lstm_inc, types, frame)
+    assert cause == "predictive_over_provisioning" and f"akidb-rest {fc.metric} rose from 1 to 2.2" in why
     assert severity_floor("predictive_over_provisioning", types) == "P1"  # confirmed: pages, not a ticket
     assert severity_floor("dependency_fault", types) is None
     sq = dc.replace(a, component="sqlite")
@@ -127,7 +132,6 @@ def test_root_cause_types_need_every_condition(tmp_path):
     bad.write_text("types: [{type: x, components: [a], min_severity: P0}]")  # raising a page needs evidence
     with pytest.raises(RootCauseConfigError, match=r"types\[0\]\.min_severity"):
         load_cause_types(bad)
-
 
 def test_an_alert_already_firing_at_the_lookback_start_is_not_a_new_incident(tmp_path):
     from datetime import timedelta as td

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta, timezone
 from akidb_pipelines.alerting.golden_columns import GOLDEN
 from akidb_pipelines.chaos.results import DetectorResult, IncidentResult
 from akidb_pipelines.chaos.scenario import EXPECTED_CAUSE, ChaosScenario
+from akidb_pipelines.runbooks.verify import bound
 from akidb_pipelines.storage import Lake
 
 # minutes from the runbook's launch until the metric recovers (assumptions of the model, see the package docstring)
@@ -33,13 +34,16 @@ def health_spec(incident_type: str, runbooks: list):  # noqa: ANN201 - a runbook
 def telemetry_recovery(lake: Lake, inc: IncidentResult, spec, until: datetime) -> datetime | None:  # noqa: ANN001
     """The first minute after the onset from which ``spec``'s metric stays below its bound for ``spec.minutes``
     minutes, after having been at or above it (None: it never was, or never recovered before ``until``)."""
+    limit, _ = bound(lake, spec, inc.onset)  # the verification's bound (relative ones: at the onset's time of day)
+    if limit is None:
+        return None
     rows = lake.query_table(GOLDEN, f"""SELECT minute, {spec.metric} FROM {{src}}
         WHERE tier = ? AND edge_location = ? AND minute >= ? AND minute < ? ORDER BY minute""",
                             [spec.tier, spec.edge_location, inc.onset, until])
     seen_bad, run_start, run = False, None, 0
     for minute, v in rows:
         minute = minute.astimezone(timezone.utc) if minute.tzinfo else minute.replace(tzinfo=timezone.utc)
-        if v is not None and v >= spec.below:
+        if v is not None and v >= limit:
             seen_bad, run_start, run = True, None, 0
             continue
         if not seen_bad:
@@ -60,8 +64,9 @@ def measure_recovery(lake: Lake, res: DetectorResult, runbooks: list, only_unmit
             continue
         at = telemetry_recovery(lake, inc, spec, max(inc.end, inc.recovery or inc.end) + timedelta(hours=2))
         if at is not None:
+            _, how = bound(lake, spec, inc.onset)
             inc.recovery = at
-            inc.recovery_source = (f"telemetry: {spec.tier} {spec.metric} < {spec.below:g} for {spec.minutes} min "
+            inc.recovery_source = (f"telemetry: {spec.tier} {spec.metric} < {how} for {spec.minutes} min "
                                    f"({spec.edge_location})")
 
 
