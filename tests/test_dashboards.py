@@ -212,19 +212,23 @@ def test_slo_page_draws_budgets_burn_rates_thresholds_and_alert_spans(dash_lake)
     lake = dash_lake
     dom = _open(lake, "slo", height=3400)
     slos, table = load_specs()
+    con = duckdb.connect()
+    # one panel per SLO instance: each SLO, and each edge location of the per-location edge latency SLO
+    keys = [r[0] for r in con.execute(
+        f"SELECT DISTINCT slo FROM read_parquet('{lake.glob('models/marts/slo_burn_rates_1m')}')").fetchall()]
+    assert len(keys) == len(slos) - 1 + 12
     drawn = dom.find("div", class_="chart", data_drawn="true")
-    assert len(drawn) == 3 * len(slos)
+    assert len(drawn) == 3 * len(keys)
     # every burn-rate chart carries one threshold line per alert tier, plus the policy levels on the budget charts
     labels = [a for t, a in dom.els if t == "line" and "threshold" in a.get("class", "")]
-    assert len(labels) >= len(slos) * len(table.tiers)
+    assert len(labels) >= len(keys) * len(table.tiers)
     # the latency SLO fired (the spot cascade): its minutes in an alert state are shaded on its charts
-    con = duckdb.connect()
     fired = con.execute(f"SELECT count(*) FROM read_parquet('{lake.glob('models/marts/slo_burn_rates_1m')}') "
                         "WHERE slo = 'latency' AND alert_state IN ('fast', 'medium', 'slow')").fetchone()[0]
     assert fired > 0 and len(dom.find("rect", class_="span")) >= 3
     windows = {f"{w} window" for w in ("5m", "30m", "1h", "6h", "3d")}
     burn = [p for p in dom.find("path", class_="series") if p.get("data-series") in windows]
-    assert len(burn) == len(slos) * len(windows) and all(int(p["data-points"]) > 500 for p in burn)
+    assert len(burn) == len(keys) * len(windows) and all(int(p["data-points"]) > 500 for p in burn)
     # the state cards show the newest minute as a whole (not the newest non-NULL severity)
     html = render("slo", lake).html
     for slo, state, sev in con.execute(

@@ -64,16 +64,17 @@ def test_each_incident_pages_once_with_its_root_and_nothing_else_pages(scored, t
         assert t.cause == "edge_cold_start_storm" and "cold_starts / requests rose" in t.cause_evidence
         others = df[~df.id.isin([s.id, t.id])]
         assert not others.cause.isin(["spot_interruption", "edge_cold_start_storm"]).any(), others[["first_alert", "severity", "root_rule", "cause", "cause_evidence", "decision"]].to_string()
-        assert t.severity == "P1" and t.root_component == "lambda-edge" and t.team == "apac"  # Wed 16:00 in Tokyo
+        # the storm burns its edge location's latency SLO fast: a P0 page (was P1 on the anomaly alone)
+        assert t.severity == "P0" and t.root_component == "lambda-edge" and t.team == "apac"  # Wed 16:00 in Tokyo
         # every page belongs to an injected incident (the LSTM cascade at 08:00 may page too: it is one)
         lstm = (paged.first_alert >= DAY3 + timedelta(hours=8) - timedelta(minutes=5)) & (
             paged.first_alert < DAY3 + timedelta(hours=10))
         assert len(paged) == 2 + int(lstm.sum())
         assert len(pd_.incidents) == len(paged)  # one PagerDuty incident per paged incident, no storm of pages
         assert all("R0UT1NGKEY" not in str(v) for v in df.astype(str).to_numpy().ravel())
-        # the storm ended hours before: resolved; the lone anomalies are no page, and a ticket only if they lasted
-        assert pd_.incidents[t.id].status == "resolved" and pd.notna(t.resolved_at)
-        assert pd_.incidents[s.id].status == "triggered"  # the latency SLO still burns (slow tier) at noon
+        # both still burn their SLOs' slow (3-day) tier at noon: latency after the spot cascade, edge latency after
+        # the storm; the lone anomalies are no page, and a ticket only if they lasted
+        assert pd_.incidents[s.id].status == "triggered" and pd_.incidents[t.id].status == "triggered"
         assert set(rep.tickets) == set(df[df.decision == "ticket"].id)
         lone = df[df.decision.isin(["ticket", "digest"])]
         assert len(lone) and set(rep.digested) == set(df[df.decision == "digest"].id)

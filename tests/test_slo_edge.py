@@ -274,8 +274,6 @@ def test_the_edge_alert_is_at_lambda_edge_and_names_its_location():
     assert slo_component(BY_NAME["availability"]) == "cloudfront"   # CloudFront's 5xx SLO
 
 
-@pytest.mark.xfail(strict=True, reason="alerting/alert_sources.py::slo_alerts looks the component up by the "
-                                       "instance key; it must use split_key (change requested in issue 14's report)")
 def test_slo_alerts_of_a_storm_carry_lambda_edge_and_the_location(tmp_path):
     from akidb_pipelines.alerting.alert_sources import slo_alerts
 

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta, timezone
 
 from akidb_pipelines.alerting.correlate import SEVERITY_RANK, Alert, ServiceMap, episodes, service_map_sql
 from akidb_pipelines.forecast.config import ForecastConfig
-from akidb_pipelines.slo.spec import SLO
+from akidb_pipelines.slo.spec import SLO, UNGROUPED, split_key
 from akidb_pipelines.storage import Lake, hour_partitions
 from akidb_pipelines.storage.sqltext import duckdb_path
 
@@ -48,11 +48,14 @@ def slo_alerts(lake: Lake, slos: list[SLO], start: datetime, end: datetime,
         by_slo.setdefault(slo, []).append((minute, (sev, state, b1h, b5m, b6h, remaining, tte)))
     out = []
     for slo, pts in by_slo.items():
+        # an SLO instance: the SLO itself, or one edge location of an SLO grouped by edge location (<name>.<location>)
+        spec, edge = split_key(slo)
+        labels = (("slo", slo),) + ((("edge_location", edge),) if edge != UNGROUPED else ())
         # one alert per firing episode of an SLO: fast -> medium -> slow as the windows drain is one story
         for s, e, payloads in episodes(pts, gap):
             worst = min(payloads, key=lambda p: SEVERITY_RANK.get(p[0], 9))
             peak = max(payloads, key=lambda p: p[2] or 0)
-            out.append(Alert("slo", slo, comp.get(slo, "akidb"), worst[0], s, e, labels=(("slo", slo),),
+            out.append(Alert("slo", slo, comp.get(spec, "akidb"), worst[0], s, e, edge, labels=labels,
                              context=(("worst_tier", worst[1]), ("burn_rate_1h", peak[2]), ("burn_rate_5m", peak[3]),
                                       ("burn_rate_6h", peak[4]), ("budget_remaining", payloads[-1][5]),
                                       ("hours_to_exhaustion", payloads[-1][6]))))

@@ -38,7 +38,7 @@ from akidb_pipelines.alerting.alert_sources import anomaly_alerts, anomaly_spans
 from akidb_pipelines.alerting.correlate import SEVERITY_RANK, Alert, Incident, ServiceMap, correlate
 from akidb_pipelines.alerting.digest import digest_items, digests, stale_digests, ticket_gate
 from akidb_pipelines.alerting.outbox import Outbox
-from akidb_pipelines.alerting.rootcause import CauseType, classify, evidence_frame, severity_floor
+from akidb_pipelines.alerting.rootcause import CauseType, classify, evidence_frame, severity_floor, split_by_cause
 from akidb_pipelines.alerting.routing import Decision, RoutingPolicy
 from akidb_pipelines.alerting.silences import Silence, silenced_by
 from akidb_pipelines.alerting.static_rules import StaticRule, static_alerts
@@ -172,12 +172,14 @@ def respond(lake: Lake, now: datetime, inputs: Inputs, outbox: Outbox, smap: Ser
             report.silenced_alerts.append(a.fingerprint)
             report.decide("", "silenced", a.fingerprint, f"{_label(a)} from {a.start:%m-%d %H:%M}Z: {sil.describe()}")
     incidents = correlate(alerts, smap, cfg.window)
+    frame = evidence_frame(lake, list(inputs.cause_types), start, now) if inputs.cause_types else {}
+    # an incident whose alerts hold evidence for different causes (overlapping faults on different tiers) is split
+    incidents = split_by_cause(incidents, list(inputs.cause_types), frame, smap)
     # how long the anomalies of incidents made of anomalies only lasted (the ticket gate's persistence): one query
     spans = anomaly_spans(lake, [a for i in incidents if all(x.source == "anomaly" for x in i.alerts) for a in i.alerts],
                           start, now)
     metrics = {s.id: s.metric for s in inputs.forecast.series}
     routed: dict[str, str] = {}  # incident -> its decision this tick
-    frame = evidence_frame(lake, list(inputs.cause_types), start, now) if inputs.cause_types else {}
     windows = [e for e in inputs.calendar if e.kind == "maintenance"]
     rows = outbox.rows()  # read once per tick; this tick's enqueues are added to ``stored`` below
     stored = {r["idempotency_key"] for r in rows}

@@ -12,7 +12,7 @@ import pandas as pd
 from akidb_pipelines.dashboards.data import LakeReader, coarsen, window_for
 from akidb_pipelines.dashboards.page import Page, esc, line_spec, ms
 from akidb_pipelines.dashboards.summary import Summary, sparkline
-from akidb_pipelines.slo.spec import load_policy, load_specs
+from akidb_pipelines.slo.spec import UNGROUPED, load_policy, load_specs, split_key
 from akidb_pipelines.slo.sql import label
 
 TABLE = "models/marts/slo_burn_rates_1m"
@@ -56,14 +56,17 @@ def build(reader: LakeReader, days: float = 7.0, specs_dir: str | None = None) -
         f"alert_state, {reader.col(TABLE, 'severity', 'VARCHAR')} AS severity, minute AS at FROM {rel} "
         "WHERE minute < ? QUALIFY row_number() OVER (PARTITION BY slo ORDER BY minute DESC) = 1", [w.end])
     latest = {r.slo: r for r in latest.itertuples()}
-    names = [s.name for s in slos if s.name in latest] + sorted(set(latest) - {s.name for s in slos})
+    # an SLO, or one edge location of an SLO grouped by edge location (<name>.<location>), in the specs' order
+    order = {s.name: i for i, s in enumerate(slos)}
+    names = sorted(latest, key=lambda k: (order.get(split_key(k)[0], len(order)), k))
     by_name = {s.name: s for s in slos}
 
     k = max(1, math.ceil(len(burn_cols) * w.n / MAX_POINTS_PER_CHART))
     wc = w.coarser(k)
     rows = []
     for name in names:
-        spec, now = by_name.get(name), latest[name]
+        (base, edge), now = split_key(name), latest[name]
+        spec = by_name.get(base)
         g = df[df["slo"] == name]
         budget = w.grid(g, "budget_remaining")
         eps = episodes[episodes["slo"] == name]
@@ -93,7 +96,7 @@ def build(reader: LakeReader, days: float = 7.0, specs_dir: str | None = None) -
         hours = float(now.hours_to_exhaustion) if pd.notna(now.hours_to_exhaustion) else None
         state = "bad" if remaining is not None and remaining <= 0.25 else "warn" if remaining is not None and \
             remaining <= 0.5 else "good"
-        title = spec.display_name if spec else name
+        title = (spec.display_name + (f" at {edge}" if edge != UNGROUPED else "")) if spec else name
         sev = now.severity if isinstance(now.severity, str) else None
         minutes = {t.name: int(eps.loc[eps["alert_state"] == t.name, "minutes"].sum()) for t in table.tiers}
         body = Page.cards([
@@ -110,7 +113,7 @@ def build(reader: LakeReader, days: float = 7.0, specs_dir: str | None = None) -
                               spec.description if spec else "no spec file for this SLO", data_slo=name))
         rows.append([name, _pct(remaining), now.alert_state, _hours(hours),
                      " / ".join(str(v) for v in minutes.values()), sparkline(budget)])
-    missing_specs = [s.name for s in slos if s.name not in latest]
+    missing_specs = [s.name for s in slos if s.name not in {split_key(k)[0] for k in latest}]
     if missing_specs:
         page.add(f'<div class="missing" data-missing="{esc(",".join(missing_specs))}"><h2>No burn rates for '
                  f'{esc(", ".join(missing_specs))}</h2>These SLOs have a spec but no rows in {esc(TABLE)} yet.</div>')
