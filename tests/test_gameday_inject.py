@@ -57,3 +57,20 @@ def test_a_scenario_regenerates_the_whole_hours_from_its_first_onset_to_its_last
         assert w0.minute == 0 and w1.minute == 0 and w0 < w1 <= sc.background.end
         assert w0 <= min(s for s, _ in spans) < w0 + timedelta(hours=1)
         assert max(e for _, e in spans) <= w1 < max(e for _, e in spans) + timedelta(hours=1)
+
+
+def test_a_scenario_week_is_its_window_replay_inside_and_its_background_outside() -> None:
+    import pandas as pd
+
+    from akidb_pipelines.chaos.gameday_run import merge_ledgers
+
+    at = lambda h: pd.Timestamp(H + timedelta(hours=h))  # noqa: E731
+    background = pd.DataFrame({"id": ["b-before", "b-inside", "b-after"], "first_alert": [at(-5), at(1), at(9)],
+                               "decision": ["ticket", "page", "ticket"]})
+    window = pd.DataFrame({"id": ["w-old", "w-storm", "w-flap"], "first_alert": [at(-30), at(1.5), at(3.9)],
+                           "decision": ["page", "page", "ticket"]})
+    week = merge_ledgers(background, window, H, H + timedelta(hours=4))
+    # the window's replay re-pages an old background incident at its first tick: not counted (it began before w0)
+    assert sorted(week["id"]) == ["b-after", "b-before", "w-flap", "w-storm"]
+    assert merge_ledgers(None, None, H, H) is None
+    assert sorted(merge_ledgers(background, None, H, H + timedelta(hours=4))["id"]) == ["b-after", "b-before"]

@@ -2,7 +2,9 @@
 shipped detector's response replayed on the simulated clock (runbooks acting on the sandbox), its incident ledger
 strictly matched against what was injected, and the suite summarized.
 
-A clean scenario is its background's own replay. MTTR is not measured here (no closed loop: an injected incident
+A clean scenario is its background's own replay. A scenario's response is replayed from its first regenerated hour
+to three hours after its last (the injected incidents, their flaps and holds); the incidents that began outside
+that window are its background's. MTTR is not measured here (no closed loop: an injected incident
 ends when the scenario says; the chaos replay of the shipped scenarios measures recovery).
 """
 
@@ -37,6 +39,23 @@ def ledger_of(lake: Lake) -> pd.DataFrame | None:
 def _ground_truth(injected: list[Injected]) -> dict[str, Any]:
     return {"incidents": [{"id": i.id, "type": i.type, "start": i.onset.isoformat(), "end": i.end.isoformat()}
                           for i in injected]}
+
+
+AFTER = timedelta(hours=3)   # the response replayed this long after a scenario's regenerated hours (flaps, holds)
+
+
+def merge_ledgers(background: pd.DataFrame | None, window: pd.DataFrame | None, w0: datetime,
+                  until: datetime) -> pd.DataFrame | None:
+    """A scenario's week: the incidents of its replayed window [w0, until) that began in it, and the background's
+    incidents that began outside it."""
+    def part(df: pd.DataFrame | None, inside: bool) -> pd.DataFrame | None:
+        if df is None or not len(df):
+            return None
+        t = pd.to_datetime(df["first_alert"], utc=True)
+        keep = (t >= pd.Timestamp(w0)) & (t < pd.Timestamp(until))
+        return df[keep if inside else ~keep]
+    parts = [p for p in (part(background, False), part(window, True)) if p is not None and len(p)]
+    return pd.concat(parts, ignore_index=True) if parts else None
 
 
 class Suite:
@@ -81,9 +100,12 @@ class Suite:
         shutil.rmtree(work, ignore_errors=True)
         link_copy(built.arm(sc.history_days), work / "lake")
         lake = Lake(work / "lake")
-        inject(sc, lake, built.prometheus, work)
-        self._replay(lake, sc, injected, work)
-        res = scenario_result(sc.name, sc.kind, weeks, injected, ledger_of(lake))
+        w0, w1 = inject(sc, lake, built.prometheus, work)
+        # the response replayed over the regenerated hours and what follows them; outside, the background's own week
+        until = min(bg.end, w1 + AFTER)
+        replay(lake, _ground_truth(injected), w0, until, "combined", work, self.cycle, sandbox=self.sandbox)
+        week = merge_ledgers(self.clean[(bg.name, sc.history_days)], ledger_of(lake), w0, until)
+        res = scenario_result(sc.name, sc.kind, weeks, injected, week)
         if not keep:
             shutil.rmtree(work, ignore_errors=True)
         return res
