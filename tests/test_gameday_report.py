@@ -10,20 +10,22 @@ import pytest
 
 from akidb_pipelines.chaos.gameday import draw
 from akidb_pipelines.chaos.gameday_report import ScenarioResult, scenario_result, summarize, summary_table
-from akidb_pipelines.chaos.gameday_run import injected
 
 T0 = datetime(2026, 3, 2, 10, 0, tzinfo=timezone.utc)
 
 
-def _ledger(*rows: tuple) -> pd.DataFrame:
-    return pd.DataFrame([{"id": i, "decision": d, "first_page": T0 + timedelta(minutes=m) if m is not None else None,
-                          "root_component": root, "cause": cause} for i, d, m, root, cause in rows])
+def _ledger(*rows: tuple, digests: tuple = ()) -> pd.DataFrame:
+    df = pd.DataFrame([{"id": i, "decision": d, "first_page": T0 + timedelta(minutes=m) if m is not None else None,
+                        "root_component": root, "cause": cause} for i, d, m, root, cause in rows])
+    df["digest"] = list(digests) + [None] * (len(df) - len(digests))  # the daily digest a blip is a line of
+    return df
 
 
 def test_injected_incidents_come_with_their_absolute_times():
     sc = next(s for s in (draw(5, i) for i in range(8)) if s.name.endswith("overlap"))
-    incs = injected(sc)
-    assert len(incs) == 2 and all(sc.replay_start <= i.onset < i.end <= sc.end for i in incs)
+    incs = sc.injected()
+    bg = sc.background
+    assert len(incs) == 2 and all(bg.replay_start <= i.onset < i.end <= bg.end for i in incs)
     assert {i.components for i in incs} == {("akidb-rest",), ("lambda-edge",)}
 
 
@@ -36,10 +38,13 @@ def test_a_scenario_result_counts_strict_matches_time_only_pages_tickets_and_fal
     ledger = _ledger(("inc-a", "page", 2, "akidb-rest", "spot_interruption"),
                      ("inc-b", "page", 9, "akidb-rest", "spot_interruption"),   # the storm, typed spot
                      ("inc-c", "ticket", None, "alb", None), ("inc-d", "hold", None, "alb", None),
-                     ("inc-e", "page", 300, "alb", None))                       # hours later: false
+                     ("inc-e", "page", 300, "alb", None),                       # hours later: false
+                     ("inc-f", "digest", None, "alb", None), ("inc-g", "digest", None, "cloudfront", None),
+                     digests=(None, None, None, None, None, "digest-day-1", "digest-day-1"))
     r = scenario_result("s", "overlap", 3 / 7, [spot, storm], ledger)
     assert r.matched == {"spot": 120.0}
-    assert r.time_only == ["storm"] and r.false_pages == 2 and r.tickets == 1 and len(r.pages) == 3
+    # one incident ticket and one digest ticket (two lines of the same day's digest)
+    assert r.time_only == ["storm"] and r.false_pages == 2 and r.tickets == 2 and len(r.pages) == 3
     assert scenario_result("q", "clean", 3 / 7, [], None).pages == []
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import pandas as pd
 
+from akidb_pipelines.alerting.digest import tickets_opened
 from akidb_pipelines.chaos.matching import Injected, Page, bootstrap_interval, match, percentile
 
 GOALS = {"recall": 0.95, "mttd_p90_s": 180.0, "cause_accuracy": 0.90, "false_pages_quiet": 0,
@@ -52,7 +53,7 @@ def scenario_result(name: str, kind: str, weeks: float, injected: Sequence[Injec
           "components": list(i.components)} for i in injected],
         [{"incident": p.incident, "sent": p.sent.isoformat(), "root": p.root_component, "cause": p.cause}
          for p in pages],
-        int((rows["decision"] == "ticket").sum()) if len(rows) else 0,
+        sum(tickets_opened(rows).values()) if len(rows) else 0,  # incident tickets and daily digests
         {k: (p.sent - by_id[k].onset).total_seconds() for k, p in m.matched.items()},
         sorted(m.time_only), len(m.false_pages))
 
