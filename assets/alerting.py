@@ -58,6 +58,7 @@ def incidents(context: dg.AssetExecutionContext, config: RespondConfig, lake: La
         "incidents": len(df), "open": len(open_),
         "pages_enqueued": len([k for k in report.enqueued if k.endswith(":trigger")]),
         "held": len(report.held), "tickets": len(report.tickets),
+        "digest_lines": len(report.digested), "digests_written": len(report.digests),
         "silenced_by_maintenance": len(report.silenced), "alerts_silenced": len(report.silenced_alerts),
         "flapping_suppressed": len(report.flapping), "escalated_unacknowledged": len(report.escalated),
         "decisions_recorded": len(report.decisions),

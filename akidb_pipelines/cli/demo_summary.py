@@ -9,6 +9,7 @@ from collections import Counter
 
 import pandas as pd
 
+from akidb_pipelines.alerting.digest import tickets_opened
 from akidb_pipelines.alerting.respond import INCIDENTS_OBJECT
 from akidb_pipelines.storage import Catalog, Lake
 from akidb_pipelines.telemetry.conventions import QUARANTINE_TABLES, RAW_TABLES
@@ -94,8 +95,9 @@ def _incident_summary(settings, gt: dict, seconds: float, standin, say) -> None:
     df = pd.read_parquet(io.BytesIO(data))
     weeks = max(seconds / (7 * 86400), 1e-9)
     paged = df[df["pages_sent"] > 0].sort_values("first_alert")
-    tickets = df[df["decision"] == "ticket"]
-    say(f"      incidents: {len(df)} ({len(paged)} paged, {len(tickets)} tickets, {int((df['decision'] == 'hold').sum())} "
+    opened = tickets_opened(df)
+    say(f"      incidents: {len(df)} ({len(paged)} paged, {opened['incident']} tickets, {opened['digest']} daily "
+        f"digest(s) of {int((df['decision'] == 'digest').sum())} blips, {int((df['decision'] == 'hold').sum())} "
         f"held); alerts {int(df['alerts'].sum())} ({df['alerts'].sum() / weeks:.0f}/week), pages {len(paged)} "
         f"({len(paged) / weeks:.1f}/week)")
     windows = [(pd.Timestamp(i["start"]), pd.Timestamp(i["end"]), i["id"]) for i in gt["incidents"]]
