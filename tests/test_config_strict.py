@@ -487,7 +487,8 @@ def test_config_check_passes_on_the_shipped_configuration(capsys):
     assert all(line.startswith("ok ") for line in lines), out
     assert {line.split()[1] for line in lines} == set(WHATS)
     assert "ok routing " + str(Path("akidb_pipelines/config/routing.yaml").resolve()) in lines
-    assert sum(line.startswith("ok slo ") for line in lines) == 3  # one line per SLO file
+    # one line per SLO file: availability, error rate, latency, and the two edge latency SLOs
+    assert sum(line.startswith("ok slo ") for line in lines) == 5
 
 
 def test_config_check_lists_every_broken_configuration_and_exits_2(tmp_path, monkeypatch, capsys):
@@ -535,7 +536,8 @@ def test_check_all_reports_each_broken_file_it_is_pointed_at(tmp_path):
     assert "detector: unknown field(s) ['treshold']" in problems["detector"]
     assert "queries[0]: unknown field(s) ['exprr']" in problems["prometheus-queries"]
     assert {r.file for r in results if r.what == "slo" and not r.problem} == {
-        str(specs / "availability.yaml"), str(specs / "error_rate.yaml")}
+        str(specs / f) for f in ("availability.yaml", "error_rate.yaml", "edge_latency.yaml",
+                                 "edge_location_latency.yaml")}
 
 
 def test_config_check_reports_every_environment_problem_and_a_trigger_on_an_unknown_cause(tmp_path, monkeypatch,
