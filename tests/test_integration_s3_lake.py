@@ -16,6 +16,7 @@ import boto3
 import dagster as dg
 import pytest
 
+from akidb_pipelines.synthetic.topology import EDGE_LOCATIONS
 from akidb_pipelines.slo.spec import load_specs
 from akidb_pipelines.storage import Lake
 from akidb_pipelines.synthetic import generate
@@ -111,8 +112,10 @@ def test_main_job_materializes_hourly_partitions_into_an_s3_lake(aws_env: str, t
         assert got[tier] == minutes(first), tier
 
     slos, _ = load_specs()
-    slo_first = {"latency": DAY, "availability": late, "error-rate": late}
-    assert sorted(s.name for s in slos) == sorted(slo_first)
+    # edge latency (Timeslices over EMF P95) from 00:00; the per-location SLO is one instance per edge location
+    slo_first = {"latency": DAY, "availability": late, "error-rate": late, "edge-latency": DAY}
+    slo_first |= {f"edge-location-latency.{loc}": DAY for loc in EDGE_LOCATIONS}
+    assert sorted(s.name for s in slos) == sorted({k.split(".")[0] for k in slo_first})
     br = con.execute(f"SELECT slo, list(minute ORDER BY minute) FROM {read('slo_burn_rates_1m')} GROUP BY slo"
                      ).fetchall()
     got = {slo: mins for slo, mins in br}
