@@ -76,12 +76,14 @@ def test_weekdays_and_weekends_get_their_own_median_and_the_lookback_is_in_days(
     assert week["days"] == 5 and week["yhat"] == 109.0
 
 
-def test_too_few_days_of_the_same_type_fall_back_to_every_day():
-    # Monday..Friday only, then a Saturday: no earlier weekend day, so the five weekdays stand in
+def test_a_weekend_minute_is_never_judged_against_weekdays():
+    # Monday..Friday only, then a Saturday: no earlier weekend day, so no band (weekday traffic is not a weekend's)
     ds = pd.date_range("2026-11-09", "2026-11-14", freq="1min", inclusive="left")
     hist = pd.DataFrame({"ds": ds, "y": 100.0 + (ds - ds[0]).days.to_numpy()})  # 100..104
-    band = seasonal_band(hist, [pd.Timestamp("2026-11-14 03:00")], CFG, Z95).iloc[0]
-    assert band["days"] == 5 and band["yhat"] == 102.0
+    band = seasonal_band(hist, [pd.Timestamp("2026-11-14 03:00"), pd.Timestamp("2026-11-13 03:00")], CFG, Z95)
+    sat, fri = band.iloc[0], band.iloc[1]
+    assert sat["days"] == 0 and np.isnan(sat["yhat"]) and np.isnan(sat["yhat_upper"])
+    assert fri["days"] == 4 and fri["yhat"] == 101.5  # Monday..Thursday: median of 100, 101, 102, 103
 
 
 def test_a_flat_history_gives_a_narrow_band_not_a_zero_one():

@@ -3,8 +3,9 @@
 For a minute ``m`` the baseline looks at the same minute of earlier days, ``m - 1 day``, ``m - 2 days``, ... back
 to ``lookback_days``, pooling ``neighbour_minutes`` either side of each (a 1-minute series is noisy; five values a
 day instead of one steady the median). Only days of the same day type as ``m`` count (weekday or weekend, by the
-UTC calendar, as the Prophet weekend profile does) while there are at least ``min_days`` of them with data; with
-fewer, every earlier day counts. With fewer than ``min_days`` earlier days of any type the minute has no baseline.
+UTC calendar, as the Prophet weekend profile does); with fewer than ``min_days`` earlier days of its type the minute
+has no baseline (the series stays unscored, with the reason): a weekend judged against weekdays looked like a
+traffic collapse and paged on every series (the demo's first Saturday, before any model was trained).
 
     yhat             = median of the pooled values
     yhat_lower/upper = yhat -/+ z * sigma * sqrt(1 + pi / (2 * days))
@@ -81,7 +82,7 @@ def seasonal_band(history: pd.DataFrame, minutes: object, cfg: BaselineConfig, z
 
     Returns one row per minute, in the given order: ``ds`` (naive UTC), ``yhat``, ``yhat_lower``, ``yhat_upper``
     (NaN where fewer than ``min_days`` earlier days have data) and ``days``, the number of earlier days the band
-    rests on (of the same day type, or of any type after the fallback)."""
+    rests on (of the same day type)."""
     at = _epoch_minutes(minutes)
     lookback, k = cfg.lookback_days, cfg.neighbour_minutes
     out = pd.DataFrame({"ds": pd.DatetimeIndex(at.astype("datetime64[m]").astype("datetime64[ns]"))})
@@ -101,10 +102,9 @@ def seasonal_band(history: pd.DataFrame, minutes: object, cfg: BaselineConfig, z
     has_day = np.isfinite(vals).any(axis=2)                                   # (M, L)
     same = _is_weekend(at[:, None] - back[None, :]) == _is_weekend(at)[:, None]
     n_same, n_all = (has_day & same).sum(axis=1), has_day.sum(axis=1)
-    use_same = n_same >= cfg.min_days
-    chosen = same | ~use_same[:, None]
-    pooled = np.where(chosen[:, :, None], vals, np.nan).reshape(len(at), -1)
-    days = np.where(use_same, n_same, n_all)
+    del n_all  # days of the other type never stand in
+    pooled = np.where(same[:, :, None], vals, np.nan).reshape(len(at), -1)
+    days = n_same
     ok = days >= cfg.min_days
     med = _row_median(pooled)
     dev = np.abs(pooled - med[:, None])
