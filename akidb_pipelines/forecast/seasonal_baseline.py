@@ -101,10 +101,8 @@ def seasonal_band(history: pd.DataFrame, minutes: object, cfg: BaselineConfig, z
     vals = grid[(at - origin)[:, None, None] - back[None, :, None] + shift]   # (M, L, J); >= 0 by the origin
     has_day = np.isfinite(vals).any(axis=2)                                   # (M, L)
     same = _is_weekend(at[:, None] - back[None, :]) == _is_weekend(at)[:, None]
-    n_same, n_all = (has_day & same).sum(axis=1), has_day.sum(axis=1)
-    del n_all  # days of the other type never stand in
+    days = (has_day & same).sum(axis=1)  # days of the other type never stand in
     pooled = np.where(same[:, :, None], vals, np.nan).reshape(len(at), -1)
-    days = n_same
     ok = days >= cfg.min_days
     med = _row_median(pooled)
     dev = np.abs(pooled - med[:, None])
