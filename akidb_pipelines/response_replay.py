@@ -1,5 +1,6 @@
 """The response layer on a simulated clock: what the alert and runbook sensors' runs would do, tick by tick, over a
-stretch of telemetry already in the lake. Used by the chaos replay and the demo.
+stretch of telemetry already in the lake. Used by the chaos replay and the demo. The lake is read once for the
+whole stretch (``alerting.tick_reads.FrozenReads``); each tick sees only the minutes before its own time.
 
 Events are (time, kind): ``respond`` runs the response tick (alerts -> incidents -> routing -> outbox), delivers the
 outbox and writes the ledgers; ``runbooks`` runs the runbook lifecycle (apply, verify, restore) and delivers. The
@@ -18,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from akidb_pipelines.alerting.outbox import Outbox
-from akidb_pipelines.alerting.respond import Inputs, acknowledge, respond, write_incidents
+from akidb_pipelines.alerting.respond import Inputs, RespondConfig, acknowledge, respond, write_incidents
+from akidb_pipelines.alerting.tick_reads import FrozenReads
 from akidb_pipelines.alerting.alert_sources import service_map
 from akidb_pipelines.runbooks import lifecycle
 from akidb_pipelines.storage import Lake
@@ -66,6 +68,10 @@ def replay_response(lake: Lake, inputs: Inputs, start: datetime, events: Iterabl
     box = out.outbox
     queue = list(events)
     heapq.heapify(queue)
+    ticks = [t for t, kind in queue if kind == RESPOND]  # pages add runbook evaluations only
+    # the telemetry is in the lake already and stays as it is: read once, each tick seeing only what precedes it
+    reads = FrozenReads(lake, list(inputs.cause_types), start, max(ticks, default=start),
+                        RespondConfig().lookback)
     smap = service_map(lake)
     acks: dict[str, float] = {}
     done: set[Event] = set()
@@ -82,7 +88,7 @@ def replay_response(lake: Lake, inputs: Inputs, start: datetime, events: Iterabl
                 del acks[inc]
         clock.now = now.timestamp()
         if kind == RESPOND:
-            rep = respond(lake, now, inputs, box, smap)
+            rep = respond(lake, now, inputs, box, smap, reads=reads)
             box.deliver(send)
             for row in rep.incidents:
                 out.incidents.setdefault(row["id"], {}).update(row)

@@ -34,14 +34,24 @@ def slo_component(slo: SLO) -> str:
     return slo.service
 
 
+BURN_SQL = """
+    SELECT slo, alert_state, severity, minute, burn_1h, burn_5m, burn_6h, budget_remaining, hours_to_exhaustion
+    FROM {src} WHERE minute >= ? AND minute < ? AND alert_state IN ('fast', 'medium', 'slow')
+    ORDER BY slo, minute"""
+ANOMALY_SQL = """
+    SELECT series, minute, actual, yhat, lower, upper, anomaly_score, direction FROM {src}
+    WHERE minute >= ? AND minute < ? ORDER BY series, minute"""
+
+
 def slo_alerts(lake: Lake, slos: list[SLO], start: datetime, end: datetime,
                gap: timedelta = timedelta(minutes=15)) -> list[Alert]:
     """One alert per firing episode of each SLO: firing minutes no more than ``gap`` apart (a burn rate hovering
     at its threshold after a fault drops out for a minute or two; that is the same story, not a new alert)."""
-    rows = lake.query_table(BURN_TABLE, """
-        SELECT slo, alert_state, severity, minute, burn_1h, burn_5m, burn_6h, budget_remaining, hours_to_exhaustion
-        FROM {src} WHERE minute >= ? AND minute < ? AND alert_state IN ('fast', 'medium', 'slow')
-        ORDER BY slo, minute""", [start, end])
+    return slo_alerts_of(lake.query_table(BURN_TABLE, BURN_SQL, [start, end]), slos, gap)
+
+
+def slo_alerts_of(rows: list[tuple], slos: list[SLO], gap: timedelta = timedelta(minutes=15)) -> list[Alert]:
+    """:func:`slo_alerts` from the firing rows of the burn-rate table (``BURN_SQL``'s columns, in its order)."""
     comp = {s.name: slo_component(s) for s in slos}
     by_slo: dict[str, list] = {}
     for slo, state, sev, minute, b1h, b5m, b6h, remaining, tte in rows:
@@ -64,9 +74,11 @@ def slo_alerts(lake: Lake, slos: list[SLO], start: datetime, end: datetime,
 
 def anomaly_alerts(lake: Lake, cfg: ForecastConfig, start: datetime, end: datetime,
                    gap: timedelta = timedelta(minutes=5)) -> list[Alert]:
-    rows = lake.query_table(ANOMALIES_TABLE, """
-        SELECT series, minute, actual, yhat, lower, upper, anomaly_score, direction FROM {src}
-        WHERE minute >= ? AND minute < ? ORDER BY series, minute""", [start, end])
+    return anomaly_alerts_of(lake.query_table(ANOMALIES_TABLE, ANOMALY_SQL, [start, end]), cfg, gap)
+
+
+def anomaly_alerts_of(rows: list[tuple], cfg: ForecastConfig, gap: timedelta = timedelta(minutes=5)) -> list[Alert]:
+    """:func:`anomaly_alerts` from rows of the anomalies table (``ANOMALY_SQL``'s columns, in its order)."""
     specs = {s.id: s for s in cfg.series}
     by_series: dict[str, list] = {}
     for series, minute, *rest in rows:
@@ -104,15 +116,14 @@ def anomaly_spans(lake: Lake, alerts: list[Alert], start: datetime, end: datetim
     anomalies alone do not say how long it lasted; the scores do. An alert whose series has no scored minute there
     (hand-made, or a lake without scores) counts its flagged minutes, from its first to its last."""
     anomalies = [a for a in alerts if a.source == "anomaly"]
-    out = {a.fingerprint: flagged_span(a) for a in anomalies}
     series = sorted({a.rule for a in anomalies})
     if not series:
-        return out
+        return spans_of(anomalies, {})
     start = max(start, min(a.start for a in anomalies) - SPAN_BEFORE)
     hours = {k.path for k in hour_partitions(start, end)}
     files = [f for f in lake.list_files(SCORES_TABLE) if "/".join(f.split("/")[-3:-1]) in hours]
     if not files:
-        return out
+        return spans_of(anomalies, {})
     # runs of consecutive minutes per series and side, as epoch minutes (islands: minute - rank is constant), read
     # from the files of those hours only (the table holds months of scores)
     with lake.connect() as con:
@@ -129,6 +140,14 @@ def anomaly_spans(lake: Lake, alerts: list[Alert], start: datetime, end: datetim
     runs: dict[tuple[str, str], list[tuple[int, int, int]]] = {}  # (series, direction) -> [(first, last, minutes)]
     for name, direction, first, last, n in rows:
         runs.setdefault((name, direction), []).append((first, last, n))
+    return spans_of(anomalies, runs)
+
+
+def spans_of(anomalies: list[Alert], runs: dict[tuple[str, str], list[tuple[int, int, int]]]) -> dict[str, Span]:
+    """Each anomaly alert's :class:`Span` from the runs of anomalous minutes of its series and side
+    ({(series, direction): [(first, last, minutes)]} in epoch minutes, in time order); no run touching it: its
+    flagged minutes (:func:`flagged_span`)."""
+    out = {a.fingerprint: flagged_span(a) for a in anomalies}
     for a in anomalies:
         lo, hi = int(a.start.timestamp()) // 60, int(a.end.timestamp()) // 60
         touching = [r for r in runs.get((a.rule, dict(a.context).get("direction")), ()) if r[0] <= hi and r[1] >= lo]

@@ -110,6 +110,18 @@ def baseline(series: Series, onset: datetime) -> Baseline | None:
     return Baseline(med, spread, len(pool), basis)
 
 
+def _baseline(frame: Mapping, key: tuple[str, str, str], series: Series, onset: datetime) -> Baseline | None:
+    """:func:`baseline`, remembered in the frame's ``baselines`` dict when it has one: the values a baseline reads
+    all precede the onset's window, so a frame whose data does not change (a replay's) computes each once."""
+    memo = getattr(frame, "baselines", None)
+    if memo is None:
+        return baseline(series, onset)
+    k = (key, _minute(onset))
+    if k not in memo:
+        memo[k] = baseline(series, onset)
+    return memo[k]
+
+
 def _holds(cond: Condition, base: Baseline, level: float) -> bool:
     exp, spread = base.expected, base.spread
     if cond.change == "rise":
@@ -142,7 +154,7 @@ def check(conditions: list[Condition] | Condition, frame: Mapping[tuple[str, str
     bases, windows = [], []
     for c in conds:
         series = frame.get(c.key, {})
-        base = baseline(series, onset)
+        base = _baseline(frame, c.key, series, onset)
         if base is None:
             return None
         bases.append(base)
@@ -232,18 +244,21 @@ def fetch(lake: Lake, conditions: list[Condition], spans: list[tuple[datetime, d
 
 class EvidenceFrame(Mapping):
     """The evidence signals of a tick, read from the lake only around the onsets asked about (a tick with no
-    incident to type reads nothing): a mapping of condition key to {minute: value}. :meth:`prefetch` reads the
+    incident to type reads nothing) and, with ``until``, only before it (a tick at ``now`` knows nothing later,
+    even where the lake holds it: a replay): a mapping of condition key to {minute: value}. :meth:`prefetch` reads the
     spans of many onsets in one query; :meth:`around` makes sure one onset is covered."""
 
-    def __init__(self, lake: Lake, conditions: list[Condition]) -> None:
-        self._lake, self._conditions = lake, list(conditions)
+    def __init__(self, lake: Lake, conditions: list[Condition], until: datetime | None = None) -> None:
+        self._lake, self._conditions, self._until = lake, list(conditions), until
         self._data: dict[tuple[str, str, str], dict[datetime, float]] = {c.key: {} for c in self._conditions}
         self._done: set[datetime] = set()
 
     def prefetch(self, onsets: list[datetime]) -> EvidenceFrame:
         todo = sorted({_minute(t) for t in onsets} - self._done)
-        if todo and self._conditions:
-            got = fetch(self._lake, self._conditions, [s for t in todo for s in ranges(t)])
+        spans = [(a, b if self._until is None else min(b, self._until)) for t in todo for a, b in ranges(t)]
+        spans = [(a, b) for a, b in spans if a < b]
+        if spans and self._conditions:
+            got = fetch(self._lake, self._conditions, spans)
             for k, v in got.items():
                 self._data.setdefault(k, {}).update(v)
         self._done.update(todo)

@@ -34,14 +34,14 @@ from datetime import datetime, timedelta, timezone
 
 import pandas as pd
 
-from akidb_pipelines.alerting.alert_sources import anomaly_alerts, anomaly_spans, slo_alerts
 from akidb_pipelines.alerting.correlate import SEVERITY_RANK, Alert, Incident, ServiceMap, correlate
 from akidb_pipelines.alerting.digest import digest_items, digests, stale_digests, ticket_gate
 from akidb_pipelines.alerting.outbox import Outbox
-from akidb_pipelines.alerting.rootcause import CauseType, classify, evidence_frame, severity_floor, split_by_cause
+from akidb_pipelines.alerting.rootcause import CauseType, classify, severity_floor, split_by_cause
 from akidb_pipelines.alerting.routing import Decision, RoutingPolicy
 from akidb_pipelines.alerting.silences import Silence, silenced_by
-from akidb_pipelines.alerting.static_rules import StaticRule, static_alerts
+from akidb_pipelines.alerting.static_rules import StaticRule
+from akidb_pipelines.alerting.tick_reads import LakeReads
 from akidb_pipelines.clients.pagerduty import Event
 from akidb_pipelines.forecast.config import ForecastConfig
 from akidb_pipelines.slo.spec import SLO
@@ -103,15 +103,18 @@ class Inputs:
     sources: tuple[str, ...] = ("slo", "anomaly", "static")  # the detectors whose alerts count (chaos compares them)
 
 
-def collect_alerts(lake: Lake, inputs: Inputs, start: datetime, end: datetime) -> list[Alert]:
-    """The alerts of the enabled sources with an onset in the window, before silences."""
+def collect_alerts(lake: Lake, inputs: Inputs, start: datetime, end: datetime,
+                   reads: LakeReads | None = None) -> list[Alert]:
+    """The alerts of the enabled sources with an onset in the window, before silences (read through ``reads``:
+    the lake as it is, by default)."""
+    reads = reads or LakeReads(lake)
     out: list[Alert] = []
     if "slo" in inputs.sources:
-        out += slo_alerts(lake, inputs.slos, start, end)
+        out += reads.slo_alerts(inputs.slos, start, end)
     if "anomaly" in inputs.sources:
-        out += anomaly_alerts(lake, inputs.forecast, start, end)
+        out += reads.anomaly_alerts(inputs.forecast, start, end)
     if "static" in inputs.sources:
-        out += static_alerts(lake, list(inputs.static_rules), start, end)
+        out += reads.static_alerts(list(inputs.static_rules), start, end)
     return [a for a in out if a.start <= end]
 
 
@@ -151,11 +154,15 @@ def _flap_key(a: Alert) -> tuple:
 
 
 def respond(lake: Lake, now: datetime, inputs: Inputs, outbox: Outbox, smap: ServiceMap,
-            cfg: RespondConfig = RespondConfig(), extra_alerts: list[Alert] = ()) -> RespondReport:
+            cfg: RespondConfig = RespondConfig(), extra_alerts: list[Alert] = (),
+            reads: LakeReads | None = None) -> RespondReport:
+    """One tick at ``now`` (module docstring); ``reads``: how the lake is read (``tick_reads``: as it is, by
+    default; a replay reads it once)."""
     now = now.astimezone(timezone.utc)
     start = now - cfg.lookback
     report = RespondReport(now=now)
-    raw = collect_alerts(lake, inputs, start, now) + [a for a in extra_alerts if a.start <= now]
+    reads = reads or LakeReads(lake)
+    raw = collect_alerts(lake, inputs, start, now, reads) + [a for a in extra_alerts if a.start <= now]
     for sil in inputs.silences:  # an unusable row or store mutes nothing (fail-safe for paging): say so
         if not sil.valid:
             report.decide("", "warning", sil.id, f"silence ignored: {sil.problem}")
@@ -172,11 +179,11 @@ def respond(lake: Lake, now: datetime, inputs: Inputs, outbox: Outbox, smap: Ser
             report.silenced_alerts.append(a.fingerprint)
             report.decide("", "silenced", a.fingerprint, f"{_label(a)} from {a.start:%m-%d %H:%M}Z: {sil.describe()}")
     incidents = correlate(alerts, smap, cfg.window)
-    frame = evidence_frame(lake, list(inputs.cause_types), start, now) if inputs.cause_types else {}
+    frame = reads.evidence(list(inputs.cause_types), now) if inputs.cause_types else {}
     # an incident whose alerts hold evidence for different causes (overlapping faults on different tiers) is split
     incidents = split_by_cause(incidents, list(inputs.cause_types), frame, smap)
     # how long the anomalies of incidents made of anomalies only lasted (the ticket gate's persistence): one query
-    spans = anomaly_spans(lake, [a for i in incidents if all(x.source == "anomaly" for x in i.alerts) for a in i.alerts],
+    spans = reads.anomaly_spans([a for i in incidents if all(x.source == "anomaly" for x in i.alerts) for a in i.alerts],
                           start, now)
     metrics = {s.id: s.metric for s in inputs.forecast.series}
     routed: dict[str, str] = {}  # incident -> its decision this tick

@@ -119,11 +119,15 @@ def _alert_matches(a: Alert, matchers: tuple[dict[str, str], ...] | list[dict[st
     return any(all(str(fields.get(k)) == str(v) for k, v in m.items()) for m in matchers)
 
 
-def evidence_frame(lake: Lake, types: list[CauseType], start: datetime | None = None,
-                   end: datetime | None = None) -> EvidenceFrame:
+def evidence_frame(lake: Lake, types: list[CauseType], until: datetime | None = None) -> EvidenceFrame:
     """The evidence signals of every type, read from the lake around the onsets that :func:`classify` and
-    :func:`split_by_cause` ask about (``start``/``end``: kept for callers; the onsets decide what is read)."""
-    return EvidenceFrame(lake, [c for t in types for c in t.evidence])
+    :func:`split_by_cause` ask about, before ``until`` (a tick's now) when given."""
+    return EvidenceFrame(lake, conditions_of(types), until)
+
+
+def conditions_of(types: list[CauseType]) -> list[Condition]:
+    """Every evidence condition of ``types``."""
+    return [c for t in types for c in t.evidence]
 
 
 def claims(t: CauseType, a: Alert) -> bool:

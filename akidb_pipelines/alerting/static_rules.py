@@ -76,10 +76,13 @@ def static_alerts(lake: Lake, rules: list[StaticRule], start: datetime, end: dat
     for rule in rules:
         lookback = start - timedelta(minutes=rule.for_minutes)  # a condition that began before the window counts
         where = "" if rule.edge_location == "each" else "AND edge_location = ?"
-        params = [lookback, end, rule.tier] + ([] if rule.edge_location == "each" else [rule.edge_location])
+        params = ([lookback, end, rule.tier] + ([] if rule.edge_location == "each" else [rule.edge_location])
+                  + [rule.threshold])
+        # the metric is a golden-signal column and the operator one of OPS (both checked at load); the threshold
+        # is bound
         rows = lake.query_table(GOLDEN, f"""
             SELECT edge_location, minute, {rule.metric} FROM {{src}}
-            WHERE minute >= ? AND minute < ? AND tier = ? {where} AND {rule.metric} {rule.op} {rule.threshold!r}
+            WHERE minute >= ? AND minute < ? AND tier = ? {where} AND {rule.metric} {rule.op} ?
             ORDER BY edge_location, minute""", params)
         by_edge: dict[str, list] = {}
         for edge, minute, value in rows:

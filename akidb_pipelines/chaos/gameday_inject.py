@@ -2,8 +2,8 @@
 
 The hours from the first incident's (or event's) onset to the last one's end are generated anew with the scenario
 (same noise model, the background's traffic level: ``origin`` = the background's start), ingested, modelled and
-scored; every later hour of the replay is modelled and scored again (burn-rate windows and the detector's history
-now hold the incident). Prometheus counters are cumulative: the background's later samples are shifted, series by
+scored; the later hours that are replayed are modelled and scored again (burn-rate windows and the detector's
+history now hold the incident); hours after those keep the background's models and scores, which nothing reads. Prometheus counters are cumulative: the background's later samples are shifted, series by
 series, so they continue from where the regenerated hours end (every increment after them is the background's).
 """
 
@@ -87,18 +87,21 @@ def touched_hours(sc: GameDayScenario) -> tuple[datetime, datetime]:
     return w0, min(w1, sc.background.end)
 
 
-def inject(sc: GameDayScenario, lake: Lake, background_prom: Path, work: Path) -> tuple[datetime, datetime]:
+def inject(sc: GameDayScenario, lake: Lake, background_prom: Path, work: Path,
+           after: timedelta | None = None) -> tuple[datetime, datetime]:
     """Regenerate, ingest, model and score ``sc``'s hours in ``lake`` (a copy of its background's arm), and model
-    and score the rest of the replay again. Returns the regenerated hours [w0, w1)."""
+    and score again the hours after them that are replayed: ``after`` of them (to the replay's end by default).
+    Returns the regenerated hours [w0, w1)."""
     bg = sc.background
     w0, w1 = touched_hours(sc)
+    until = bg.end if after is None else min(bg.end, w1 + after)
     data = generate(work / "gen", w0, (w1 - w0) / timedelta(days=1), sc.seed, sc.parsed(), TRACES_PER_MINUTE,
                     origin=bg.start)
     files = pipeline.landing_partitions(data)
-    if w1 < bg.end:
+    if w1 < until:
         files.setdefault("prom", {}).update(
-            continue_counters(background_prom, work / "gen" / "landing" / "prom", w1, bg.end, work / "after" / "prom"))
+            continue_counters(background_prom, work / "gen" / "landing" / "prom", w1, until, work / "after" / "prom"))
     pipeline.ingest_hours(lake, files)
-    pipeline.run_models(lake, hour_partitions(w0, bg.end))
-    pipeline.score(lake, load_forecast_config(), max(w0, bg.replay_start).astimezone(timezone.utc), bg.end)
+    pipeline.run_models(lake, hour_partitions(w0, until))
+    pipeline.score(lake, load_forecast_config(), max(w0, bg.replay_start).astimezone(timezone.utc), until)
     return w0, w1

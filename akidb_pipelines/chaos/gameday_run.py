@@ -78,10 +78,11 @@ class Suite:
         if key not in self.arms:
             t = time.perf_counter()
             self.arms[key] = build_arm(built, sc.history_days)
+            t1 = time.perf_counter()
             self._replay(self.arms[key], sc, [], built.arm(sc.history_days).parent)
             self.clean[key] = ledger_of(self.arms[key])
-            self.say(f"  {bg.name}: trained on {sc.history_days} days, scored and replayed in "
-                     f"{time.perf_counter() - t:.0f}s")
+            self.say(f"  {bg.name}: trained on {sc.history_days} days and scored in {t1 - t:.0f}s, "
+                     f"replayed in {time.perf_counter() - t1:.0f}s")
         return built, self.arms[key]
 
     def _replay(self, lake: Lake, sc: GameDayScenario, injected: list[Injected], work: Path) -> None:
@@ -100,10 +101,14 @@ class Suite:
         shutil.rmtree(work, ignore_errors=True)
         link_copy(built.arm(sc.history_days), work / "lake")
         lake = Lake(work / "lake")
-        w0, w1 = inject(sc, lake, built.prometheus, work)
+        t = time.perf_counter()
+        w0, w1 = inject(sc, lake, built.prometheus, work, AFTER)
+        t1 = time.perf_counter()
         # the response replayed over the regenerated hours and what follows them; outside, the background's own week
         until = min(bg.end, w1 + AFTER)
         replay(lake, _ground_truth(injected), w0, until, "combined", work, self.cycle, sandbox=self.sandbox)
+        self.say(f"      {(w1 - w0) / timedelta(hours=1):.0f} hours injected, modelled and scored in {t1 - t:.0f}s, "
+                 f"{(until - w0) / timedelta(hours=1):.0f} hours replayed in {time.perf_counter() - t1:.0f}s")
         week = merge_ledgers(self.clean[(bg.name, sc.history_days)], ledger_of(lake), w0, until)
         res = scenario_result(sc.name, sc.kind, weeks, injected, week)
         if not keep:
