@@ -56,6 +56,22 @@ def test_coinciding_anomalies_of_different_components_do_not_corroborate_each_ot
     assert inc.severity == "P2" and len(inc.alerts) == 2
 
 
+def test_demand_and_saturation_series_agreeing_do_not_corroborate_only_symptoms_do(smap):
+    """A traffic dip moves requests, CPU and the capacity ratio together: no fault, no page. Latency and errors of
+    one component agreeing is what users feel: P1."""
+    demand = [_a("anomaly", f"akidb-rest.{m}", "akidb-rest") for m in ("requests", "cpu_utilization_pct",
+                                                                         "capacity_ratio")]
+    (inc,) = correlate(demand, smap)
+    assert inc.severity == "P2" and len(inc.alerts) == 3
+    felt = [_a("anomaly", "akidb-rest.latency_p95_ms", "akidb-rest"), _a("anomaly", "akidb-rest.error_rate", "akidb-rest")]
+    assert correlate(felt, smap)[0].severity == "P1"
+    assert correlate([felt[0]] + demand, smap)[0].severity == "P2"  # one symptom among demand series: not two
+    # the series' signal label wins over its name
+    labelled = [Alert("anomaly", f"x.{k}", "akidb-rest", "P2", T0, T0 + 5 * M, labels=(("signal", "latency"),))
+                for k in ("a", "b")]
+    assert correlate(labelled, smap)[0].severity == "P1"
+
+
 def test_a_lone_anomaly_is_a_ticket_and_distant_alerts_are_separate_incidents(smap):
     alerts = [_a("anomaly", "akidb-rest.requests", "akidb-rest"),
               _a("anomaly", "lambda-edge.SFO5.emf_latency_p95_ms", "lambda-edge", edge="SFO5", start=120)]

@@ -164,6 +164,26 @@ def test_the_span_counts_consecutive_minutes_on_the_flagged_side_only(tmp_path):
 
 # -- corroboration -------------------------------------------------------------------------------------------------
 
+def test_a_long_excursion_flagged_again_is_one_ticket_open_until_its_series_is_back_in_band(tmp_path):
+    """The detector flags an excursion once, and again after its repeat suppression while it lasts (a traffic dip
+    of hours): the incident lasts as long as the series stays outside its band, so the second flag is a recurrence
+    of an open ticket, not a second ticket; the ticket closes once the series is back."""
+    start = DAY + timedelta(hours=1)
+    dip = [Blip(REQ, start, outside=300, direction="down"),
+           Blip(REQ, start + timedelta(minutes=200), outside=1, direction="down")]  # flagged again, same run
+    lake, box = scored_lake(tmp_path / "lake", dip), Outbox(tmp_path / "o.sqlite")
+    rep = tick(lake, start + timedelta(minutes=230), box)
+    first, again = sorted(rep.incidents, key=lambda r: r["first_alert"])
+    assert first["decision"] == "ticket" and not first["resolved"]
+    assert first["last_alert"] == start + timedelta(minutes=229)  # the newest minute outside its band so far
+    assert again["decision"] == "suppressed" and again["flap_of"] == first["id"]
+    assert rep.tickets == [first["id"]]
+    done = tick(lake, start + timedelta(minutes=330), box)  # back in band at +300, quiet 15 minutes later
+    first = next(r for r in done.incidents if r["id"] == first["id"])
+    assert first["resolved"] and first["last_alert"] == start + timedelta(minutes=299)
+    assert table(lake, TICKETS_OBJECT).status.tolist() == ["closed"]
+
+
 def test_two_anomalies_of_different_quantities_at_once_on_different_components_open_a_ticket(tmp_path):
     at = DAY + timedelta(hours=14)
     lake = scored_lake(tmp_path / "lake", [Blip(LAT, at), Blip(CF_ERR, at)])

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from akidb_pipelines.alerting.correlate import SEVERITY_RANK, Alert, ServiceMap, episodes, service_map_sql
+from akidb_pipelines.alerting.golden_columns import golden_signal
 from akidb_pipelines.forecast.config import ForecastConfig
 from akidb_pipelines.slo.spec import SLO, UNGROUPED, split_key
 from akidb_pipelines.storage import Lake, hour_partitions
@@ -88,8 +89,9 @@ def anomaly_alerts_of(rows: list[tuple], cfg: ForecastConfig, gap: timedelta = t
         spec = specs.get(series)
         for s, e, payloads in episodes(pts, gap):
             actual, yhat, lo, hi, score, direction = max(payloads, key=lambda p: p[4])
+            signal = golden_signal(spec.metric if spec else series.rsplit(".", 1)[-1])
             out.append(Alert("anomaly", series, spec.tier if spec else "unknown", "P2", s, e,
-                             spec.edge_location if spec else "all", labels=(("series", series),),
+                             spec.edge_location if spec else "all", labels=(("series", series), ("signal", signal)),
                              context=(("anomaly_score", score), ("actual", actual), ("yhat", yhat),
                                       ("band", [lo, hi]), ("direction", direction), ("points", len(payloads)))))
     return out

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from akidb_pipelines.alerting.golden_columns import SYMPTOMS, golden_signal
+
 SEVERITY_RANK = {"P0": 0, "P1": 1, "P2": 2}
 
 
@@ -100,7 +102,11 @@ def correlate(alerts: list[Alert], smap: ServiceMap, window: timedelta = timedel
               corroborated_series: int = 2, together: timedelta = timedelta(0)) -> list[Incident]:
     """Group ``alerts`` into incidents (see the module docstring). Anomaly alerts are tickets (P2) on their own;
     an incident with anomalies of at least ``corroborated_series`` distinct series of one component (several
-    edges, or latency and CPU of one service, agreeing) is raised to P1; an SLO alert's severity applies as it is.
+    edges, or latency and errors of one service, agreeing) is raised to P1; an SLO alert's severity applies as it is.
+    Only series of what users feel corroborate (:func:`symptom`: latency, errors): requests, CPU and the capacity
+    ratio all move with traffic, so their agreeing is a traffic change, not a fault (a game day's night-time traffic
+    dip paged as requests, CPU, capacity ratio and CloudFront requests "agreeing"); a typed cause still raises an
+    incident through its type's ``min_severity`` (``rootcause``).
     Anomalies of different components that merely coincide along the call chain do not corroborate each other:
     on the demo data that rule paged on two unrelated single-minute spikes. Nor do anomalies of one component
     that are not anomalous at the same time (episodes overlapping, give or take ``together``): in the chaos
@@ -129,6 +135,13 @@ def correlate(alerts: list[Alert], smap: ServiceMap, window: timedelta = timedel
     return sorted(out, key=lambda i: i.start)
 
 
+def symptom(a: Alert) -> bool:
+    """Whether an anomaly alert's series measures what users feel (latency, errors) rather than demand (traffic)
+    or saturation (CPU, capacity): its ``signal`` label, else the golden signal of its series id's last part."""
+    signal = dict(a.labels).get("signal") or golden_signal(a.rule.rsplit(".", 1)[-1])
+    return signal in SYMPTOMS
+
+
 def incident_id(root: Alert, start: datetime) -> str:
     """The fingerprint of an incident: its root's rule and component and its first minute (stable across ticks)."""
     key = f"{root.source}|{root.rule}|{root.component}|{start:%Y-%m-%dT%H:%M}"
@@ -145,7 +158,7 @@ def build_incident(members: list[Alert], smap: ServiceMap, corroborated_series: 
     severity = min((a.severity for a in members), key=SEVERITY_RANK.__getitem__)
     per_component: dict[str, list[Alert]] = defaultdict(list)
     for a in members:
-        if a.source == "anomaly":
+        if a.source == "anomaly" and symptom(a):
             per_component[a.component].append(a)
     corroborated = any(len({b.rule for b in group if b.start <= a.end + together and a.start <= b.end + together})
                        >= corroborated_series for group in per_component.values() for a in group)

@@ -19,6 +19,23 @@ GOLDEN_COLUMNS = (
     "provisioned_capacity_rps", "used_capacity_rps", "predicted_load_rps", "capacity_ratio", "instances_spot",
     "instances_on_demand", "cost_per_request",
 )
+SYMPTOMS = ("latency", "errors")   # what users feel; traffic and saturation follow demand
+
+
+def golden_signal(metric: str) -> str:
+    """Which of the four golden signals (latency, traffic, errors, saturation) ``metric`` measures, by its name:
+    latency in it: latency; error, fault, 5xx or throttle: errors; requests or spans: traffic; else saturation
+    (CPU, concurrency, capacity, instances, cost)."""
+    m = metric.lower()
+    if "latency" in m:
+        return "latency"
+    if any(k in m for k in ("error", "fault", "5xx", "throttle")):
+        return "errors"
+    if m in ("requests", "spans"):
+        return "traffic"
+    return "saturation"
+
+
 _TOKEN = re.compile(r"\s*(?:(?P<name>[A-Za-z_][A-Za-z0-9_]*)|(?P<num>\d+(?:\.\d+)?)|(?P<op>[-+*/()]))")
 
 

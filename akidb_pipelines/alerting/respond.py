@@ -13,8 +13,9 @@ line of the daily digest instead (``digest``); maintenance
 windows silence incidents rooted in their tiers; a recurrence of a recent incident's root within ``flap_window`` is
 flapping and pages only if it persists for ``flap_hold``; a P1 outside business hours is held to the next opening
 (paged at once if it becomes P0); a P0 not acknowledged within the policy's ack timeout is escalated (a second
-PagerDuty incident, ``<id>-escalation``); an incident quiet for ``resolve_after`` is resolved. Runbooks matching a
-paged incident are listed on the page and in the ledger; the runbook sensor launches them
+PagerDuty incident, ``<id>-escalation``); an incident quiet for ``resolve_after`` is resolved (an incident of
+anomalies only is quiet once its series are back inside their bands, however long ago the detector flagged them).
+Runbooks matching a paged incident are listed on the page and in the ledger; the runbook sensor launches them
 (``akidb_pipelines.runbooks.lifecycle``).
 
 Two ledgers land in the lake: ``alerting/incidents.parquet`` (one row per incident: first alert, first page,
@@ -184,7 +185,11 @@ def respond(lake: Lake, now: datetime, inputs: Inputs, outbox: Outbox, smap: Ser
     incidents = split_by_cause(incidents, list(inputs.cause_types), frame, smap)
     # how long the anomalies of incidents made of anomalies only lasted (the ticket gate's persistence): one query
     spans = reads.anomaly_spans([a for i in incidents if all(x.source == "anomaly" for x in i.alerts) for a in i.alerts],
-                          start, now)
+                                start, now)
+    for inc in incidents:  # such an incident lasts as long as its series stay outside their bands, not only the
+        # minutes the detector flagged (it flags an excursion once): a long traffic dip is one ticket, not one per flag
+        if all(a.source == "anomaly" for a in inc.alerts):
+            inc.end = max([inc.end] + [spans[a.fingerprint].end for a in inc.alerts if a.fingerprint in spans])
     metrics = {s.id: s.metric for s in inputs.forecast.series}
     routed: dict[str, str] = {}  # incident -> its decision this tick
     windows = [e for e in inputs.calendar if e.kind == "maintenance"]
