@@ -56,6 +56,18 @@ def test_coinciding_anomalies_of_different_components_do_not_corroborate_each_ot
     assert inc.severity == "P2" and len(inc.alerts) == 2
 
 
+def test_an_alert_that_joins_an_incident_later_does_not_take_its_root_or_its_id(smap):
+    storm = [_a("anomaly", "lambda-edge.SIN52.emf_latency_p95_ms", "lambda-edge", edge="SIN52", minutes=1),
+             _a("slo", "edge-latency", "lambda-edge", "P0", start=1, minutes=10)]
+    (before,) = correlate(storm, smap)
+    later = _a("anomaly", "akidb-rest.cpu_utilization_pct", "akidb-rest", start=9, minutes=1)  # downstream, later
+    (after,) = correlate(storm + [later], smap)
+    assert len(after.alerts) == 3 and after.root.rule == before.root.rule and after.id == before.id
+    soon = _a("anomaly", "akidb-rest.cpu_utilization_pct", "akidb-rest", start=4, minutes=1)  # within the lead
+    (inc,) = correlate(storm + [soon], smap)
+    assert inc.root is soon and inc.id != before.id
+
+
 def test_demand_and_saturation_series_agreeing_do_not_corroborate_only_symptoms_do(smap):
     """A traffic dip moves requests, CPU and the capacity ratio together: no fault, no page. Latency and errors of
     one component agreeing is what users feel: P1."""

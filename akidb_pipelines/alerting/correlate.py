@@ -4,7 +4,11 @@ The service map comes from the X-Ray spans (parent span -> child span: which com
 grouping needs no hand-kept dependency list. Two alerts belong to one incident when their onsets are close in
 time (``window``) and they are related: the same component, one component upstream of the other in the service map, or the same
 edge location. The incident's root is its most downstream alert (the fault that explains the symptoms above it),
-the earliest among equals; the other alerts are related and inhibited by the root (they do not page on their own).
+the earliest among equals, among the alerts that began within :data:`ROOT_LEAD` of the first: a cause does not
+start after its effects (the sources detect with different delays, hence the lead), and an alert that joins an
+incident later must not take its root, and so its id, over (a game day's cold-start storm was paged a second time
+when an over-provisioning on akidb-rest began nine minutes into it). The other alerts are related and inhibited by
+the root (they do not page on their own).
 The fingerprint (incident id and PagerDuty dedup_key) hashes the root's rule and component and the incident's first
 minute, so re-running the correlation over the same alerts gives the same incidents (idempotent sensor ticks).
 """
@@ -20,6 +24,7 @@ from typing import Any
 from akidb_pipelines.alerting.golden_columns import SYMPTOMS, golden_signal
 
 SEVERITY_RANK = {"P0": 0, "P1": 1, "P2": 2}
+ROOT_LEAD = timedelta(minutes=5)   # how much later than an incident's first alert its root may begin
 
 
 @dataclass(frozen=True)
@@ -154,7 +159,9 @@ def build_incident(members: list[Alert], smap: ServiceMap, corroborated_series: 
     ``rootcause.split_by_cause`` builds the parts of a split incident with it too, so a part's id is the id the
     correlation would give those alerts on their own."""
     members = sorted(members, key=lambda a: (a.start, a.rule))
-    root = max(members, key=lambda a: (smap.depth(a.component), -a.start.timestamp(), a.rule))
+    first = members[0].start
+    root = max((a for a in members if a.start <= first + ROOT_LEAD),
+               key=lambda a: (smap.depth(a.component), -a.start.timestamp(), a.rule))
     severity = min((a.severity for a in members), key=SEVERITY_RANK.__getitem__)
     per_component: dict[str, list[Alert]] = defaultdict(list)
     for a in members:
