@@ -48,6 +48,39 @@ def test_a_scenario_result_counts_strict_matches_time_only_pages_tickets_and_fal
     assert scenario_result("q", "clean", 3 / 7, [], None).pages == []
 
 
+def test_pages_are_judged_by_what_the_trigger_said_when_it_was_sent(tmp_path):
+    """The incident ledger keeps what the last tick saw; the person paged read the trigger. A page rooted at the
+    wrong tier when sent is not credited because a later tick rooted it right."""
+    from akidb_pipelines.alerting.outbox import Outbox
+    from akidb_pipelines.chaos.gameday_report import sent_pages
+    from akidb_pipelines.chaos.matching import Injected
+    from akidb_pipelines.clients.pagerduty import Event
+
+    clock = [T0.timestamp()]
+    box = Outbox(tmp_path / "o.sqlite", clock=lambda: clock[0])
+
+    def trigger(inc: str, minute: int, root: str, cause: str) -> None:
+        clock[0] = (T0 + timedelta(minutes=minute)).timestamp()
+        box.enqueue(Event("trigger", inc, custom_details={"first_alert": T0.isoformat(), "root_cause": {
+            "component": root, "type": cause}}), f"{inc}:trigger")
+        box.deliver(lambda ev: ev.dedup_key)
+
+    trigger("inc-a", 2, "akidb-rest", "edge_cold_start_storm")     # the storm, rooted at the wrong tier
+    trigger("inc-b", 3, "akidb-rest", "spot_interruption")
+    box.enqueue(Event("trigger", "inc-b-escalation"), "inc-b:escalation")
+    box.enqueue(Event("acknowledge", "inc-b"), "inc-b:acknowledge")
+    box.deliver(lambda ev: ev.dedup_key)
+    got = sent_pages(box.rows())
+    assert [(t, p.incident, p.sent, p.root_component, p.cause) for t, p in got] == [
+        (T0, "inc-a", T0 + timedelta(minutes=2), "akidb-rest", "edge_cold_start_storm"),
+        (T0, "inc-b", T0 + timedelta(minutes=3), "akidb-rest", "spot_interruption")]
+    storm = Injected("storm", "lambda_edge_cold_start_storm", T0, T0 + timedelta(minutes=20), ("lambda-edge",))
+    ledger = _ledger(("inc-a", "page", 2, "lambda-edge", "edge_cold_start_storm"))   # the last tick's view
+    assert scenario_result("s", "incident", 3 / 7, [storm], ledger).matched == {"storm": 120.0}
+    r = scenario_result("s", "incident", 3 / 7, [storm], ledger, [p for _, p in got])
+    assert r.matched == {} and r.time_only == ["storm"] and r.false_pages == 2
+
+
 def _result(kind: str, matched: dict, time_only=(), injected_n: int = 1, pages: int = 1, tickets: int = 0,
             false: int = 0) -> ScenarioResult:
     return ScenarioResult(kind, kind, 3 / 7, [{"id": f"i{k}"} for k in range(injected_n)],

@@ -285,6 +285,25 @@ def test_a_spot_cascade_and_a_storm_minutes_apart_stay_two_incidents_with_their_
     assert [(p.id, p.cause) for p in again] == [(p.id, p.cause) for p in parts]
 
 
+def test_an_incident_is_rooted_on_its_cause_so_the_page_and_its_id_survive_the_split():
+    """A storm and an over-provisioning starting the same minute: before the over-provisioning's evidence exists the
+    tick sees one incident, typed a storm; it is rooted at the edge (not at the deeper akidb-rest anomaly) and,
+    once the second fault's evidence holds and the incident splits, the storm's part keeps that root and id."""
+    at = DAY + timedelta(hours=9, minutes=20)
+    alerts = [alert("lambda-edge", at, 15, rule="lambda-edge.LHR62.emf_latency_p95_ms", edge="LHR62"),
+              alert("lambda-edge", at, 15, source="slo", rule="edge-latency", severity="P0"),
+              alert("akidb-rest", at, 2, rule="akidb-rest.cpu_utilization_pct")]
+    (merged,) = correlate(alerts, SMAP)
+    assert merged.root.component == "akidb-rest"   # the premise: the deepest alert roots an untyped incident
+    first = telemetry(seed=5, storm=((at, 15, ("LHR62", "FRA56")),))       # what the first tick sees
+    (inc,) = split_by_cause([merged], TYPES, frame(first), SMAP)
+    assert inc.cause == STORM and inc.root.component == "lambda-edge" and len(inc.alerts) == 3
+    later = telemetry(seed=5, storm=((at, 15, ("LHR62", "FRA56")),), over=((at, 120, 2.5),))
+    parts = {p.cause: p for p in split_by_cause([merged], TYPES, frame(later), SMAP)}
+    assert set(parts) == {STORM, LSTM}
+    assert parts[STORM].id == inc.id and parts[LSTM].root.component == "akidb-rest"
+
+
 def test_one_fault_with_symptoms_on_two_tiers_stays_one_incident():
     spot_at = DAY + timedelta(hours=10, minutes=17)
     tel = telemetry(seed=9, spot_lost=((spot_at, 10, 3),))  # no storm: the edge only feels the slower origin

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -154,13 +155,15 @@ def incident_id(root: Alert, start: datetime) -> str:
 
 
 def build_incident(members: list[Alert], smap: ServiceMap, corroborated_series: int = 2,
-                   together: timedelta = timedelta(0)) -> Incident:
+                   together: timedelta = timedelta(0), root_among: Callable[[Alert], bool] | None = None) -> Incident:
     """One incident of ``members`` (see :func:`correlate`): root, severity, corroboration, id and inhibition.
     ``rootcause.split_by_cause`` builds the parts of a split incident with it too, so a part's id is the id the
-    correlation would give those alerts on their own."""
+    correlation would give those alerts on their own; ``root_among``: only alerts it accepts may be the root (the
+    alerts of the incident's root-cause type), when any of them began within the lead."""
     members = sorted(members, key=lambda a: (a.start, a.rule))
     first = members[0].start
-    root = max((a for a in members if a.start <= first + ROOT_LEAD),
+    early = [a for a in members if a.start <= first + ROOT_LEAD]
+    root = max([a for a in early if root_among(a)] or early if root_among is not None else early,
                key=lambda a: (smap.depth(a.component), -a.start.timestamp(), a.rule))
     severity = min((a.severity for a in members), key=SEVERITY_RANK.__getitem__)
     per_component: dict[str, list[Alert]] = defaultdict(list)

@@ -189,8 +189,21 @@ def split_by_cause(incidents: list[Incident], types: list[CauseType], frame: Fra
     for inc in incidents:
         for part in _parts(inc, types, frame, smap):
             part.cause, part.cause_evidence = classify(part, types, frame)
-            out.append(part)
+            out.append(_rooted(part, types, smap))
     return sorted(out, key=lambda i: (i.start, i.id))
+
+
+def _rooted(inc: Incident, types: list[CauseType], smap: ServiceMap) -> Incident:
+    """``inc`` rooted on its cause: when its type names components and the root is on none of them, the deepest
+    alert the type claims becomes the root (and the id follows). Before the evidence for a second fault exists, an
+    incident holding both is one incident: a cold-start storm with an akidb-rest anomaly that began with it is typed
+    a storm and must not be paged as rooted at akidb-rest; once split, the storm's part has the same root and id."""
+    t = next((t for t in types if t.type == inc.cause), None)
+    if t is None or not t.components or inc.root.component in t.components:
+        return inc
+    part = build_incident(inc.alerts, smap, root_among=lambda a: claims(t, a))
+    part.cause, part.cause_evidence = inc.cause, inc.cause_evidence
+    return part
 
 
 def _parts(inc: Incident, types: list[CauseType], frame: Frame, smap: ServiceMap) -> list[Incident]:

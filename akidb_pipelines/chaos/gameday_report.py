@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+import json
+from datetime import datetime, timezone
 from typing import Any
 
 import pandas as pd
@@ -39,12 +40,17 @@ def _ts(v: object) -> datetime | None:
 
 
 def scenario_result(name: str, kind: str, weeks: float, injected: Sequence[Injected],
-                    ledger: pd.DataFrame | None) -> ScenarioResult:
-    """Strictly match the pages of one replay's incident ledger to what was injected."""
+                    ledger: pd.DataFrame | None, sent: Sequence[Page] | None = None) -> ScenarioResult:
+    """Strictly match the pages of one replay to what was injected: ``sent``, the pages as they were sent (root
+    component and cause as the trigger named them: ``sent_pages``), else the incident ledger's paged rows (root
+    and cause as the last tick saw them); tickets from the ledger."""
     rows = ledger if ledger is not None else pd.DataFrame(columns=["id", "decision", "first_page"])
-    paged = rows[(rows["decision"] == "page") & rows["first_page"].notna()] if len(rows) else rows
-    pages = [Page(str(r["id"]), _ts(r["first_page"]), str(r.get("root_component")), r.get("cause"))
-             for _, r in paged.iterrows()]
+    if sent is not None:
+        pages = list(sent)
+    else:
+        paged = rows[(rows["decision"] == "page") & rows["first_page"].notna()] if len(rows) else rows
+        pages = [Page(str(r["id"]), _ts(r["first_page"]), str(r.get("root_component")), r.get("cause"))
+                 for _, r in paged.iterrows()]
     m = match(pages, injected)
     by_id = {i.id: i for i in injected}
     return ScenarioResult(
@@ -56,6 +62,22 @@ def scenario_result(name: str, kind: str, weeks: float, injected: Sequence[Injec
         sum(tickets_opened(rows).values()) if len(rows) else 0,  # incident tickets and daily digests
         {k: (p.sent - by_id[k].onset).total_seconds() for k, p in m.matched.items()},
         sorted(m.time_only), len(m.false_pages))
+
+
+def sent_pages(outbox_rows: list[dict]) -> list[tuple[datetime, Page]]:
+    """(first alert, page) of every trigger an outbox delivered (``Outbox.rows()``), escalations aside: the root
+    component and the cause are those the trigger itself named (a later tick may type or root the incident
+    otherwise; the person paged read this)."""
+    out = []
+    for r in outbox_rows:
+        if r["status"] != "sent" or r["action"] != "trigger" or not r["idempotency_key"].endswith(":trigger"):
+            continue
+        details = json.loads(r["event"]).get("custom_details") or {}
+        root = details.get("root_cause") or {}
+        out.append((datetime.fromisoformat(details["first_alert"]),
+                    Page(r["dedup_key"], datetime.fromtimestamp(r["sent_at"], tz=timezone.utc),
+                         str(root.get("component")), root.get("type"))))
+    return out
 
 
 def _ratio(num: Sequence[float], den: Sequence[float]):  # noqa: ANN202 - a statistic over pooled pairs

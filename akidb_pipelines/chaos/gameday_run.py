@@ -1,6 +1,6 @@
 """Running a game-day suite: backgrounds built once, each scenario injected into a copy of its background, the
-shipped detector's response replayed on the simulated clock (runbooks acting on the sandbox), its incident ledger
-strictly matched against what was injected, and the suite summarized.
+shipped detector's response replayed on the simulated clock (runbooks acting on the sandbox), the pages it sent
+(root and cause as each trigger named them) strictly matched against what was injected, and the suite summarized.
 
 A clean scenario is its background's own replay. A scenario's response is replayed from its first regenerated hour
 to three hours after its last (the injected incidents, their flaps and holds); the incidents that began outside
@@ -20,12 +20,13 @@ from typing import Any
 
 import pandas as pd
 
+from akidb_pipelines.alerting.outbox import Outbox
 from akidb_pipelines.alerting.respond import INCIDENTS_OBJECT
 from akidb_pipelines.chaos.gameday import HELD_OUT_FROM, GameDayScenario, draw_suite
 from akidb_pipelines.chaos.gameday_background import BuiltBackground, build_arm, build_base, link_copy
 from akidb_pipelines.chaos.gameday_inject import inject
-from akidb_pipelines.chaos.gameday_report import ScenarioResult, scenario_result, summarize
-from akidb_pipelines.chaos.matching import Injected
+from akidb_pipelines.chaos.gameday_report import ScenarioResult, scenario_result, sent_pages, summarize
+from akidb_pipelines.chaos.matching import Injected, Page
 from akidb_pipelines.chaos.replay import replay
 from akidb_pipelines.storage import Lake
 from akidb_pipelines.testing.aws_sandbox import Sandbox, require_moto
@@ -36,11 +37,23 @@ def ledger_of(lake: Lake) -> pd.DataFrame | None:
     return pd.read_parquet(io.BytesIO(data)) if data is not None else None
 
 
+def pages_of(outbox: Path) -> list[tuple[datetime, Page]]:
+    """The pages a replay sent (``outbox-combined.sqlite`` of its folder), with their incidents' first alerts."""
+    return sent_pages(Outbox(outbox).rows()) if outbox.exists() else []
+
+
+def _window_pages(background: list[tuple[datetime, Page]], window: list[tuple[datetime, Page]], w0: datetime,
+                  until: datetime) -> list[Page]:
+    """As :func:`merge_ledgers`, for pages: the window's incidents that began in it, the background's others."""
+    return ([p for t, p in background if not w0 <= t < until] + [p for t, p in window if w0 <= t < until])
+
+
 def _ground_truth(injected: list[Injected]) -> dict[str, Any]:
     return {"incidents": [{"id": i.id, "type": i.type, "start": i.onset.isoformat(), "end": i.end.isoformat()}
                           for i in injected]}
 
 
+OUTBOX = "outbox-combined.sqlite"   # where chaos.replay leaves a replay's outbox (the combined detector's)
 AFTER = timedelta(hours=3)   # the response replayed this long after a scenario's regenerated hours (flaps, holds)
 
 
@@ -66,6 +79,7 @@ class Suite:
         self.built: dict[str, BuiltBackground] = {}
         self.arms: dict[tuple[str, int], Lake] = {}
         self.clean: dict[tuple[str, int], pd.DataFrame | None] = {}
+        self.clean_pages: dict[tuple[str, int], list[tuple[datetime, Page]]] = {}
 
     def arm(self, sc: GameDayScenario) -> tuple[BuiltBackground, Lake]:
         bg = sc.background
@@ -81,6 +95,7 @@ class Suite:
             t1 = time.perf_counter()
             self._replay(self.arms[key], sc, [], built.arm(sc.history_days).parent)
             self.clean[key] = ledger_of(self.arms[key])
+            self.clean_pages[key] = pages_of(built.arm(sc.history_days).parent / OUTBOX)
             self.say(f"  {bg.name}: trained on {sc.history_days} days and scored in {t1 - t:.0f}s, "
                      f"replayed in {time.perf_counter() - t1:.0f}s")
         return built, self.arms[key]
@@ -95,8 +110,10 @@ class Suite:
         bg = sc.background
         weeks = (bg.end - bg.replay_start) / timedelta(days=7)
         injected = sc.injected()
+        key = (bg.name, sc.history_days)
         if sc.kind == "clean":
-            return scenario_result(sc.name, sc.kind, weeks, injected, self.clean[(bg.name, sc.history_days)])
+            return scenario_result(sc.name, sc.kind, weeks, injected, self.clean[key],
+                                   [p for _, p in self.clean_pages[key]])
         work = self.workdir / "scenarios" / sc.name
         shutil.rmtree(work, ignore_errors=True)
         link_copy(built.arm(sc.history_days), work / "lake")
@@ -109,8 +126,9 @@ class Suite:
         replay(lake, _ground_truth(injected), w0, until, "combined", work, self.cycle, sandbox=self.sandbox)
         self.say(f"      {(w1 - w0) / timedelta(hours=1):.0f} hours injected, modelled and scored in {t1 - t:.0f}s, "
                  f"{(until - w0) / timedelta(hours=1):.0f} hours replayed in {time.perf_counter() - t1:.0f}s")
-        week = merge_ledgers(self.clean[(bg.name, sc.history_days)], ledger_of(lake), w0, until)
-        res = scenario_result(sc.name, sc.kind, weeks, injected, week)
+        week = merge_ledgers(self.clean[key], ledger_of(lake), w0, until)
+        pages = _window_pages(self.clean_pages[key], pages_of(work / OUTBOX), w0, until)
+        res = scenario_result(sc.name, sc.kind, weeks, injected, week, pages)
         if not keep:
             shutil.rmtree(work, ignore_errors=True)
         return res
