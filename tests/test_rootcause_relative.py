@@ -313,6 +313,28 @@ def test_one_fault_with_symptoms_on_two_tiers_stays_one_incident():
     assert inc.cause == SPOT and len(inc.alerts) == 2 and inc.root.component == "akidb-rest"
 
 
+def test_a_later_incident_of_the_same_cause_continues_the_paged_one_and_does_not_page_again(tmp_path):
+    """An over-provisioning of hours: its first anomalies page; an anomaly of another akidb-rest series an hour
+    and a half in is typed the same and is the same fault, not a second page."""
+    from akidb_pipelines.alerting.outbox import Outbox
+    from akidb_pipelines.alerting.respond import Inputs, respond
+    from akidb_pipelines.alerting.routing import load_routing
+    from akidb_pipelines.forecast.config import load_forecast_config
+
+    at = DAY + timedelta(hours=10)
+    lake = golden_lake(tmp_path, telemetry(seed=3, over=((at, 160, 2.2),)))
+    first = alert("akidb-rest", at, 40, rule="akidb-rest.cpu_utilization_pct")
+    later = alert("akidb-rest", at + timedelta(minutes=100), 1, rule="akidb-rest.requests")
+    inputs = Inputs([], load_forecast_config(), load_routing(), cause_types=TYPES, sources=())
+    now = at + timedelta(minutes=105)
+    rep = respond(lake, now, inputs, Outbox(tmp_path / "o.sqlite", clock=lambda: now.timestamp()), SMAP,
+                  extra_alerts=[first, later])
+    a, b = sorted(rep.incidents, key=lambda r: r["first_alert"])
+    assert a["cause"] == b["cause"] == LSTM and a["decision"] == "page"
+    assert b["decision"] == "suppressed" and b["flap_of"] == a["id"] and "continues" in b["reason"]
+    assert [k for k in rep.enqueued if k.endswith(":trigger")] == [f"{a['id']}:trigger"]
+
+
 def golden_lake(tmp_path, tel: dict) -> Lake:  # noqa: ANN001
     """``tel`` published as models/marts/golden_signals_1m, with the rows the mart also has: akidb-rest at an edge
     location (X-Ray) with empty capacity columns, and Lambda@Edge 'all' with requests but no cold starts."""

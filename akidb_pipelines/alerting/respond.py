@@ -38,7 +38,7 @@ import pandas as pd
 from akidb_pipelines.alerting.correlate import SEVERITY_RANK, Alert, Incident, ServiceMap, correlate
 from akidb_pipelines.alerting.digest import digest_items, digests, stale_digests, ticket_gate
 from akidb_pipelines.alerting.outbox import Outbox
-from akidb_pipelines.alerting.rootcause import CauseType, classify, severity_floor, split_by_cause
+from akidb_pipelines.alerting.rootcause import UNCLASSIFIED, CauseType, classify, severity_floor, split_by_cause
 from akidb_pipelines.alerting.routing import Decision, RoutingPolicy
 from akidb_pipelines.alerting.silences import Silence, silenced_by
 from akidb_pipelines.alerting.static_rules import StaticRule
@@ -154,6 +154,13 @@ def _flap_key(a: Alert) -> tuple:
     return a.source, a.rule, a.component, a.edge_location
 
 
+def _cause_key(inc: Incident) -> tuple | None:
+    """A typed incident's cause on its root's component: a later incident of the same cause there, while the
+    earlier one lasts or within the flap window after it, is the same fault seen again (an over-provisioning of
+    hours shows new anomalies on other series of akidb-rest long after its first page)."""
+    return None if inc.cause == UNCLASSIFIED else ("cause", inc.cause, inc.root.component)
+
+
 def respond(lake: Lake, now: datetime, inputs: Inputs, outbox: Outbox, smap: ServiceMap,
             cfg: RespondConfig = RespondConfig(), extra_alerts: list[Alert] = (),
             reads: LakeReads | None = None) -> RespondReport:
@@ -197,6 +204,7 @@ def respond(lake: Lake, now: datetime, inputs: Inputs, outbox: Outbox, smap: Ser
     stored = {r["idempotency_key"] for r in rows}
     sent_at = {r["idempotency_key"]: r["sent_at"] for r in rows if r["status"] == "sent"}
     last_by_root: dict[tuple, Incident] = {}
+    continued: set[str] = set()  # incidents suppressed as the continuation of a paged one (same cause)
     for inc in incidents:
         inc.cause, inc.cause_evidence = classify(inc, list(inputs.cause_types), frame)
         floor = severity_floor(inc.cause, list(inputs.cause_types))
@@ -220,19 +228,30 @@ def respond(lake: Lake, now: datetime, inputs: Inputs, outbox: Outbox, smap: Ser
             decision = dataclasses.replace(decision, action="ticket" if opens else "digest",
                                            reason=f"{decision.reason}: {why}" if opens
                                            else f"{inc.severity}: digest, {why} (in {digest})")
-        flap_of = None
-        prev = last_by_root.get(_flap_key(inc.root))
-        if prev is not None and inc.start - prev.end <= cfg.flap_window \
-                and SEVERITY_RANK[inc.severity] >= SEVERITY_RANK[prev.severity] \
-                and not (decision.action == "ticket" and routed.get(prev.id) == "digest"):  # no ticket open yet
-            flap_of = getattr(prev, "flap_of", None) or prev.id
+        flap_of, same_cause = None, None
+        keys = [k for k in (_flap_key(inc.root), _cause_key(inc)) if k is not None]
+        for key in keys:
+            prev = last_by_root.get(key)
+            if prev is not None and inc.start - prev.end <= cfg.flap_window \
+                    and SEVERITY_RANK[inc.severity] >= SEVERITY_RANK[prev.severity] \
+                    and not (decision.action == "ticket" and routed.get(prev.id) == "digest"):  # no ticket open yet
+                flap_of = getattr(prev, "flap_of", None) or prev.id
+                paged = routed.get(prev.id) in ("page", "hold") or prev.id in continued
+                same_cause = prev if key[0] == "cause" and paged else None
+                break
         inc.flap_of = flap_of
-        last_by_root[_flap_key(inc.root)] = inc
+        for key in keys:
+            last_by_root[key] = inc
         silence = next((e for e in windows if e.applies_to(inc.root.component) and e.start <= inc.start < e.end), None)
         if silence is not None and decision.action not in ("ticket", "digest"):  # it silences its own symptoms
             decision = dataclasses.replace(decision, action="silenced",
                                            reason=f"silenced by maintenance window {silence.id} "
                                                   f"(until {silence.end:%Y-%m-%d %H:%M}Z)")
+        elif same_cause is not None and decision.action not in ("ticket", "digest"):  # its page is out already
+            continued.add(inc.id)
+            decision = dataclasses.replace(decision, action="suppressed",
+                                           reason=f"continues {flap_of}: the same cause ({inc.cause}) on "
+                                                  f"{inc.root.component}, paged already")
         elif flap_of is not None and decision.action != "digest":  # a recurring blip is one more digest line
             decision = _flap_decision(inc, decision, flap_of, now, cfg)
         routed[inc.id] = decision.action
