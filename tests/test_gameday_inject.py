@@ -74,3 +74,17 @@ def test_a_scenario_week_is_its_window_replay_inside_and_its_background_outside(
     assert sorted(week["id"]) == ["b-after", "b-before", "w-flap", "w-storm"]
     assert merge_ledgers(None, None, H, H) is None
     assert sorted(merge_ledgers(background, None, H, H + timedelta(hours=4))["id"]) == ["b-after", "b-before"]
+
+
+def test_a_scenario_pages_are_its_window_replay_inside_and_its_background_outside() -> None:
+    from akidb_pipelines.chaos.gameday_run import _window_pages
+    from akidb_pipelines.chaos.matching import Page
+
+    def page(name: str, h: float) -> tuple:
+        at = H + timedelta(hours=h)
+        return at, Page(name, at + timedelta(minutes=2), "akidb-rest", None)
+
+    background = [page("b-before", -5), page("b-inside", 1), page("b-after", 9)]
+    window = [page("w-old", -30), page("w-storm", 1.5), page("w-late", 4)]
+    got = _window_pages(background, window, H, H + timedelta(hours=4))
+    assert sorted(p.incident for p in got) == ["b-after", "b-before", "w-storm"]

@@ -181,6 +181,8 @@ def main() -> int:
     if page_cycle:
         print(f"the page: onset {HOUR:%H}:{ONSET_MINUTE:02d}, trigger sent in the cycle of "
               f"{result['page_cycle']['minute']} ({page_cycle['total']:.2f}s); the stand-in received {len(sent)}")
+        for e in sent:
+            print(f"  trigger {e.get('dedup_key')}: {(e.get('payload') or {}).get('summary')}")
     else:
         print("NO page was sent in the replayed minutes: the cycle measured did not include a delivery")
     print(f"a fresh process loading the code location: {result['code_location_load_seconds_median']:.2f}s "
