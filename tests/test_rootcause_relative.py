@@ -335,6 +335,42 @@ def test_a_later_incident_of_the_same_cause_continues_the_paged_one_and_does_not
     assert [k for k in rep.enqueued if k.endswith(":trigger")] == [f"{a['id']}:trigger"]
 
 
+def test_a_page_sent_before_its_cause_was_known_is_updated_once_the_evidence_is_in(tmp_path):
+    """The first tick after a spot cascade's onset sees only the onset minute closed: the burn rate pages at once,
+    untyped. The next tick has the minutes that show the spot instances gone: the open PagerDuty alert is updated
+    with the cause (same dedup key), once; the game day credits the incident from the update's time."""
+    from akidb_pipelines.alerting.outbox import Outbox
+    from akidb_pipelines.alerting.respond import Inputs, RespondConfig, respond
+    from akidb_pipelines.alerting.routing import load_routing
+    from akidb_pipelines.alerting.tick_reads import FrozenReads
+    from akidb_pipelines.chaos.gameday_report import scenario_result, sent_pages
+    from akidb_pipelines.chaos.matching import Injected
+    from akidb_pipelines.forecast.config import load_forecast_config
+
+    at = DAY + timedelta(hours=10, minutes=17)
+    lake = golden_lake(tmp_path, telemetry(seed=4, spot_lost=((at, 10, 3),)))
+    slo = alert("akidb-rest", at, 10, source="slo", rule="availability", severity="P0")
+    inputs = Inputs([], load_forecast_config(), load_routing(), cause_types=TYPES, sources=())
+    reads = FrozenReads(lake, TYPES, at, at + timedelta(hours=1), RespondConfig().lookback)
+    clock = [0.0]
+    box = Outbox(tmp_path / "o.sqlite", clock=lambda: clock[0])
+    causes = []
+    for k in (1, 2, 3):
+        now = at + timedelta(minutes=k, seconds=20)
+        clock[0] = now.timestamp()
+        (row,) = respond(lake, now, inputs, box, SMAP, extra_alerts=[slo], reads=reads).incidents
+        box.deliver(lambda ev: ev.dedup_key)
+        causes.append(row["cause"])
+    assert causes == ["unclassified", SPOT, SPOT]
+    keys = [r["idempotency_key"] for r in box.rows()]
+    assert keys == [f"{row['id']}:trigger", f"{row['id']}:update:{SPOT}@akidb-rest"]
+    pages = [p for _, p in sent_pages(box.rows())]
+    assert [(p.incident, p.cause) for p in pages] == [(row["id"], "unclassified"), (row["id"], SPOT)]
+    spot = Injected("spot", "spot_interruption_cascade", at, at + timedelta(minutes=10), ("akidb-rest",))
+    r = scenario_result("s", "incident", 3 / 7, [spot], None, pages)
+    assert r.matched == {"spot": 140.0} and r.false_pages == 0 and len(r.pages) == 1
+
+
 def golden_lake(tmp_path, tel: dict) -> Lake:  # noqa: ANN001
     """``tel`` published as models/marts/golden_signals_1m, with the rows the mart also has: akidb-rest at an edge
     location (X-Ray) with empty capacity columns, and Lambda@Edge 'all' with requests but no cold starts."""

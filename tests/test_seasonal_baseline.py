@@ -215,3 +215,36 @@ def test_the_band_width_matches_the_prophet_interval_width():
 
     assert z_for(ProphetParams().interval_width) == pytest.approx(Z95)
     assert z_for(0.80) == pytest.approx(1.2815515655446004)  # the 90th percentile of the normal (tables)
+
+
+def test_minutes_of_a_day_type_the_model_never_saw_are_scored_against_the_baseline(tmp_path):
+    """A model trained on four weekdays knows nothing of weekends: a weekend at 60% of weekday traffic was outside
+    its band every minute. Its weekend minutes go to the seasonal baseline (earlier weekends in the lake), its
+    weekday minutes stay its own."""
+    days = 14
+    n = days * 1440
+    minutes = pd.date_range(START, periods=n, freq="1min")
+    y = _daily(n, 3) * np.where(minutes.weekday >= 5, 0.6, 1.0)
+    lake = Lake(tmp_path / "lake")
+    staged = lake.staging_dir()
+    with duckdb.connect() as con:
+        con.register("g", pd.DataFrame({"minute": minutes, "tier": "t", "edge_location": "all", "requests": y}))
+        con.execute("COPY (SELECT *, (epoch(date_trunc('hour', minute)) // 3600)::BIGINT AS _h FROM g) "
+                    "TO $path (FORMAT parquet, PARTITION_BY (_h), OVERWRITE_OR_IGNORE)", {"path": str(staged)})
+    lake.publish(TABLE, "test", staged, hour_partitions(START, START + timedelta(days=days)))
+    cfg = _cfg(SPEC)
+    fast = dc.replace(cfg.training.prophet, uncertainty_samples=50)
+    cfg = dc.replace(cfg, resolution_minutes=15,
+                     training=dc.replace(cfg.training, prophet=fast, window_days=4.0),
+                     validation=dc.replace(cfg.validation, horizon_hours=6, period_hours=6, max_cutoffs=1,
+                                           coverage=(0.0, 1.0)))
+    friday = START + timedelta(days=11)                       # Friday of the second week; trained Mon-Thu
+    trained = train_series(lake, cfg, SPEC, friday)
+    assert trained.status == "promoted", trained.reasons
+    scores, report = score_window(lake, cfg, load_detector_config(), friday + timedelta(hours=22),
+                                  friday + timedelta(days=1, hours=2))
+    weekend = scores["minute"].dt.weekday >= 5
+    assert set(scores[~weekend]["model_version"]) == {trained.version} and (~weekend).sum() == 120
+    assert set(scores[weekend]["model_version"]) == {"seasonal-baseline"} and weekend.sum() == 120
+    assert "trained on no weekend day" in report.baseline[SPEC.id]
+    assert scores[weekend]["direction"].notna().sum() <= 12   # the weekend's level is no anomaly

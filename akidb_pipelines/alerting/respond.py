@@ -15,8 +15,10 @@ flapping and pages only if it persists for ``flap_hold``; a P1 outside business 
 (paged at once if it becomes P0); a P0 not acknowledged within the policy's ack timeout is escalated (a second
 PagerDuty incident, ``<id>-escalation``); an incident quiet for ``resolve_after`` is resolved (an incident of
 anomalies only is quiet once its series are back inside their bands, however long ago the detector flagged them).
-Runbooks matching a paged incident are listed on the page and in the ledger; the runbook sensor launches them
-(``akidb_pipelines.runbooks.lifecycle``).
+A paged incident typed or rooted otherwise by a later tick (its evidence needs minutes that had not closed at
+the page) sends an update (``<id>:update:<cause>@<root>``: a trigger with the same dedup key, appended to the open
+PagerDuty alert). Runbooks matching a paged incident are listed on the page and in the ledger; the runbook sensor
+launches them (``akidb_pipelines.runbooks.lifecycle``).
 
 Two ledgers land in the lake: ``alerting/incidents.parquet`` (one row per incident: first alert, first page,
 acknowledgement, resolution, pages, cause, runbooks) and ``alerting/decisions.parquet`` (every alert's grouping,
@@ -203,6 +205,7 @@ def respond(lake: Lake, now: datetime, inputs: Inputs, outbox: Outbox, smap: Ser
     rows = outbox.rows()  # read once per tick; this tick's enqueues are added to ``stored`` below
     stored = {r["idempotency_key"] for r in rows}
     sent_at = {r["idempotency_key"]: r["sent_at"] for r in rows if r["status"] == "sent"}
+    said = said_by_triggers(rows)
     last_by_root: dict[tuple, Incident] = {}
     continued: set[str] = set()  # incidents suppressed as the continuation of a paged one (same cause)
     for inc in incidents:
@@ -281,6 +284,13 @@ def respond(lake: Lake, now: datetime, inputs: Inputs, outbox: Outbox, smap: Ser
         else:
             _enqueue(report, outbox, stored, trigger_event(inc, decision.pagerduty_severity, cfg, planned),
                      f"{inc.id}:trigger")
+            now_said = (inc.root.component, inc.cause)
+            if inc.cause != UNCLASSIFIED and said.setdefault(inc.id, now_said) != now_said:
+                # typed (or rooted) otherwise since the page: the open PagerDuty alert gets the news (same dedup
+                # key: appended to it, not a new page), once per cause and root
+                _enqueue(report, outbox, stored, trigger_event(inc, decision.pagerduty_severity, cfg, planned),
+                         f"{inc.id}:update:{inc.cause}@{inc.root.component}")
+                said[inc.id] = now_said
         quiet = inc.end + cfg.resolve_after <= now
         paged_at = sent_at.get(f"{inc.id}:trigger")
         if (not quiet and inc.severity == "P0" and paged_at is not None and f"{inc.id}:acknowledge" not in stored
@@ -303,6 +313,17 @@ def respond(lake: Lake, now: datetime, inputs: Inputs, outbox: Outbox, smap: Ser
     for d in report.digests:
         report.decide(d["id"], "digest", d["id"], d["title"])
     return report
+
+
+def said_by_triggers(rows: list[dict]) -> dict[str, tuple[str | None, str | None]]:
+    """{incident: (root component, cause)} as its newest trigger or update in the outbox named them (escalations
+    aside)."""
+    out: dict[str, tuple[str | None, str | None]] = {}
+    for r in rows:  # in the order they were stored
+        if r["action"] == "trigger" and not r["idempotency_key"].endswith(":escalation"):
+            root = (json.loads(r["event"]).get("custom_details") or {}).get("root_cause") or {}
+            out[r["dedup_key"]] = (root.get("component"), root.get("type"))
+    return out
 
 
 def _flap_decision(inc: Incident, decision: Decision, flap_of: str, now: datetime, cfg: RespondConfig) -> Decision:

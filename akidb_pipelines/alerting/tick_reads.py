@@ -3,8 +3,8 @@ long anomalies lasted (the scores) and the root-cause evidence (the golden signa
 
 :class:`LakeReads` queries the lake as it is at each tick (the alert sensor's runs). :class:`FrozenReads` serves a
 replay over telemetry that is already in the lake and does not change while it runs (the chaos replay, the game
-day, the demo): it reads the rows of the whole replay once and gives each tick only the minutes before the tick's
-own time, so a tick knows what a live tick at that time would have known and nothing later. A tick that queried the
+day, the demo): it reads the rows of the whole replay once and gives each tick only the minutes that closed before
+the tick's own time, so a tick knows what a live tick at that time would have known and nothing later. A tick that queried the
 lake cost seconds (the commit records listed and the files read for every read); served from memory it costs
 milliseconds, with the same alerts, spans and evidence (``tests/test_tick_reads.py`` compares the two).
 """
@@ -30,6 +30,12 @@ from akidb_pipelines.slo.spec import SLO
 from akidb_pipelines.storage import Lake
 
 Frame = Mapping[tuple[str, str, str], Mapping[datetime, float]]
+
+
+def closed(t: datetime) -> datetime:
+    """The end of the minutes a tick at ``t`` knows: those that closed before it (a tick at 10:21:20 sees minutes to
+    10:20; the minute 10:21 is still being collected)."""
+    return t.replace(second=0, microsecond=0)
 
 
 class LakeReads:
@@ -135,15 +141,16 @@ class FrozenReads(LakeReads):
         self._baselines: dict = {}
 
     def slo_alerts(self, slos: list[SLO], start: datetime, end: datetime) -> list[Alert]:
-        return slo_alerts_of(_slice(self._burn, start, end), slos)
+        return slo_alerts_of(_slice(self._burn, start, closed(end)), slos)
 
     def anomaly_alerts(self, cfg: ForecastConfig, start: datetime, end: datetime) -> list[Alert]:
-        return anomaly_alerts_of(_slice(self._anomalies, start, end), cfg)
+        return anomaly_alerts_of(_slice(self._anomalies, start, closed(end)), cfg)
 
     def anomaly_spans(self, alerts: list[Alert], start: datetime, end: datetime) -> dict[str, Span]:
         anomalies = [a for a in alerts if a.source == "anomaly"]
         if not anomalies:
             return {}
+        end = closed(end)
         # epoch minutes m with start <= m * 60 s < end, as the lake's query reads them
         lo = math.ceil(max(start, min(a.start for a in anomalies) - SPAN_BEFORE).timestamp() / 60)
         hi = math.ceil(end.timestamp() / 60)
@@ -160,4 +167,4 @@ class FrozenReads(LakeReads):
         return spans_of(anomalies, runs)
 
     def evidence(self, types: list[CauseType], now: datetime) -> Frame:
-        return _FrozenFrame(self._golden, now.astimezone(timezone.utc), self._baselines)
+        return _FrozenFrame(self._golden, closed(now).astimezone(timezone.utc), self._baselines)

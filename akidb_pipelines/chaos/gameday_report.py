@@ -53,24 +53,27 @@ def scenario_result(name: str, kind: str, weeks: float, injected: Sequence[Injec
                  for _, r in paged.iterrows()]
     m = match(pages, injected)
     by_id = {i.id: i for i in injected}
+    first: dict[str, Page] = {}  # one page per incident: its first trigger (updates are not pages)
+    for p in sorted(pages, key=lambda p: p.sent):
+        first.setdefault(p.incident, p)
     return ScenarioResult(
         name, kind, weeks,
         [{"id": i.id, "type": i.type, "onset": i.onset.isoformat(), "end": i.end.isoformat(),
           "components": list(i.components)} for i in injected],
         [{"incident": p.incident, "sent": p.sent.isoformat(), "root": p.root_component, "cause": p.cause}
-         for p in pages],
+         for p in first.values()],
         sum(tickets_opened(rows).values()) if len(rows) else 0,  # incident tickets and daily digests
         {k: (p.sent - by_id[k].onset).total_seconds() for k, p in m.matched.items()},
-        sorted(m.time_only), len(m.false_pages))
+        sorted(m.time_only), len({p.incident for p in m.false_pages}))
 
 
 def sent_pages(outbox_rows: list[dict]) -> list[tuple[datetime, Page]]:
-    """(first alert, page) of every trigger an outbox delivered (``Outbox.rows()``), escalations aside: the root
-    component and the cause are those the trigger itself named (a later tick may type or root the incident
-    otherwise; the person paged read this)."""
+    """(first alert, page) of every trigger an outbox delivered (``Outbox.rows()``), the page's updates included
+    (``<id>:update:...``) and escalations aside: the root component and the cause are those each trigger named
+    when sent (the person paged read this; an update that names the cause later counts from its own time)."""
     out = []
     for r in outbox_rows:
-        if r["status"] != "sent" or r["action"] != "trigger" or not r["idempotency_key"].endswith(":trigger"):
+        if r["status"] != "sent" or r["action"] != "trigger" or r["idempotency_key"].endswith(":escalation"):
             continue
         details = json.loads(r["event"]).get("custom_details") or {}
         root = details.get("root_cause") or {}

@@ -2,8 +2,9 @@
 
 A page counts for an injected incident only if it was sent at or after the onset (a page before the onset is not a
 detection) and before the incident's end plus :data:`LATE`, its root component is one the incident hit, and the
-cause it names is the incident type's. One page matches at most one incident, one incident at most one page (the
-first). A page that matches nothing is a false page, whatever it names.
+cause it names is the incident type's. A page and its updates share the page's incident id: an update that names the
+right root and cause answers from its own time. One page matches at most one incident, one incident at most one
+page (the first). A page that matches nothing is a false page, whatever it names.
 """
 
 from __future__ import annotations
@@ -66,7 +67,7 @@ def match(pages: Sequence[Page], incidents: Sequence[Injected]) -> Matching:
             if hit is not None:
                 out.time_only[inc.id] = hit
                 taken.add(hit.incident)
-    out.false_pages = [p for p in pages if p.incident not in used]
+    out.false_pages = [p for p in pages if p.incident not in used]   # a page's updates share its incident
     return out
 
 

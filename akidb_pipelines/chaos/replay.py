@@ -1,9 +1,10 @@
 """One detector's response over the replayed days on a simulated clock, matched against the ground truth.
 
 The response tick runs at the cadence the sensors would: one minute after each alert onset (the minute must close)
-plus the pipeline's cycle time, then 5, 10, 15, 30 and 60 minutes later (holds, flaps, escalations, resolutions) and
-every hour; a simulated on-call acknowledges each page after ``ack_minutes``. With a sandbox the runbook lifecycle
-runs every minute for 90 minutes after a page, from the minute after it (the runbook sensor's evaluations)."""
+plus the pipeline's cycle time, then every minute for 15 minutes and 30 and 60 minutes later (holds, flaps,
+escalations, resolutions) and every hour; a tick sees the minutes that closed before it. A simulated on-call
+acknowledges each page after ``ack_minutes``. With a sandbox the runbook lifecycle runs every minute for 90 minutes
+after a page, from the minute after it (the runbook sensor's evaluations)."""
 
 from __future__ import annotations
 
@@ -28,7 +29,9 @@ from akidb_pipelines.storage import Lake
 DETECTORS = ("static", "burn_rate", "anomaly", "combined")
 SOURCES = {"static": ("static",), "burn_rate": ("slo",), "anomaly": ("anomaly",), "combined": ("slo", "anomaly")}
 MATCH_BEFORE = timedelta(minutes=5)   # a page whose first alert is this early still belongs to the incident
-FOLLOW_UP_MINUTES = (0, 5, 10, 15, 30, 60)  # ticks after an alert's first tick: holds, flaps, escalation, resolve
+# ticks after an alert's first tick: every minute for a quarter of an hour (the alert sensor runs whenever new alert
+# minutes land, and while an incident is fresh they land every minute), then holds, flaps, escalation, resolve
+FOLLOW_UP_MINUTES = tuple(range(16)) + (30, 60)
 RUNBOOK_WATCH_MINUTES = 90  # the runbook lifecycle runs every minute this long after a page (apply, verify, restore)
 
 
@@ -75,8 +78,8 @@ def replay(lake: Lake, gt: dict, start: datetime, end: datetime, detector: str, 
     while t < end:
         ticks.add(t)
         t += timedelta(hours=1)
-    for a in alerts:
-        first = (a.start + lag).replace(second=0, microsecond=0) + timedelta(minutes=1 if lag.seconds % 60 else 0)
+    for a in alerts:  # the alert's minute closes, the pipeline's cycle runs, the tick sees the minutes closed by then
+        first = a.start + lag
         ticks.update(first + timedelta(minutes=k) for k in FOLLOW_UP_MINUTES)
 
     def after_page(now: datetime) -> list[tuple[datetime, str]]:  # the runbook sensor, every minute while it may act

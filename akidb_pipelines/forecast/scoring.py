@@ -139,6 +139,46 @@ def _score_baseline(lake: Lake, cfg: ForecastConfig, det: DetectorConfig, why: d
         out[sid] = _rows(sid, scored, BASELINE_VERSION)
 
 
+def _day_types(first: object, last: object) -> set[bool]:
+    """The day types (True: weekend, UTC) of the days from ``first`` to ``last``."""
+    days = pd.date_range(pd.Timestamp(first).normalize(), pd.Timestamp(last).normalize(), freq="D")
+    return {d.weekday() >= 5 for d in days}
+
+
+def _unseen_day_types(lake: Lake, cfg: ForecastConfig, det: DetectorConfig, promoted: dict, ctx_start: datetime,
+                      start: datetime, end: datetime, report: ScoreReport, out: dict) -> None:
+    """A model trained on weekdays only knows nothing of weekends (nor the reverse): four days of history before a
+    Saturday made every minute of the weekend's traffic, CPU and capacity ratio anomalous (a game day opened five
+    tickets on one weekend). Its minutes of a day type it never saw are scored against the seasonal baseline
+    instead (same minute of earlier days of that type, from the lake's history), or stay unscored with the
+    reason when the lake holds too few such days either."""
+    for sid, p in promoted.items():
+        rows = out.get(sid)
+        if rows is None or not len(rows):
+            continue
+        seen = _day_types(p.meta.get("training_start"), p.meta.get("training_end"))
+        weekend = rows["minute"].dt.weekday.to_numpy() >= 5
+        unseen = np.array([w not in seen for w in weekend])
+        if not unseen.any():
+            continue
+        kind = "weekend" if weekend[unseen][0] else "weekday"
+        reason = f"model {p.version} was trained on no {kind} day"
+        alt: dict[str, pd.DataFrame] = {}
+        sub = ScoreReport()
+        _score_baseline(lake, cfg, det, {sid: reason}, ctx_start, start, end, sub, alt)
+        keep = rows[~unseen]
+        minutes = set(rows["minute"][unseen])
+        base = alt.get(sid)
+        base = base[base["minute"].isin(minutes)] if base is not None else base
+        out[sid] = pd.concat([keep, base], ignore_index=True).sort_values("minute", ignore_index=True) \
+            if base is not None and len(base) else keep.reset_index(drop=True)
+        report.scored[sid] = int(len(out[sid]))
+        if base is not None and len(base):
+            report.baseline[sid] = f"{reason}: its {kind} minutes against the seasonal baseline"
+        else:
+            report.unscored[sid] = f"{reason}; {sub.unscored.get(sid, 'no baseline either')} ({kind} minutes)"
+
+
 def score_window(lake: Lake, cfg: ForecastConfig, det: DetectorConfig, start: datetime,
                  end: datetime) -> tuple[pd.DataFrame, ScoreReport]:
     """Score every configured series at each minute of [start, end). Returns one row per scored point
@@ -147,7 +187,8 @@ def score_window(lake: Lake, cfg: ForecastConfig, det: DetectorConfig, start: da
     A series with a promoted model is scored against its band; a series without one (none trained yet, or none
     ever passed the validation gate) against the seasonal baseline, ``model_version`` "seasonal-baseline", and
     ``ScoreReport.baseline`` says why. A model that fails the gate is never promoted: the previous promoted one
-    stays in use."""
+    stays in use. Minutes of a day type (weekday, weekend) the promoted model was not trained on are scored against
+    the seasonal baseline too (:func:`_unseen_day_types`)."""
     start, end = start.astimezone(timezone.utc), end.astimezone(timezone.utc)
     registry, report = Registry(lake), ScoreReport()
     ctx_start = start - timedelta(minutes=max(cfg.scoring.context_minutes, int(getattr(det, "context_rows", 0))))
@@ -161,6 +202,7 @@ def score_window(lake: Lake, cfg: ForecastConfig, det: DetectorConfig, start: da
     out: dict[str, pd.DataFrame] = {}
     if promoted:
         _score_promoted(lake, cfg, det, promoted, ctx_start, start, end, report, out)
+        _unseen_day_types(lake, cfg, det, promoted, ctx_start, start, end, report, out)
     if fallback:
         _score_baseline(lake, cfg, det, fallback, ctx_start, start, end, report, out)
     parts = [out[s.id] for s in cfg.series if s.id in out]
