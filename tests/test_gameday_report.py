@@ -68,6 +68,7 @@ def test_pages_are_judged_by_what_the_trigger_said_when_it_was_sent(tmp_path):
     trigger("inc-a", 2, "akidb-rest", "edge_cold_start_storm")     # the storm, rooted at the wrong tier
     trigger("inc-b", 3, "akidb-rest", "spot_interruption")
     box.enqueue(Event("trigger", "inc-b-escalation"), "inc-b:escalation")
+    box.enqueue(Event("trigger", "inc-b", custom_details={"runbook": "x"}), "inc-b:escalate:x:verify")  # runbook
     box.enqueue(Event("acknowledge", "inc-b"), "inc-b:acknowledge")
     box.deliver(lambda ev: ev.dedup_key)
     got = sent_pages(box.rows())

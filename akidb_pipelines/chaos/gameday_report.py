@@ -73,7 +73,8 @@ def sent_pages(outbox_rows: list[dict]) -> list[tuple[datetime, Page]]:
     when sent (the person paged read this; an update that names the cause later counts from its own time)."""
     out = []
     for r in outbox_rows:
-        if r["status"] != "sent" or r["action"] != "trigger" or r["idempotency_key"].endswith(":escalation"):
+        key = r["idempotency_key"]  # the page and its updates; escalations (ack timeout, failed runbook) aside
+        if r["status"] != "sent" or not (key.endswith(":trigger") or ":update:" in key):
             continue
         details = json.loads(r["event"]).get("custom_details") or {}
         root = details.get("root_cause") or {}
