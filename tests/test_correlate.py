@@ -3,6 +3,7 @@ severity from corroboration, stable fingerprints."""
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from datetime import datetime, timedelta, timezone
 
@@ -109,9 +110,23 @@ def test_episodes_join_points_no_more_than_the_gap_apart():
 def test_anomalies_of_one_component_corroborate_only_when_they_overlap_in_time(smap):
     spikes = [_a("anomaly", "lambda-edge.LHR62.emf_latency_p95_ms", "lambda-edge", edge="LHR62", minutes=0),
               _a("anomaly", "lambda-edge.SYD62.emf_latency_p95_ms", "lambda-edge", edge="SYD62", start=13, minutes=0)]
-    (inc,) = correlate(spikes, smap)  # one incident (same component, onsets 13 min apart) but not corroborated
+    # one-minute spikes 13 minutes apart: the first was over long before the second began, two incidents, no page
+    assert [(i.severity, len(i.alerts)) for i in correlate(spikes, smap)] == [("P2", 1), ("P2", 1)]
+    apart = [spikes[0], dataclasses.replace(spikes[1], start=T0 + 3 * M, end=T0 + 3 * M)]
+    (inc,) = correlate(apart, smap)  # within 5 minutes of the first one's end: one incident, still not corroborated
     assert inc.severity == "P2" and len(inc.alerts) == 2
     next_minute = [spikes[0], _a("anomaly", "lambda-edge.GRU3.emf_latency_p95_ms", "lambda-edge", edge="GRU3",
                                  start=1, minutes=0)]
     assert correlate(next_minute, smap)[0].severity == "P2"
     assert correlate(next_minute, smap, together=timedelta(minutes=1))[0].severity == "P1"
+
+
+def test_a_blip_that_was_over_does_not_anchor_a_later_fault(smap):
+    """A one-minute edge anomaly 13 minutes before a spot cascade: related along the call chain and within the
+    window, but over long before; the cascade is its own incident, rooted where it happens."""
+    blip = _a("anomaly", "lambda-edge.FRA56.emf_latency_p95_ms", "lambda-edge", edge="FRA56", minutes=0)
+    spot = [_a("slo", "availability", "akidb-rest", "P0", start=13, minutes=10),
+            _a("anomaly", "lambda-edge.FRA56.emf_latency_p95_ms", "lambda-edge", edge="FRA56", start=14, minutes=2)]
+    first, cascade = correlate([blip] + spot, smap)
+    assert first.alerts == [blip] and first.severity == "P2"
+    assert cascade.root.component == "akidb-rest" and cascade.severity == "P0" and len(cascade.alerts) == 2

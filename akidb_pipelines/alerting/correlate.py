@@ -2,7 +2,8 @@
 
 The service map comes from the X-Ray spans (parent span -> child span: which component calls which), so the
 grouping needs no hand-kept dependency list. Two alerts belong to one incident when their onsets are close in
-time (``window``) and they are related: the same component, one component upstream of the other in the service map, or the same
+time (``window``), the later one began while the earlier one was firing or within :data:`ROOT_LEAD` after it stopped,
+and they are related: the same component, one component upstream of the other in the service map, or the same
 edge location. The incident's root is its most downstream alert (the fault that explains the symptoms above it),
 the earliest among equals, among the alerts that began within :data:`ROOT_LEAD` of the first: a cause does not
 start after its effects (the sources detect with different delays, hence the lead), and an alert that joins an
@@ -25,7 +26,8 @@ from typing import Any
 from akidb_pipelines.alerting.golden_columns import SYMPTOMS, golden_signal
 
 SEVERITY_RANK = {"P0": 0, "P1": 1, "P2": 2}
-ROOT_LEAD = timedelta(minutes=5)   # how much later than an incident's first alert its root may begin
+ROOT_LEAD = timedelta(minutes=5)   # how much later than an incident's first alert its root may begin; how long
+                                   # after an alert stopped a related one still joins it
 
 
 @dataclass(frozen=True)
@@ -131,6 +133,8 @@ def correlate(alerts: list[Alert], smap: ServiceMap, window: timedelta = timedel
             b = alerts[j]
             if b.start > a.start + window:  # onsets close in time: a long slow burn does not attract later faults
                 break
+            if b.start > a.end + ROOT_LEAD:  # nor does a blip that was over before b began (a one-minute edge
+                continue                     # anomaly 13 minutes before a spot cascade took its page's root)
             same_edge = a.edge_location != "all" and a.edge_location == b.edge_location
             if smap.related(a.component, b.component) or same_edge:
                 parent[find(j)] = find(i)
