@@ -195,14 +195,18 @@ def test_two_anomalies_of_different_quantities_at_once_on_different_components_o
 
 def test_anomalies_that_do_not_corroborate_are_digest_lines(tmp_path):
     at = DAY + timedelta(hours=14)
-    # the same quantity at two tiers of one call chain (one traffic blip seen twice); two quantities 10 minutes
-    # apart (one incident: onsets within the 15-minute window, but not anomalous together)
+    # the same quantity at two tiers of one call chain (one traffic blip seen twice); two quantities 3 minutes
+    # apart (one incident: the second began within 5 minutes of the first's end, but not anomalous together); and
+    # 10 minutes apart (two incidents: the first was over long before)
     lake = scored_lake(tmp_path / "lake", [Blip(REQ, at), Blip(CF_REQ, at),
                                            Blip(LAT, at + timedelta(hours=2)),
-                                           Blip(CF_ERR, at + timedelta(hours=2, minutes=10))])
-    rep = tick(lake, at + timedelta(hours=3), Outbox(tmp_path / "o.sqlite"), smap=CHAIN)
-    assert [(r["alerts"], r["decision"]) for r in rep.incidents] == [(2, "digest"), (2, "digest")]
-    assert rep.tickets == [] and len(rep.digest_items) == 4
+                                           Blip(CF_ERR, at + timedelta(hours=2, minutes=3)),
+                                           Blip(LAT, at + timedelta(hours=4)),
+                                           Blip(CF_ERR, at + timedelta(hours=4, minutes=10))])
+    rep = tick(lake, at + timedelta(hours=5), Outbox(tmp_path / "o.sqlite"), smap=CHAIN)
+    assert [(r["alerts"], r["decision"]) for r in rep.incidents] == [(2, "digest"), (2, "digest"), (1, "digest"),
+                                                                     (1, "digest")]
+    assert rep.tickets == [] and len(rep.digest_items) == 6
 
 
 # -- the daily digest ----------------------------------------------------------------------------------------------

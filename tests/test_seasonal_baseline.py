@@ -243,7 +243,7 @@ def test_minutes_of_a_day_type_the_model_never_saw_are_scored_against_the_baseli
     assert trained.status == "promoted", trained.reasons
     scores, report = score_window(lake, cfg, load_detector_config(), friday + timedelta(hours=22),
                                   friday + timedelta(days=1, hours=2))
-    weekend = scores["minute"].dt.weekday >= 5
+    weekend = scores["minute"].dt.day_of_week >= 5
     assert set(scores[~weekend]["model_version"]) == {trained.version} and (~weekend).sum() == 120
     assert set(scores[weekend]["model_version"]) == {"seasonal-baseline"} and weekend.sum() == 120
     assert "trained on no weekend day" in report.baseline[SPEC.id]

@@ -155,3 +155,14 @@ class Outbox:
     def pending(self) -> int:
         with self._readable(), self.db.connection() as con:
             return con.execute("SELECT count(*) FROM outbox WHERE status = 'pending'").fetchone()[0]
+
+
+def said_by_triggers(rows: list[dict]) -> dict[str, tuple[str | None, str | None]]:
+    """{incident: (root component, cause)} as its newest trigger or update in the outbox named them (escalations
+    aside)."""
+    out: dict[str, tuple[str | None, str | None]] = {}
+    for r in rows:  # in the order they were stored
+        if r["action"] == "trigger" and not r["idempotency_key"].endswith(":escalation"):
+            root = (json.loads(r["event"]).get("custom_details") or {}).get("root_cause") or {}
+            out[r["dedup_key"]] = (root.get("component"), root.get("type"))
+    return out

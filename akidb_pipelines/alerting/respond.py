@@ -39,9 +39,10 @@ import pandas as pd
 
 from akidb_pipelines.alerting.correlate import SEVERITY_RANK, Alert, Incident, ServiceMap, correlate
 from akidb_pipelines.alerting.digest import digest_items, digests, stale_digests, ticket_gate
-from akidb_pipelines.alerting.outbox import Outbox
+from akidb_pipelines.alerting.flapping import cause_key, flap_decision, flap_key
+from akidb_pipelines.alerting.outbox import Outbox, said_by_triggers
 from akidb_pipelines.alerting.rootcause import UNCLASSIFIED, CauseType, classify, severity_floor, split_by_cause
-from akidb_pipelines.alerting.routing import Decision, RoutingPolicy
+from akidb_pipelines.alerting.routing import RoutingPolicy
 from akidb_pipelines.alerting.silences import Silence, silenced_by
 from akidb_pipelines.alerting.static_rules import StaticRule
 from akidb_pipelines.alerting.tick_reads import LakeReads
@@ -152,17 +153,6 @@ def trigger_event(inc: Incident, pd_severity: str, cfg: RespondConfig, runbooks:
                  links=({"href": f"{cfg.ui_url}/assets/alerting/incidents", "text": "Incident ledger (Dagster)"},))
 
 
-def _flap_key(a: Alert) -> tuple:
-    return a.source, a.rule, a.component, a.edge_location
-
-
-def _cause_key(inc: Incident) -> tuple | None:
-    """A typed incident's cause on its root's component: a later incident of the same cause there, while the
-    earlier one lasts or within the flap window after it, is the same fault seen again (an over-provisioning of
-    hours shows new anomalies on other series of akidb-rest long after its first page)."""
-    return None if inc.cause == UNCLASSIFIED else ("cause", inc.cause, inc.root.component)
-
-
 def respond(lake: Lake, now: datetime, inputs: Inputs, outbox: Outbox, smap: ServiceMap,
             cfg: RespondConfig = RespondConfig(), extra_alerts: list[Alert] = (),
             reads: LakeReads | None = None) -> RespondReport:
@@ -232,7 +222,7 @@ def respond(lake: Lake, now: datetime, inputs: Inputs, outbox: Outbox, smap: Ser
                                            reason=f"{decision.reason}: {why}" if opens
                                            else f"{inc.severity}: digest, {why} (in {digest})")
         flap_of, same_cause = None, None
-        keys = [k for k in (_flap_key(inc.root), _cause_key(inc)) if k is not None]
+        keys = [k for k in (flap_key(inc.root), cause_key(inc)) if k is not None]
         for key in keys:
             prev = last_by_root.get(key)
             if prev is not None and inc.start - prev.end <= cfg.flap_window \
@@ -256,7 +246,7 @@ def respond(lake: Lake, now: datetime, inputs: Inputs, outbox: Outbox, smap: Ser
                                            reason=f"continues {flap_of}: the same cause ({inc.cause}) on "
                                                   f"{inc.root.component}, paged already")
         elif flap_of is not None and decision.action != "digest":  # a recurring blip is one more digest line
-            decision = _flap_decision(inc, decision, flap_of, now, cfg)
+            decision = flap_decision(inc, decision, flap_of, now, cfg.flap_hold)
         routed[inc.id] = decision.action
         planned = ([rb.id for rb in inputs.runbooks if rb.matches(inc)]
                    if decision.action not in ("ticket", "digest") else [])
@@ -313,36 +303,6 @@ def respond(lake: Lake, now: datetime, inputs: Inputs, outbox: Outbox, smap: Ser
     for d in report.digests:
         report.decide(d["id"], "digest", d["id"], d["title"])
     return report
-
-
-def said_by_triggers(rows: list[dict]) -> dict[str, tuple[str | None, str | None]]:
-    """{incident: (root component, cause)} as its newest trigger or update in the outbox named them (escalations
-    aside)."""
-    out: dict[str, tuple[str | None, str | None]] = {}
-    for r in rows:  # in the order they were stored
-        if r["action"] == "trigger" and not r["idempotency_key"].endswith(":escalation"):
-            root = (json.loads(r["event"]).get("custom_details") or {}).get("root_cause") or {}
-            out[r["dedup_key"]] = (root.get("component"), root.get("type"))
-    return out
-
-
-def _flap_decision(inc: Incident, decision: Decision, flap_of: str, now: datetime, cfg: RespondConfig) -> Decision:
-    """A recurrence of a recent root: a ticket is not opened twice; a page waits ``flap_hold`` and is sent only
-    if the alerts still fire then, else it is suppressed (recorded, not paged)."""
-    if decision.action == "ticket":
-        return dataclasses.replace(decision, action="suppressed", reason=f"flapping: recurrence of {flap_of} "
-                                                                         "(ticket already open)")
-    hold_until = inc.start + cfg.flap_hold
-    if now < hold_until:
-        return dataclasses.replace(decision, action="hold", at=max(decision.at, hold_until),
-                                   reason=f"flapping: recurrence of {flap_of}; pages at {hold_until:%H:%M}Z if it "
-                                          "persists")
-    if inc.end >= hold_until - timedelta(minutes=1):
-        return dataclasses.replace(decision, reason=f"{decision.reason}; recurrence of {flap_of} that persisted "
-                                                    f"{cfg.flap_hold.total_seconds() / 60:.0f} min")
-    return dataclasses.replace(decision, action="suppressed",
-                               reason=f"flapping: recurrence of {flap_of} that cleared within "
-                                      f"{cfg.flap_hold.total_seconds() / 60:.0f} min")
 
 
 def _enqueue(report: RespondReport, outbox: Outbox, stored: set[str], ev: Event, key: str) -> bool:

@@ -157,7 +157,7 @@ def _unseen_day_types(lake: Lake, cfg: ForecastConfig, det: DetectorConfig, prom
         if rows is None or not len(rows):
             continue
         seen = _day_types(p.meta.get("training_start"), p.meta.get("training_end"))
-        weekend = rows["minute"].dt.weekday.to_numpy() >= 5
+        weekend = rows["minute"].dt.day_of_week.to_numpy() >= 5
         unseen = np.array([w not in seen for w in weekend])
         if not unseen.any():
             continue

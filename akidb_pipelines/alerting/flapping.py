@@ -1,0 +1,43 @@
+"""Recurrences: a flapping root (the same alert source, rule and component again soon after), and the same typed
+cause on the same component again while the first lasts (one fault seen again, not a new one). ``respond`` uses
+these keys and decisions; see its module docstring for the policy."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime, timedelta
+
+from akidb_pipelines.alerting.correlate import Alert, Incident
+from akidb_pipelines.alerting.rootcause import UNCLASSIFIED
+from akidb_pipelines.alerting.routing import Decision
+
+
+def flap_key(a: Alert) -> tuple:
+    return a.source, a.rule, a.component, a.edge_location
+
+
+def cause_key(inc: Incident) -> tuple | None:
+    """A typed incident's cause on its root's component: a later incident of the same cause there, while the
+    earlier one lasts or within the flap window after it, is the same fault seen again (an over-provisioning of
+    hours shows new anomalies on other series of akidb-rest long after its first page)."""
+    return None if inc.cause == UNCLASSIFIED else ("cause", inc.cause, inc.root.component)
+
+
+def flap_decision(inc: Incident, decision: Decision, flap_of: str, now: datetime, hold: timedelta) -> Decision:
+    """A recurrence of a recent root: a ticket is not opened twice; a page waits ``flap_hold`` and is sent only
+    if the alerts still fire ``hold`` after its onset (``RespondConfig.flap_hold``), else it is suppressed
+    (recorded, not paged)."""
+    if decision.action == "ticket":
+        return dataclasses.replace(decision, action="suppressed", reason=f"flapping: recurrence of {flap_of} "
+                                                                         "(ticket already open)")
+    hold_until = inc.start + hold
+    if now < hold_until:
+        return dataclasses.replace(decision, action="hold", at=max(decision.at, hold_until),
+                                   reason=f"flapping: recurrence of {flap_of}; pages at {hold_until:%H:%M}Z if it "
+                                          "persists")
+    if inc.end >= hold_until - timedelta(minutes=1):
+        return dataclasses.replace(decision, reason=f"{decision.reason}; recurrence of {flap_of} that persisted "
+                                                    f"{hold.total_seconds() / 60:.0f} min")
+    return dataclasses.replace(decision, action="suppressed",
+                               reason=f"flapping: recurrence of {flap_of} that cleared within "
+                                      f"{hold.total_seconds() / 60:.0f} min")
