@@ -224,7 +224,7 @@ def test_minutes_of_a_day_type_the_model_never_saw_are_scored_against_the_baseli
     days = 14
     n = days * 1440
     minutes = pd.date_range(START, periods=n, freq="1min")
-    y = _daily(n, 3) * np.where(minutes.weekday >= 5, 0.6, 1.0)
+    y = _daily(n, 3) * np.where(minutes.day_of_week >= 5, 0.6, 1.0)
     lake = Lake(tmp_path / "lake")
     staged = lake.staging_dir()
     with duckdb.connect() as con:
