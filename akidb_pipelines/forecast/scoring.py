@@ -152,31 +152,35 @@ def _unseen_day_types(lake: Lake, cfg: ForecastConfig, det: DetectorConfig, prom
     tickets on one weekend). Its minutes of a day type it never saw are scored against the seasonal baseline
     instead (same minute of earlier days of that type, from the lake's history), or stay unscored with the
     reason when the lake holds too few such days either."""
+    unseen: dict[str, tuple[np.ndarray, str]] = {}  # series -> (its minutes of an unseen day type, which type)
+    why: dict[str, str] = {}
     for sid, p in promoted.items():
         rows = out.get(sid)
         if rows is None or not len(rows):
             continue
         seen = _day_types(p.meta.get("training_start"), p.meta.get("training_end"))
         weekend = rows["minute"].dt.day_of_week.to_numpy() >= 5
-        unseen = np.array([w not in seen for w in weekend])
-        if not unseen.any():
-            continue
-        kind = "weekend" if weekend[unseen][0] else "weekday"
-        reason = f"model {p.version} was trained on no {kind} day"
-        alt: dict[str, pd.DataFrame] = {}
-        sub = ScoreReport()
-        _score_baseline(lake, cfg, det, {sid: reason}, ctx_start, start, end, sub, alt)
-        keep = rows[~unseen]
-        minutes = set(rows["minute"][unseen])
-        base = alt.get(sid)
-        base = base[base["minute"].isin(minutes)] if base is not None else base
-        out[sid] = pd.concat([keep, base], ignore_index=True).sort_values("minute", ignore_index=True) \
-            if base is not None and len(base) else keep.reset_index(drop=True)
-        report.scored[sid] = int(len(out[sid]))
+        mask = np.array([w not in seen for w in weekend])
+        if mask.any():
+            kind = "weekend" if weekend[mask][0] else "weekday"
+            unseen[sid] = (mask, kind)
+            why[sid] = f"model {p.version} was trained on no {kind} day"
+    if not why:
+        return
+    alt: dict[str, pd.DataFrame] = {}
+    sub = ScoreReport()
+    _score_baseline(lake, cfg, det, why, ctx_start, start, end, sub, alt)  # one read for all of them
+    for sid, (mask, kind) in unseen.items():
+        rows = out[sid]
+        keep, base = rows[~mask], alt.get(sid)
+        base = base[base["minute"].isin(set(rows["minute"][mask]))] if base is not None else None
         if base is not None and len(base):
-            report.baseline[sid] = f"{reason}: its {kind} minutes against the seasonal baseline"
+            out[sid] = pd.concat([keep, base], ignore_index=True).sort_values("minute", ignore_index=True)
+            report.baseline[sid] = f"{why[sid]}: its {kind} minutes against the seasonal baseline"
         else:
-            report.unscored[sid] = f"{reason}; {sub.unscored.get(sid, 'no baseline either')} ({kind} minutes)"
+            out[sid] = keep.reset_index(drop=True)
+            report.unscored[sid] = f"{why[sid]}; {sub.unscored.get(sid, 'no baseline either')} ({kind} minutes)"
+        report.scored[sid] = int(len(out[sid]))
 
 
 def score_window(lake: Lake, cfg: ForecastConfig, det: DetectorConfig, start: datetime,
