@@ -71,6 +71,35 @@ def test_tickets_can_also_send_a_low_urgency_pagerduty_event(tmp_path):
     assert ev["severity"] == "warning"
 
 
+def test_a_p1_held_to_business_hours_reaches_pagerduty_at_once_at_low_urgency_and_pages_at_the_opening(tmp_path):
+    import json
+
+    sat = datetime(2026, 11, 28, 3, 0, tzinfo=timezone.utc)  # a Saturday: no team opens before Monday 00:00Z (Tokyo)
+    p1 = Alert("static", "over", "akidb-rest", "P1", sat, sat + timedelta(minutes=30))
+    inputs = Inputs([], load_forecast_config(), load_routing())
+    box = Outbox(tmp_path / "o.sqlite")
+
+    def tick(now: datetime):  # noqa: ANN202
+        return respond(Lake(tmp_path / "lake"), now, inputs, box, ServiceMap(set()), extra_alerts=[p1])
+
+    rep = tick(sat + timedelta(minutes=2))
+    (row,) = rep.incidents
+    assert rep.held == [row["id"]] and row["page_due"] == datetime(2026, 11, 30, 0, 0, tzinfo=timezone.utc)
+    assert box.keys() == {f"{row['id']}:held"}                     # the notice, not the page
+    ev = json.loads(box.rows()[0]["event"])
+    assert ev["dedup_key"] == f"{row['id']}-held" and ev["severity"] == "warning"
+    assert ev["summary"].startswith("[held until Mon 00:00Z for apac] [P1] akidb-rest")
+    tick(sat + timedelta(minutes=3))                               # idempotent: one notice
+    assert len(box.rows()) == 1
+    tick(sat + timedelta(hours=1))                                  # over: the notice is resolved, still no page
+    assert box.keys() == {f"{row['id']}:held", f"{row['id']}:held-resolve"}
+    silent_hold = dc.replace(load_routing(), severities={**load_routing().severities, "P1": dc.replace(
+        load_routing().severities["P1"], low_urgency_event=False)})
+    quiet = respond(Lake(tmp_path / "lake"), sat + timedelta(minutes=2), dc.replace(inputs, policy=silent_hold),
+                    Outbox(tmp_path / "q.sqlite"), ServiceMap(set()), extra_alerts=[p1])
+    assert quiet.held and not quiet.enqueued                       # without it, the hold is silent until Monday
+
+
 def test_silence_matchers_and_store(tmp_path):
     store = SilenceStore(tmp_path / "s.sqlite")
     sil = store.add(parse_matchers(["component=lambda-edge", "rule=lambda-edge.*"]), T0, T0 + timedelta(hours=1),

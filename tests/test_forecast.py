@@ -141,7 +141,7 @@ def test_training_backtests_stores_json_and_promotes_valid_models(trained):
     for sid, o in outcomes.items():
         assert o.status == "promoted", (sid, o.reasons)
         val = o.meta["validation"]
-        assert val["passed"] and val["mape"] < 0.15 and 0.90 <= val["coverage"] <= 0.99
+        assert val["passed"] and val["mape"] < 0.15 and val["coverage"] >= 0.90
         assert len(val["cutoffs"]) == 2 and val["points"] > 100
         assert reg.promoted(sid).version == o.version
         meta = reg.meta(sid, o.version)

@@ -80,6 +80,14 @@ def test_pages_are_judged_by_what_the_trigger_said_when_it_was_sent(tmp_path):
     assert scenario_result("s", "incident", 3 / 7, [storm], ledger).matched == {"storm": 120.0}
     r = scenario_result("s", "incident", 3 / 7, [storm], ledger, [p for _, p in got])
     assert r.matched == {} and r.time_only == ["storm"] and r.false_pages == 2
+    # a P1 held to business hours: its low-urgency notice is when PagerDuty has it (the page follows at the opening)
+    clock[0] = (T0 + timedelta(minutes=4)).timestamp()
+    box.enqueue(Event("trigger", "inc-c-held", custom_details={"first_alert": T0.isoformat(), "root_cause": {
+        "component": "akidb-rest", "type": "predictive_over_provisioning"}}), "inc-c:held")
+    box.enqueue(Event("resolve", "inc-c-held"), "inc-c:held-resolve")
+    box.deliver(lambda ev: ev.dedup_key)
+    assert [(p.incident, p.sent, p.cause) for _, p in sent_pages(box.rows())][2:] == [
+        ("inc-c", T0 + timedelta(minutes=4), "predictive_over_provisioning")]  # one incident, its page later
 
 
 def _result(kind: str, matched: dict, time_only=(), injected_n: int = 1, pages: int = 1, tickets: int = 0,

@@ -86,6 +86,18 @@ def test_a_weekend_minute_is_never_judged_against_weekdays():
     assert fri["days"] == 4 and fri["yhat"] == 101.5  # Monday..Thursday: median of 100, 101, 102, 103
 
 
+def test_a_series_without_a_weekend_pattern_pools_every_earlier_day():
+    # the same Monday..Friday history: a Saturday minute of a series declared without a weekend pattern
+    # (weekend_profile: off) rests on all five weekdays; a Friday one on Monday..Thursday as before
+    ds = pd.date_range("2026-11-09", "2026-11-14", freq="1min", inclusive="left")
+    hist = pd.DataFrame({"ds": ds, "y": 100.0 + (ds - ds[0]).days.to_numpy()})  # 100..104
+    band = seasonal_band(hist, [pd.Timestamp("2026-11-14 03:00"), pd.Timestamp("2026-11-13 03:00")], CFG, Z95,
+                         by_day_type=False)
+    sat, fri = band.iloc[0], band.iloc[1]
+    assert sat["days"] == 5 and sat["yhat"] == 102.0  # median of 100..104
+    assert fri["days"] == 4 and fri["yhat"] == 101.5
+
+
 def test_a_flat_history_gives_a_narrow_band_not_a_zero_one():
     ds = pd.date_range("2026-11-09", periods=3 * 1440, freq="1min")
     band = seasonal_band(pd.DataFrame({"ds": ds, "y": 50.0}), [ds[-1] + pd.Timedelta(minutes=1)], CFG, Z95).iloc[0]
@@ -248,3 +260,17 @@ def test_minutes_of_a_day_type_the_model_never_saw_are_scored_against_the_baseli
     assert set(scores[weekend]["model_version"]) == {"seasonal-baseline"} and weekend.sum() == 120
     assert "trained on no weekend day" in report.baseline[SPEC.id]
     assert scores[weekend]["direction"].notna().sum() <= 12   # the weekend's level is no anomaly
+
+
+def test_a_series_declared_without_a_weekend_pattern_keeps_its_model_on_days_it_never_saw(tmp_path):
+    """weekend_profile: off says the series has no weekend pattern (the edge latencies): its model serves the
+    weekend too and, without a model, its baseline pools weekdays and weekends alike."""
+    lake = _lake(tmp_path, 6)  # Monday..Saturday
+    flat = dc.replace(SPEC, prophet=(("weekend_profile", "off"),))
+    saturday = START + timedelta(days=5, hours=3)
+    scores, report = score_window(lake, _cfg(flat), load_detector_config(), saturday, saturday + timedelta(hours=1))
+    assert len(scores) == 60 and set(scores["model_version"]) == {"seasonal-baseline"}
+    assert SPEC.id not in report.unscored
+    # the same series with a weekend pattern has no earlier Saturday or Sunday to go by: unscored, with the reason
+    _, typed = score_window(lake, _cfg(SPEC), load_detector_config(), saturday, saturday + timedelta(hours=1))
+    assert "found 0" in typed.unscored[SPEC.id]

@@ -119,6 +119,35 @@ def test_golden_signals_show_the_cold_start_storm_only_at_the_named_edges(modell
     assert storm["IAD89"][0] < 500
 
 
+def test_edge_percentiles_take_the_lower_rank_so_one_slow_sample_of_a_quiet_minute_is_not_its_p95(modelled):
+    """numpy's ``method='lower'`` is the oracle: value number 1 + floor(q * (n - 1)) of the minute's samples."""
+    import numpy as np
+    _, con, lake, _ = modelled
+    samples = con.execute(f"""SELECT minute, edge_location, list(value) FROM
+                               read_parquet('{lake.glob('models/staging/stg_emf_metrics')}')
+                               WHERE metric_name = 'InferenceLatency' AND namespace = 'AkiDB/Edge'
+                               GROUP BY ALL""").fetchall()
+    got = {(m, e): (p50, p95, p99) for m, e, p50, p95, p99 in con.execute(
+        """SELECT minute, edge_location, emf_latency_p50_ms, emf_latency_p95_ms, emf_latency_p99_ms FROM gs
+           WHERE tier = 'lambda-edge' AND edge_location <> 'all'""").fetchall()}
+    assert len(samples) > 1000
+    for m, e, values in samples:
+        want = tuple(float(np.percentile(values, q, method="lower")) for q in (50, 95, 99))
+        assert got[(m, e)] == pytest.approx(want), (m, e)
+    # a quiet minute of 13 samples with one cold start: its P95 is the second largest, not 40% of the way to it
+    assert np.percentile([50.0] * 12 + [900.0], 95, method="lower") == 50.0
+
+
+def test_golden_signals_show_the_lstm_forecast_far_over_the_load_served(modelled):
+    _, con, _, _ = modelled
+    inside, outside = con.execute("""SELECT min(load_forecast_ratio) FILTER (WHERE minute >= ? AND minute < ?),
+                                            max(abs(load_forecast_ratio - 1)) FILTER (WHERE minute < ? OR minute >= ?)
+                                     FROM gs WHERE tier = 'akidb-rest' AND edge_location = 'all'""",
+                                  [SHORT_START + timedelta(minutes=100), SHORT_START + timedelta(minutes=160)] * 2
+                                  ).fetchone()
+    assert inside > 1.5 and outside < 0.2
+
+
 def test_golden_signals_show_the_lstm_over_provisioning(modelled):
     _, con, _, _ = modelled
     inside, outside = con.execute("""SELECT avg(capacity_ratio) FILTER (WHERE minute >= ? AND minute < ?),

@@ -16,7 +16,8 @@ GOLDEN_COLUMNS = (
     "requests", "errors_5xx", "throttles", "error_rate", "spans", "span_faults", "span_throttles",
     "latency_p50_ms", "latency_p95_ms", "latency_p99_ms", "emf_latency_p50_ms", "emf_latency_p95_ms",
     "emf_latency_p99_ms", "cpu_utilization_pct", "concurrency", "provisioned_concurrency", "cold_starts",
-    "provisioned_capacity_rps", "used_capacity_rps", "predicted_load_rps", "capacity_ratio", "instances_spot",
+    "provisioned_capacity_rps", "used_capacity_rps", "predicted_load_rps", "capacity_ratio",
+    "load_forecast_ratio", "instances_spot",
     "instances_on_demand", "cost_per_request",
 )
 SYMPTOMS = ("latency", "errors")   # what users feel; traffic and saturation follow demand

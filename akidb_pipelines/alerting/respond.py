@@ -38,6 +38,7 @@ from datetime import datetime, timedelta, timezone
 import pandas as pd
 
 from akidb_pipelines.alerting.correlate import SEVERITY_RANK, Alert, Incident, ServiceMap, correlate
+from akidb_pipelines.alerting.events import escalation, held_notice, label, trigger_event
 from akidb_pipelines.alerting.digest import digest_items, digests, stale_digests, ticket_gate
 from akidb_pipelines.alerting.flapping import cause_key, flap_decision, flap_key
 from akidb_pipelines.alerting.outbox import Outbox, said_by_triggers
@@ -122,37 +123,6 @@ def collect_alerts(lake: Lake, inputs: Inputs, start: datetime, end: datetime,
     return [a for a in out if a.start <= end]
 
 
-def _json(v: object) -> object:
-    if isinstance(v, float) and v != v:  # NaN
-        return None
-    return v
-
-
-def _label(a: Alert) -> str:
-    return f"{a.source}:{a.rule}@{a.component}" + (f"/{a.edge_location}" if a.edge_location != "all" else "")
-
-
-def trigger_event(inc: Incident, pd_severity: str, cfg: RespondConfig, runbooks: list[str] = ()) -> Event:
-    root = inc.root
-    details = {
-        "incident": inc.id, "severity": inc.severity,
-        "root_cause": {"component": root.component, "type": inc.cause, "evidence": inc.cause_evidence,
-                       "source": root.source, "rule": root.rule},
-        "first_alert": inc.start.isoformat(), "alerts": len(inc.alerts),
-        "related": [_label(a) for a in inc.related][:20],
-        "root_context": {k: _json(v) for k, v in root.context},
-        "runbooks": list(runbooks) or "none matches",
-    }
-    edges = sorted({a.edge_location for a in inc.alerts if a.edge_location != "all"})
-    cause = "" if inc.cause == "unclassified" else f" [{inc.cause}]"
-    summary = (f"[{inc.severity}] {root.component}: {root.rule} ({root.source}){cause}"
-               + (f" at {', '.join(edges)}" if edges else "") + f", {len(inc.alerts)} alert(s)")
-    return Event("trigger", inc.id, summary=summary[:1024], source=cfg.source, severity=pd_severity,
-                 component=root.component, group="akidb", event_class=inc.cause,
-                 timestamp=inc.start.isoformat().replace("+00:00", "Z"), custom_details=details,
-                 links=({"href": f"{cfg.ui_url}/assets/alerting/incidents", "text": "Incident ledger (Dagster)"},))
-
-
 def respond(lake: Lake, now: datetime, inputs: Inputs, outbox: Outbox, smap: ServiceMap,
             cfg: RespondConfig = RespondConfig(), extra_alerts: list[Alert] = (),
             reads: LakeReads | None = None) -> RespondReport:
@@ -169,7 +139,7 @@ def respond(lake: Lake, now: datetime, inputs: Inputs, outbox: Outbox, smap: Ser
     alerts = []
     for a in raw:
         if a.start <= start + timedelta(minutes=1):  # already firing before the lookback: not a new onset
-            report.decide("", "ongoing", a.fingerprint, f"{_label(a)} firing since before {start:%m-%d %H:%M}Z "
+            report.decide("", "ongoing", a.fingerprint, f"{label(a)} firing since before {start:%m-%d %H:%M}Z "
                                                         "(its incident is older than the lookback)")
             continue
         sil = silenced_by(a, list(inputs.silences))
@@ -177,7 +147,7 @@ def respond(lake: Lake, now: datetime, inputs: Inputs, outbox: Outbox, smap: Ser
             alerts.append(a)
         else:
             report.silenced_alerts.append(a.fingerprint)
-            report.decide("", "silenced", a.fingerprint, f"{_label(a)} from {a.start:%m-%d %H:%M}Z: {sil.describe()}")
+            report.decide("", "silenced", a.fingerprint, f"{label(a)} from {a.start:%m-%d %H:%M}Z: {sil.describe()}")
     incidents = correlate(alerts, smap, cfg.window)
     frame = reads.evidence(list(inputs.cause_types), now) if inputs.cause_types else {}
     # an incident whose alerts hold evidence for different causes (overlapping faults on different tiers) is split
@@ -207,7 +177,7 @@ def respond(lake: Lake, now: datetime, inputs: Inputs, outbox: Outbox, smap: Ser
             inc.severity = floor
         for a in inc.alerts:
             role = "root" if a is inc.root else ("inhibited by root" if a in inc.inhibited else "related")
-            report.decide(inc.id, "alert", a.fingerprint, f"{role}: {_label(a)} {a.severity} "
+            report.decide(inc.id, "alert", a.fingerprint, f"{role}: {label(a)} {a.severity} "
                                                           f"{a.start:%m-%d %H:%M}-{a.end:%H:%M}Z")
         report.decide(inc.id, "cause", inc.cause, inc.cause_evidence or "no type's conditions hold")
         decision = inputs.policy.route(inc.severity, inc.start)
@@ -271,6 +241,11 @@ def respond(lake: Lake, now: datetime, inputs: Inputs, outbox: Outbox, smap: Ser
                 _enqueue(report, outbox, stored, trigger_event(inc, rule.pagerduty_severity, cfg), f"{inc.id}:trigger")
         elif decision.at > now:
             report.held.append(inc.id)
+            if rule.low_urgency_event and flap_of is None:  # PagerDuty hears of it now, at low urgency (not of a
+                # flap's wait); the page follows at the opening
+                _enqueue(report, outbox, stored, held_notice(trigger_event(inc, decision.pagerduty_severity, cfg,
+                                                                           planned), decision.at, decision.team),
+                         f"{inc.id}:held")
         else:
             _enqueue(report, outbox, stored, trigger_event(inc, decision.pagerduty_severity, cfg, planned),
                      f"{inc.id}:trigger")
@@ -285,17 +260,15 @@ def respond(lake: Lake, now: datetime, inputs: Inputs, outbox: Outbox, smap: Ser
         paged_at = sent_at.get(f"{inc.id}:trigger")
         if (not quiet and inc.severity == "P0" and paged_at is not None and f"{inc.id}:acknowledge" not in stored
                 and now.timestamp() >= paged_at + inputs.policy.p0_ack_timeout.total_seconds()):
-            esc = trigger_event(inc, "critical", cfg, planned)
-            esc = dataclasses.replace(esc, dedup_key=f"{inc.id}-escalation",
-                                      summary=f"[ESCALATED: not acknowledged in "
-                                              f"{inputs.policy.p0_ack_timeout.total_seconds() / 60:.0f} min] "
-                                              f"{esc.summary}"[:1024])
+            esc = escalation(trigger_event(inc, "critical", cfg, planned), inputs.policy.p0_ack_timeout)
             if _enqueue(report, outbox, stored, esc, f"{inc.id}:escalation"):
                 report.escalated.append(inc.id)
         if quiet and f"{inc.id}:trigger" in stored:
             _enqueue(report, outbox, stored, Event("resolve", inc.id), f"{inc.id}:resolve")
             if f"{inc.id}:escalation" in stored:
                 _enqueue(report, outbox, stored, Event("resolve", f"{inc.id}-escalation"), f"{inc.id}:escalation-resolve")
+        if quiet and f"{inc.id}:held" in stored:
+            _enqueue(report, outbox, stored, Event("resolve", f"{inc.id}-held"), f"{inc.id}:held-resolve")
         row["resolved"] = quiet
         report.incidents.append(row)
     report.digest_scope = (start + cfg.window, now)  # the periods wholly inside the lookback are rebuilt

@@ -70,16 +70,18 @@ def scenario_result(name: str, kind: str, weeks: float, injected: Sequence[Injec
 def sent_pages(outbox_rows: list[dict]) -> list[tuple[datetime, Page]]:
     """(first alert, page) of every trigger an outbox delivered (``Outbox.rows()``), the page's updates included
     (``<id>:update:...``) and escalations aside: the root component and the cause are those each trigger named
-    when sent (the person paged read this; an update that names the cause later counts from its own time)."""
+    when sent (the person paged read this; an update that names the cause later counts from its own time). The
+    low-urgency notice of a P1 held to business hours (``<id>:held``, ``alerting/events.py``) counts from its own
+    time too: PagerDuty has the incident, its root and its cause then; the phone rings at the opening."""
     out = []
     for r in outbox_rows:
-        key = r["idempotency_key"]  # the page and its updates; escalations (ack timeout, failed runbook) aside
-        if r["status"] != "sent" or not (key.endswith(":trigger") or ":update:" in key):
+        key = r["idempotency_key"]  # the page, its updates, its held notice; escalations aside
+        if r["status"] != "sent" or not (key.endswith((":trigger", ":held")) or ":update:" in key):
             continue
         details = json.loads(r["event"]).get("custom_details") or {}
         root = details.get("root_cause") or {}
         out.append((datetime.fromisoformat(details["first_alert"]),
-                    Page(r["dedup_key"], datetime.fromtimestamp(r["sent_at"], tz=timezone.utc),
+                    Page(r["dedup_key"].removesuffix("-held"), datetime.fromtimestamp(r["sent_at"], tz=timezone.utc),
                          str(root.get("component")), root.get("type"))))
     return out
 

@@ -126,7 +126,7 @@ def _score_baseline(lake: Lake, cfg: ForecastConfig, det: DetectorConfig, why: d
             report.unscored[sid] = f"{reason}; no data between {start:%Y-%m-%d %H:%M} and {end:%H:%M}Z"
             continue
         rows = a[a["ds"] >= first].reset_index(drop=True)
-        band = seasonal_band(a, rows["ds"], b, z)
+        band = seasonal_band(a, rows["ds"], b, z, by_day_type=day_typed(cfg, sid))
         in_window = (band["ds"] >= lo).to_numpy()
         if band["yhat"][in_window].isna().all():
             report.unscored[sid] = f"{reason}; {shortfall(band[in_window], b)}"
@@ -137,6 +137,12 @@ def _score_baseline(lake: Lake, cfg: ForecastConfig, det: DetectorConfig, why: d
         report.scored[sid] = int(len(scored))
         report.baseline[sid] = reason
         out[sid] = _rows(sid, scored, BASELINE_VERSION)
+
+
+def day_typed(cfg: ForecastConfig, sid: str) -> bool:
+    """Whether the series has a weekend pattern: not when it is declared without one (``weekend_profile: off``,
+    the edge latencies), whose baseline then pools every earlier day and whose model serves any day."""
+    return cfg.get(sid).params(cfg.training.prophet).weekend_profile != "off"
 
 
 def _day_types(first: object, last: object) -> set[bool]:
@@ -156,7 +162,7 @@ def _unseen_day_types(lake: Lake, cfg: ForecastConfig, det: DetectorConfig, prom
     why: dict[str, str] = {}
     for sid, p in promoted.items():
         rows = out.get(sid)
-        if rows is None or not len(rows):
+        if rows is None or not len(rows) or not day_typed(cfg, sid):
             continue
         seen = _day_types(p.meta.get("training_start"), p.meta.get("training_end"))
         weekend = rows["minute"].dt.day_of_week.to_numpy() >= 5

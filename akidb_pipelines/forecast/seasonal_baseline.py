@@ -5,7 +5,8 @@ to ``lookback_days``, pooling ``neighbour_minutes`` either side of each (a 1-min
 day instead of one steady the median). Only days of the same day type as ``m`` count (weekday or weekend, by the
 UTC calendar, as the Prophet weekend profile does); with fewer than ``min_days`` earlier days of its type the minute
 has no baseline (the series stays unscored, with the reason): a weekend judged against weekdays looked like a
-traffic collapse and paged on every series (the demo's first Saturday, before any model was trained).
+traffic collapse and paged on every series (the demo's first Saturday, before any model was trained). A series
+declared to have no weekend pattern (``weekend_profile: off``, the edge latencies) pools every earlier day.
 
     yhat             = median of the pooled values
     yhat_lower/upper = yhat -/+ z * sigma * sqrt(1 + pi / (2 * days))
@@ -77,8 +78,11 @@ def _row_median(x: np.ndarray) -> np.ndarray:
         return np.where(n > 0, (s[r, lo] + s[r, hi]) / 2, np.nan)
 
 
-def seasonal_band(history: pd.DataFrame, minutes: object, cfg: BaselineConfig, z: float) -> pd.DataFrame:
+def seasonal_band(history: pd.DataFrame, minutes: object, cfg: BaselineConfig, z: float,
+                  by_day_type: bool = True) -> pd.DataFrame:
     """The baseline at each of ``minutes`` from ``history`` (columns ds, y; 1-minute values, gaps allowed).
+    ``by_day_type`` False: every earlier day counts, whatever its type (a series declared to have no weekend
+    pattern, ``weekend_profile: off``: its median rests on all the days there are, not half of them).
 
     Returns one row per minute, in the given order: ``ds`` (naive UTC), ``yhat``, ``yhat_lower``, ``yhat_upper``
     (NaN where fewer than ``min_days`` earlier days have data) and ``days``, the number of earlier days the band
@@ -101,6 +105,8 @@ def seasonal_band(history: pd.DataFrame, minutes: object, cfg: BaselineConfig, z
     vals = grid[(at - origin)[:, None, None] - back[None, :, None] + shift]   # (M, L, J); >= 0 by the origin
     has_day = np.isfinite(vals).any(axis=2)                                   # (M, L)
     same = _is_weekend(at[:, None] - back[None, :]) == _is_weekend(at)[:, None]
+    if not by_day_type:
+        same = np.ones_like(same)
     days = (has_day & same).sum(axis=1)  # days of the other type never stand in
     pooled = np.where(same[:, :, None], vals, np.nan).reshape(len(at), -1)
     ok = days >= cfg.min_days
