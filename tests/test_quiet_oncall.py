@@ -165,12 +165,12 @@ def test_the_span_counts_consecutive_minutes_on_the_flagged_side_only(tmp_path):
 # -- corroboration -------------------------------------------------------------------------------------------------
 
 def test_a_long_excursion_flagged_again_is_one_ticket_open_until_its_series_is_back_in_band(tmp_path):
-    """The detector flags an excursion once, and again after its repeat suppression while it lasts (a traffic dip
-    of hours): the incident lasts as long as the series stays outside its band, so the second flag is a recurrence
-    of an open ticket, not a second ticket; the ticket closes once the series is back."""
+    """The detector flags an excursion once, and again after its repeat suppression while it lasts (a latency
+    excursion of hours): the incident lasts as long as the series stays outside its band, so the second flag is a
+    recurrence of an open ticket, not a second ticket; the ticket closes once the series is back."""
     start = DAY + timedelta(hours=1)
-    dip = [Blip(REQ, start, outside=300, direction="down"),
-           Blip(REQ, start + timedelta(minutes=200), outside=1, direction="down")]  # flagged again, same run
+    dip = [Blip(LAT, start, outside=300, direction="up"),
+           Blip(LAT, start + timedelta(minutes=200), outside=1, direction="up")]  # flagged again, same run
     lake, box = scored_lake(tmp_path / "lake", dip), Outbox(tmp_path / "o.sqlite")
     rep = tick(lake, start + timedelta(minutes=230), box)
     first, again = sorted(rep.incidents, key=lambda r: r["first_alert"])
@@ -182,6 +182,20 @@ def test_a_long_excursion_flagged_again_is_one_ticket_open_until_its_series_is_b
     first = next(r for r in done.incidents if r["id"] == first["id"])
     assert first["resolved"] and first["last_alert"] == start + timedelta(minutes=299)
     assert table(lake, TICKETS_OBJECT).status.tolist() == ["closed"]
+
+
+def test_demand_alone_is_a_digest_line_however_long_it_lasts(tmp_path):
+    """A traffic dip of hours the service absorbs (requests down, nothing slower, no errors) is news for capacity
+    planning, not a ticket; the same hours with the latency up open one."""
+    start = DAY + timedelta(hours=1)
+    lake = scored_lake(tmp_path / "lake", [Blip(REQ, start, outside=120, direction="down")])
+    rep = tick(lake, start + timedelta(minutes=150), Outbox(tmp_path / "o.sqlite"))
+    (row,) = rep.incidents
+    assert row["decision"] == "digest" and "demand only" in row["reason"] and not rep.tickets
+    lake = scored_lake(tmp_path / "lake2", [Blip(REQ, start, outside=120, direction="down"),
+                                            Blip(LAT, start, outside=120, direction="up")])
+    rep = tick(lake, start + timedelta(minutes=150), Outbox(tmp_path / "o2.sqlite"))
+    assert [r["decision"] for r in rep.incidents] == ["ticket"] and len(rep.tickets) == 1
 
 
 def test_two_anomalies_of_different_quantities_at_once_on_different_components_open_a_ticket(tmp_path):

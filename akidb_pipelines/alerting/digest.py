@@ -5,12 +5,22 @@ one when any of these holds (``ticket_gate``):
 
 * it has an alert from another source than the anomaly detector: an SLO burning (its slow tier), a static rule,
   a failed pipeline job. Those are never held back;
-* one of its series stayed anomalous for ``tickets.anomaly_min_minutes`` (persistence): outside its forecast band,
-  on the side it was flagged, for that many minutes of runs touching the episode (``alert_sources.anomaly_spans``;
-  the detector flags an excursion only once, so the scores say how long it lasted);
-* two of its series that measure different quantities were anomalous at the same time (corroboration: their spans
-  overlap). The same quantity seen at two tiers of one call chain is one observation, not two: CloudFront's requests
-  are akidb-rest's requests, and a one-minute traffic blip shows on both.
+* it has an anomaly of what users feel (a latency or an error series, ``correlate.symptom``) and
+
+  * one of its series stayed anomalous for ``tickets.anomaly_min_minutes`` (persistence): outside its forecast
+    band, on the side it was flagged, for that many minutes of runs touching the episode
+    (``alert_sources.anomaly_spans``; the detector flags an excursion only once, so the scores say how long it
+    lasted);
+  * or two of its series that measure different quantities were anomalous at the same time (corroboration: their
+    spans overlap). The same quantity seen at two tiers of one call chain is one observation, not two:
+    CloudFront's requests are akidb-rest's requests, and a one-minute traffic blip shows on both.
+
+Anomalies of demand alone (requests, CPU, capacity: the traffic and saturation signals) are digest lines however
+long they last: a surge or a dip the service absorbs without a user seeing slower answers or errors is news for
+capacity planning, not work for tonight (alert on symptoms; the causes are for diagnosis). A game day's noisy weeks
+opened a ticket for each surge and dip (requests, CPU and CloudFront requests anomalous for an hour). A fault whose
+only sign is demand is still typed when its evidence holds (an over-provisioning pages through its type), and a
+traffic collapse that users feel shows as errors at the edge (the availability SLOs).
 
 Otherwise the incident is below the ticket threshold: its route decision is ``digest`` (the reason says why) and
 each of its anomalies is a line of the digest of its period. Pages are never affected: only incidents the routing
@@ -34,7 +44,7 @@ from datetime import datetime, timedelta, timezone
 import pandas as pd
 
 from akidb_pipelines.alerting.alert_sources import Span, flagged_span
-from akidb_pipelines.alerting.correlate import Alert, Incident
+from akidb_pipelines.alerting.correlate import Alert, Incident, symptom
 from akidb_pipelines.alerting.routing import TicketPolicy
 
 DAY = timedelta(days=1)
@@ -51,6 +61,9 @@ def ticket_gate(inc: Incident, spans: dict[str, Span], metrics: dict[str, str],
     other = next((a for a in inc.alerts if a.source != "anomaly"), None)
     if other is not None:
         return True, f"{other.source} alert {other.rule}"
+    if not any(symptom(a) for a in inc.alerts):
+        return False, ("below the ticket threshold: anomalies of demand only (traffic, saturation), nothing users "
+                       "feel (latency, errors)")
     anomalies = sorted(inc.alerts, key=lambda a: (-_span(a, spans).minutes, a.start, a.rule))
     longest, most = anomalies[0], _span(anomalies[0], spans).minutes
     if most >= policy.anomaly_min_minutes:
