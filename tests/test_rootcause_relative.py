@@ -285,6 +285,19 @@ def test_a_spot_cascade_and_a_storm_minutes_apart_stay_two_incidents_with_their_
     assert [(p.id, p.cause) for p in again] == [(p.id, p.cause) for p in parts]
 
 
+def test_the_edge_errors_of_a_spot_cascade_stay_with_it_when_a_storm_follows_minutes_later():
+    """CloudFront's error rate rises with the spot cascade (akidb-rest's errors reach the users through the edge);
+    a storm nine minutes later must not claim that alert: its part starts, and is rooted, at Lambda@Edge."""
+    spot_at = DAY + timedelta(hours=13, minutes=27)
+    storm_at = spot_at + timedelta(minutes=9)
+    tel, alerts = _overlap(spot_at, storm_at)
+    cf_errors = alert("cloudfront", spot_at + M, 12, rule="cloudfront.error_rate")
+    parts = {p.cause: p for p in split_by_cause(correlate([*alerts, cf_errors], SMAP), TYPES, frame(tel), SMAP)}
+    assert set(parts) == {SPOT, STORM}
+    assert parts[STORM].root.component == "lambda-edge" and parts[STORM].start == storm_at + M
+    assert any(a is cf_errors for a in parts[SPOT].alerts) and parts[SPOT].root.component == "akidb-rest"
+
+
 def test_an_incident_is_rooted_on_its_cause_so_the_page_and_its_id_survive_the_split():
     """A storm and an over-provisioning starting the same minute: before the over-provisioning's evidence exists the
     tick sees one incident, typed a storm; it is rooted at the edge (not at the deeper akidb-rest anomaly) and,

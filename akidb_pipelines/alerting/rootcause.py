@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from akidb_pipelines.alerting.correlate import Alert, Incident, ServiceMap, build_incident
+from akidb_pipelines.alerting.correlate import ROOT_LEAD, Alert, Incident, ServiceMap, build_incident
 from akidb_pipelines.alerting.evidence import AGGREGATES, CHANGES, Condition, EvidenceFrame, check
 from akidb_pipelines.alerting.golden_columns import metric_expr
 from akidb_pipelines.config import config_file, shipped_config
@@ -206,11 +206,20 @@ def _rooted(inc: Incident, types: list[CauseType], smap: ServiceMap) -> Incident
     return part
 
 
+def _own(t: CauseType, claimed: list[Alert]) -> list[Alert]:
+    """The alerts ``t`` claims that can be its own: none that began more than ``ROOT_LEAD`` before its first alert
+    on the type's first component, where the fault itself shows (a cause does not start after its effects). A game
+    day's spot cascade raised CloudFront's error rate nine minutes before a cold-start storm began; the storm claimed
+    that CloudFront alert too, its part started and was rooted there, and its page named CloudFront."""
+    origin = min((a.start for a in claimed if t.components and a.component == t.components[0]), default=None)
+    return claimed if origin is None else [a for a in claimed if a.start >= origin - ROOT_LEAD]
+
+
 def _parts(inc: Incident, types: list[CauseType], frame: Frame, smap: ServiceMap) -> list[Incident]:
     groups: list[list[Alert]] = []
     free = list(inc.alerts)
     for t in types:
-        mine = [a for a in free if claims(t, a)]
+        mine = _own(t, [a for a in free if claims(t, a)])
         if t.evidence and mine and _evidence(t, mine, frame) is not None:
             groups.append(mine)
             free = [a for a in free if not any(a is b for b in mine)]
