@@ -109,8 +109,11 @@ def service_map_sql(spans: str) -> str:
 def correlate(alerts: list[Alert], smap: ServiceMap, window: timedelta = timedelta(minutes=15),
               corroborated_series: int = 2, together: timedelta = timedelta(0)) -> list[Incident]:
     """Group ``alerts`` into incidents (see the module docstring). Anomaly alerts are tickets (P2) on their own;
-    an incident with anomalies of at least ``corroborated_series`` distinct series of one component (several
-    edges, or latency and errors of one service, agreeing) is raised to P1; an SLO alert's severity applies as it is.
+    an incident with anomalies of at least ``corroborated_series`` distinct quantities of one component (latency
+    and errors of one service agreeing) is raised to P1; an SLO alert's severity applies as it is. The same
+    quantity at several edge locations is one quantity: twelve noisy per-location P95s make two one-minute
+    "new extremes" in the same minute by chance about once in three weeks (a held-out game day paged ICN54 and
+    CDG50 at 06:29 that way); a storm pages through its SLOs and its cause type, not through coincidence.
     Only series of what users feel corroborate (:func:`symptom`: latency, errors): requests, CPU and the capacity
     ratio all move with traffic, so their agreeing is a traffic change, not a fault (a game day's night-time traffic
     dip paged as requests, CPU, capacity ratio and CloudFront requests "agreeing"); a typed cause still raises an
@@ -152,6 +155,12 @@ def symptom(a: Alert) -> bool:
     return signal in SYMPTOMS
 
 
+def quantity(a: Alert) -> str:
+    """What an anomaly alert's series measures, wherever: its id's last part (``lambda-edge.NRT57.emf_latency_p95_ms``
+    and ``lambda-edge.SIN52.emf_latency_p95_ms`` measure one quantity at two edge locations)."""
+    return a.rule.rsplit(".", 1)[-1]
+
+
 def incident_id(root: Alert, start: datetime) -> str:
     """The fingerprint of an incident: its root's rule and component and its first minute (stable across ticks)."""
     key = f"{root.source}|{root.rule}|{root.component}|{start:%Y-%m-%dT%H:%M}"
@@ -174,7 +183,7 @@ def build_incident(members: list[Alert], smap: ServiceMap, corroborated_series: 
     for a in members:
         if a.source == "anomaly" and symptom(a):
             per_component[a.component].append(a)
-    corroborated = any(len({b.rule for b in group if b.start <= a.end + together and a.start <= b.end + together})
+    corroborated = any(len({quantity(b) for b in group if b.start <= a.end + together and a.start <= b.end + together})
                        >= corroborated_series for group in per_component.values() for a in group)
     if corroborated and SEVERITY_RANK[severity] > SEVERITY_RANK["P1"]:
         severity = "P1"
