@@ -111,9 +111,9 @@ def correlate(alerts: list[Alert], smap: ServiceMap, window: timedelta = timedel
     """Group ``alerts`` into incidents (see the module docstring). Anomaly alerts are tickets (P2) on their own;
     an incident with anomalies of at least ``corroborated_series`` distinct quantities of one component (latency
     and errors of one service agreeing) is raised to P1; an SLO alert's severity applies as it is. The same
-    quantity at several edge locations is one quantity: twelve noisy per-location P95s make two one-minute
-    "new extremes" in the same minute by chance about once in three weeks (a held-out game day paged ICN54 and
-    CDG50 at 06:29 that way); a storm pages through its SLOs and its cause type, not through coincidence.
+    quantity at several edge locations is one quantity: twelve noisy per-location P95s sometimes make one-minute
+    "new extremes" in the same minute by chance (a game day paged ICN54 and CDG50 at 06:29 that way, once in 15
+    replayed days); a storm pages through its SLOs and its cause type, not through coincidence.
     Only series of what users feel corroborate (:func:`symptom`: latency, errors): requests, CPU and the capacity
     ratio all move with traffic, so their agreeing is a traffic change, not a fault (a game day's night-time traffic
     dip paged as requests, CPU, capacity ratio and CloudFront requests "agreeing"); a typed cause still raises an
