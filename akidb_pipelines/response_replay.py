@@ -27,6 +27,26 @@ from akidb_pipelines.storage import Lake
 
 RESPOND, RUNBOOKS = "respond", "runbooks"
 Event = tuple[datetime, str]
+# ticks after an alert's first tick: every minute for a quarter of an hour (the alert sensor runs whenever new alert
+# minutes land, and while an incident is fresh they land every minute), then holds, flaps, escalation, resolve
+FOLLOW_UP_MINUTES = tuple(range(16)) + (30, 60)
+
+
+def live_ticks(alert_starts: Iterable[datetime], start: datetime, end: datetime,
+               cycle_seconds: float) -> list[datetime]:
+    """The response ticks of (start, end] a live deployment would run, without replaying every minute: one minute
+    after each alert's onset (its minute must close) plus the pipeline's cycle, then :data:`FOLLOW_UP_MINUTES`
+    after that, and every hour. A tick at a minute with no new alert data would decide what the previous one did,
+    so these ticks give the pages, and the MTTD, that a tick every minute gives."""
+    ticks: set[datetime] = set()
+    t = start + timedelta(hours=1)
+    while t < end:
+        ticks.add(t)
+        t += timedelta(hours=1)
+    lag = timedelta(minutes=1, seconds=cycle_seconds)
+    for a in alert_starts:
+        ticks.update(a + lag + timedelta(minutes=k) for k in FOLLOW_UP_MINUTES)
+    return sorted(x for x in ticks if start < x <= end)
 
 
 class SimulatedClock:

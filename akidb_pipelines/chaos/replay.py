@@ -21,7 +21,7 @@ from akidb_pipelines.chaos.recovery import MITIGATION_MINUTES
 from akidb_pipelines.chaos.results import DetectorResult, IncidentResult
 from akidb_pipelines.chaos.scenario import EXPECTED_CAUSE, ChaosError
 from akidb_pipelines.response_inputs import load_inputs
-from akidb_pipelines.response_replay import RESPOND, RUNBOOKS, replay_response
+from akidb_pipelines.response_replay import RESPOND, RUNBOOKS, live_ticks, replay_response
 from akidb_pipelines.runbooks.audit import AuditLog
 from akidb_pipelines.runbooks.config import load_runbooks
 from akidb_pipelines.storage import Lake
@@ -29,9 +29,6 @@ from akidb_pipelines.storage import Lake
 DETECTORS = ("static", "burn_rate", "anomaly", "combined")
 SOURCES = {"static": ("static",), "burn_rate": ("slo",), "anomaly": ("anomaly",), "combined": ("slo", "anomaly")}
 MATCH_BEFORE = timedelta(minutes=5)   # a page whose first alert is this early still belongs to the incident
-# ticks after an alert's first tick: every minute for a quarter of an hour (the alert sensor runs whenever new alert
-# minutes land, and while an incident is fresh they land every minute), then holds, flaps, escalation, resolve
-FOLLOW_UP_MINUTES = tuple(range(16)) + (30, 60)
 RUNBOOK_WATCH_MINUTES = 90  # the runbook lifecycle runs every minute this long after a page (apply, verify, restore)
 
 
@@ -72,15 +69,8 @@ def replay(lake: Lake, gt: dict, start: datetime, end: datetime, detector: str, 
     runbooks = [dataclasses.replace(r, enabled=True) for r in (load_runbooks() if runbooks is None else runbooks)]
     inputs = detector_inputs(detector, runbooks)
     alerts = collect_alerts(lake, inputs, start, end)
-    lag = timedelta(minutes=1, seconds=cycle_seconds)
-    ticks: set[datetime] = set()
-    t = start + timedelta(hours=1)
-    while t < end:
-        ticks.add(t)
-        t += timedelta(hours=1)
-    for a in alerts:  # the alert's minute closes, the pipeline's cycle runs, the tick sees the minutes closed by then
-        first = a.start + lag
-        ticks.update(first + timedelta(minutes=k) for k in FOLLOW_UP_MINUTES)
+    # the alert's minute closes, the pipeline's cycle runs, the tick sees the minutes closed by then
+    ticks = live_ticks([a.start for a in alerts], start, end, cycle_seconds)
 
     def after_page(now: datetime) -> list[tuple[datetime, str]]:  # the runbook sensor, every minute while it may act
         if audit is None:
@@ -89,7 +79,7 @@ def replay(lake: Lake, gt: dict, start: datetime, end: datetime, detector: str, 
                 if now + timedelta(minutes=k) <= end]
 
     sim = replay_response(
-        lake, inputs, start, [(x, RESPOND) for x in ticks if start < x <= end],
+        lake, inputs, start, [(x, RESPOND) for x in ticks],
         Path(workdir) / f"outbox-{detector}.sqlite", lambda ev: ev.dedup_key,
         ack_after=timedelta(minutes=ack_minutes), ack_by="simulated on-call", after_page=after_page,
         runbooks=runbooks, actuator=sandbox.actuator if sandbox is not None else None, audit=audit,

@@ -21,14 +21,15 @@ from pathlib import Path
 
 import dagster as dg
 
-from akidb_pipelines.alerting.respond import DECISIONS_OBJECT, INCIDENTS_OBJECT, TICKETS_OBJECT
+from akidb_pipelines.alerting.respond import DECISIONS_OBJECT, INCIDENTS_OBJECT, TICKETS_OBJECT, collect_alerts
+from akidb_pipelines.chaos.run import measured_cycle
 from akidb_pipelines.change_calendar import from_ground_truth, write_calendar
 from akidb_pipelines.cli.demo_summary import print_summary
 from akidb_pipelines.clients.pagerduty import EventsClient
 from akidb_pipelines.config import Settings, dagster_home, pagerduty_env
 from akidb_pipelines.definitions import defs
 from akidb_pipelines.response_inputs import load_inputs
-from akidb_pipelines.response_replay import RESPOND, RUNBOOKS, replay_response
+from akidb_pipelines.response_replay import RESPOND, RUNBOOKS, live_ticks, replay_response
 from akidb_pipelines.runbooks.actuator import Actuator
 from akidb_pipelines.runbooks.audit import AuditLog
 from akidb_pipelines.storage import Lake
@@ -43,8 +44,7 @@ DAGSTER_YAML = "telemetry:\n  enabled: false\nnux:\n  enabled: false\n"
 DEMO_ROUTING_KEY = "demo0000000000000000000000000000"  # placeholder for the local stand-in (32 characters)
 TRAIN_DAYS = 4  # days of history the demo's models train on (the storm and the LSTM cascade come after)
 ACK_AFTER = timedelta(minutes=4)  # the on-call engineer acknowledges each page this long after it is sent
-FOLLOW_UP = timedelta(minutes=5)  # after a page, a response tick this often ...
-FOLLOW_UP_FOR = timedelta(minutes=90)  # ... this long (acknowledgements, escalation, runbook verify/restore)
+RUNBOOK_WATCH = 90  # minutes after a page the runbook sensor's evaluation runs every minute (apply, verify, restore)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -123,7 +123,7 @@ def run_demo(days: float = 7.0, seed: int = 42, reuse: bool = False, out=sys.std
             return 1
         day += 86400
 
-    say("[4/5] replaying the week's response ticks (hourly): alerts -> incidents -> routing -> PagerDuty")
+    say("[4/5] replaying the week's response at the sensors' cadence: alerts -> incidents -> routing -> PagerDuty")
     _respond_week(definitions, instance, start_ts, end, standin, say)
 
     say("[5/5] summary")
@@ -187,11 +187,13 @@ def _train(definitions, instance, as_of: str, say) -> None:  # noqa: ANN001
 
 
 def _respond_week(definitions, instance, start_ts: float, end: float, standin, say) -> None:  # noqa: ANN001
-    """The response week in simulated time through the core (what the alert and runbook sensors' runs do): a tick
-    every hour, and every five minutes for the 90 minutes after a tick that paged (acknowledgements, escalation,
-    runbook verification and scale-back); each tick runs the response, then the runbook lifecycle. An on-call
-    engineer acknowledges each page 4 minutes after it is sent. The runbooks act for real on a local AWS sandbox
-    (moto server on 127.0.0.1), all enabled. Then one run of the ``respond`` job so the UI shows the ledger asset."""
+    """The response week in simulated time through the core (what the alert and runbook sensors' runs do), at the
+    cadence they run live: a response tick one minute after each alert's onset plus the pipeline's cycle (measured
+    by `make bench`, else the 60 s sensor interval), then every minute for 15 minutes, and 30 and 60 minutes
+    later, and every hour (``response_replay.live_ticks``: the pages, and the MTTD, a tick every minute gives);
+    the runbook lifecycle every minute for 90 minutes after a page. An on-call engineer acknowledges each page 4
+    minutes after it is sent. The runbooks act for real on a local AWS sandbox (moto server on 127.0.0.1), all
+    enabled. Then one run of the ``respond`` job so the UI shows the ledger asset."""
     t = time.perf_counter()
     settings = Settings.from_env()
     lake = Lake.from_settings(settings)
@@ -211,19 +213,15 @@ def _respond_week(definitions, instance, start_ts: float, end: float, standin, s
     audit = AuditLog(settings.home / "runbook-audit.sqlite")
     start, stop = datetime.fromtimestamp(start_ts, tz=timezone.utc), datetime.fromtimestamp(end, tz=timezone.utc)
 
-    def tick(at: datetime) -> list[tuple[datetime, str]]:
-        return [(at, RESPOND), (at, RUNBOOKS)]
+    def after_page(now: datetime) -> list[tuple[datetime, str]]:  # the runbook sensor, every minute while it may act
+        return [(now + timedelta(minutes=k), RUNBOOKS) for k in range(1, RUNBOOK_WATCH + 1)
+                if now + timedelta(minutes=k) <= stop]
 
-    def after_page(now: datetime) -> list[tuple[datetime, str]]:
-        out, at = [], now + FOLLOW_UP
-        while at <= min(now + FOLLOW_UP_FOR, stop):
-            out += tick(at)
-            at += FOLLOW_UP
-        return out
-
-    hourly_ticks = [ev for k in range(1, int((end - start_ts) // 3600) + 1) for ev in tick(start + timedelta(hours=k))]
+    cycle, cycle_source = measured_cycle(settings.home)
+    alerts = collect_alerts(lake, inputs, start, stop)
+    ticks = [(at, RESPOND) for at in live_ticks([a.start for a in alerts], start, stop, cycle)]
     try:
-        sim = replay_response(lake, inputs, start, hourly_ticks, settings.home / "pagerduty-outbox.sqlite",
+        sim = replay_response(lake, inputs, start, ticks, settings.home / "pagerduty-outbox.sqlite",
                               client.send, ack_after=ACK_AFTER, ack_by="on-call (demo)", after_page=after_page,
                               runbooks=runbooks, actuator=actuator, audit=audit)
     finally:
@@ -233,7 +231,9 @@ def _respond_week(definitions, instance, start_ts: float, end: float, standin, s
     result = job.execute_in_process(instance=instance, raise_on_error=False, tags={"akidb/trigger": "demo"},
                                     run_config={"ops": {"alerting__incidents": {"config": {"now": _iso(end)}}},
                                                 "loggers": {"console": {"config": {"log_level": "WARNING"}}}})
-    say(f"      {sim.ticks[RESPOND]} response ticks (hourly, every 5 min after a page) and the respond job "
+    say(f"      pipeline cycle {cycle:.1f} s ({cycle_source})")
+    say(f"      {sim.ticks[RESPOND]} response ticks (a minute after each alert's onset plus the cycle, then every "
+        f"minute for 15 min; hourly otherwise), {sim.ticks[RUNBOOKS]} runbook evaluations and the respond job "
         f"({'ok' if result.success else 'FAILED'}) in {time.perf_counter() - t:.0f}s; outbox: "
         f"{sum(r['status'] == 'sent' for r in outbox.rows())} sent, {outbox.pending()} pending"
         + (f"; PagerDuty stand-in at {standin.base_url}" if standin else "") + f"; AWS sandbox (moto) at {endpoint}")

@@ -115,8 +115,8 @@ def _incident_summary(settings, gt: dict, seconds: float, standin, say) -> None:
         say(f"        not paged: {', '.join(missed)}")
     if standin is not None:
         say(f"      PagerDuty stand-in received {len(standin.events)} events for {len(standin.incidents)} incidents")
-    say("      (pages go out at the replay's hourly ticks, so page delays here are up to an hour; minute-level MTTD "
-        "comes with the chaos replay)")
+    say("      (the replay ticks as the sensors would live: a page's delay here is the MTTD a live run would have, with "
+        "the pipeline cycle printed in step 4)")
 
 
 
