@@ -30,6 +30,14 @@ Event = tuple[datetime, str]
 # ticks after an alert's first tick: every minute for a quarter of an hour (the alert sensor runs whenever new alert
 # minutes land, and while an incident is fresh they land every minute), then holds, flaps, escalation, resolve
 FOLLOW_UP_MINUTES = tuple(range(16)) + (30, 60)
+RUNBOOK_WATCH_MINUTES = 90  # the runbook lifecycle runs every minute this long after a page (apply, verify, restore)
+
+
+def runbook_ticks(paged_at: datetime, end: datetime) -> list[Event]:
+    """The runbook sensor's evaluations after a page (``after_page``): every minute for
+    :data:`RUNBOOK_WATCH_MINUTES`, up to ``end``."""
+    return [(paged_at + timedelta(minutes=k), RUNBOOKS) for k in range(1, RUNBOOK_WATCH_MINUTES + 1)
+            if paged_at + timedelta(minutes=k) <= end]
 
 
 def live_ticks(alert_starts: Iterable[datetime], start: datetime, end: datetime,

@@ -135,3 +135,15 @@ def test_a_blip_that_was_over_does_not_anchor_a_later_fault(smap):
     first, cascade = correlate([blip] + spot, smap)
     assert first.alerts == [blip] and first.severity == "P2"
     assert cascade.root.component == "akidb-rest" and cascade.severity == "P0" and len(cascade.alerts) == 2
+
+
+def test_the_quantity_is_the_series_configured_metric_when_the_alert_carries_it(smap):
+    """Series ids are the team's to choose: two ids ending alike measure different quantities when their configured
+    metrics differ, and two ids of the same metric are one quantity however they are named."""
+    def anomaly(rule: str, metric: str) -> Alert:
+        return Alert("anomaly", rule, "akidb-rest", "P2", T0, T0 + 5 * M,
+                     labels=(("series", rule), ("signal", "latency"), ("metric", metric)))
+    same = [anomaly("rest-a.p95", "latency_p95_ms"), anomaly("rest-b.slow", "latency_p95_ms")]
+    assert correlate(same, smap)[0].severity == "P2"
+    different = [anomaly("rest.p95", "latency_p95_ms"), anomaly("edge.p95", "emf_latency_p95_ms")]
+    assert correlate(different, smap)[0].severity == "P1"

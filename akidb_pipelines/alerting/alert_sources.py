@@ -91,7 +91,8 @@ def anomaly_alerts_of(rows: list[tuple], cfg: ForecastConfig, gap: timedelta = t
             actual, yhat, lo, hi, score, direction = max(payloads, key=lambda p: p[4])
             signal = golden_signal(spec.metric if spec else series.rsplit(".", 1)[-1])
             out.append(Alert("anomaly", series, spec.tier if spec else "unknown", "P2", s, e,
-                             spec.edge_location if spec else "all", labels=(("series", series), ("signal", signal)),
+                             spec.edge_location if spec else "all",
+                             labels=(("series", series), ("signal", signal), ("metric", spec.metric if spec else "")),
                              context=(("anomaly_score", score), ("actual", actual), ("yhat", yhat),
                                       ("band", [lo, hi]), ("direction", direction), ("points", len(payloads)))))
     return out

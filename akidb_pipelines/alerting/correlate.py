@@ -156,9 +156,10 @@ def symptom(a: Alert) -> bool:
 
 
 def quantity(a: Alert) -> str:
-    """What an anomaly alert's series measures, wherever: its id's last part (``lambda-edge.NRT57.emf_latency_p95_ms``
-    and ``lambda-edge.SIN52.emf_latency_p95_ms`` measure one quantity at two edge locations)."""
-    return a.rule.rsplit(".", 1)[-1]
+    """What an anomaly alert's series measures, wherever: its ``metric`` label (the series' configured metric, as
+    the ticket gate reads it), else its id's last part (``lambda-edge.NRT57.emf_latency_p95_ms`` and
+    ``lambda-edge.SIN52.emf_latency_p95_ms`` measure one quantity at two edge locations)."""
+    return dict(a.labels).get("metric") or a.rule.rsplit(".", 1)[-1]
 
 
 def incident_id(root: Alert, start: datetime) -> str:

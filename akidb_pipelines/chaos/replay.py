@@ -21,7 +21,7 @@ from akidb_pipelines.chaos.recovery import MITIGATION_MINUTES
 from akidb_pipelines.chaos.results import DetectorResult, IncidentResult
 from akidb_pipelines.chaos.scenario import EXPECTED_CAUSE, ChaosError
 from akidb_pipelines.response_inputs import load_inputs
-from akidb_pipelines.response_replay import RESPOND, RUNBOOKS, live_ticks, replay_response
+from akidb_pipelines.response_replay import RESPOND, live_ticks, replay_response, runbook_ticks
 from akidb_pipelines.runbooks.audit import AuditLog
 from akidb_pipelines.runbooks.config import load_runbooks
 from akidb_pipelines.storage import Lake
@@ -29,7 +29,6 @@ from akidb_pipelines.storage import Lake
 DETECTORS = ("static", "burn_rate", "anomaly", "combined")
 SOURCES = {"static": ("static",), "burn_rate": ("slo",), "anomaly": ("anomaly",), "combined": ("slo", "anomaly")}
 MATCH_BEFORE = timedelta(minutes=5)   # a page whose first alert is this early still belongs to the incident
-RUNBOOK_WATCH_MINUTES = 90  # the runbook lifecycle runs every minute this long after a page (apply, verify, restore)
 
 
 def answers(runbook, cause: str | None) -> bool:  # noqa: ANN001 - a runbooks.config.Runbook
@@ -73,10 +72,7 @@ def replay(lake: Lake, gt: dict, start: datetime, end: datetime, detector: str, 
     ticks = live_ticks([a.start for a in alerts], start, end, cycle_seconds)
 
     def after_page(now: datetime) -> list[tuple[datetime, str]]:  # the runbook sensor, every minute while it may act
-        if audit is None:
-            return []
-        return [(now + timedelta(minutes=k), RUNBOOKS) for k in range(1, RUNBOOK_WATCH_MINUTES + 1)
-                if now + timedelta(minutes=k) <= end]
+        return runbook_ticks(now, end) if audit is not None else []
 
     sim = replay_response(
         lake, inputs, start, [(x, RESPOND) for x in ticks],

@@ -29,7 +29,7 @@ from akidb_pipelines.clients.pagerduty import EventsClient
 from akidb_pipelines.config import Settings, dagster_home, pagerduty_env
 from akidb_pipelines.definitions import defs
 from akidb_pipelines.response_inputs import load_inputs
-from akidb_pipelines.response_replay import RESPOND, RUNBOOKS, live_ticks, replay_response
+from akidb_pipelines.response_replay import RESPOND, RUNBOOKS, live_ticks, replay_response, runbook_ticks
 from akidb_pipelines.runbooks.actuator import Actuator
 from akidb_pipelines.runbooks.audit import AuditLog
 from akidb_pipelines.storage import Lake
@@ -44,7 +44,6 @@ DAGSTER_YAML = "telemetry:\n  enabled: false\nnux:\n  enabled: false\n"
 DEMO_ROUTING_KEY = "demo0000000000000000000000000000"  # placeholder for the local stand-in (32 characters)
 TRAIN_DAYS = 4  # days of history the demo's models train on (the storm and the LSTM cascade come after)
 ACK_AFTER = timedelta(minutes=4)  # the on-call engineer acknowledges each page this long after it is sent
-RUNBOOK_WATCH = 90  # minutes after a page the runbook sensor's evaluation runs every minute (apply, verify, restore)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -213,16 +212,13 @@ def _respond_week(definitions, instance, start_ts: float, end: float, standin, s
     audit = AuditLog(settings.home / "runbook-audit.sqlite")
     start, stop = datetime.fromtimestamp(start_ts, tz=timezone.utc), datetime.fromtimestamp(end, tz=timezone.utc)
 
-    def after_page(now: datetime) -> list[tuple[datetime, str]]:  # the runbook sensor, every minute while it may act
-        return [(now + timedelta(minutes=k), RUNBOOKS) for k in range(1, RUNBOOK_WATCH + 1)
-                if now + timedelta(minutes=k) <= stop]
-
     cycle, cycle_source = measured_cycle(settings.home)
     alerts = collect_alerts(lake, inputs, start, stop)
     ticks = [(at, RESPOND) for at in live_ticks([a.start for a in alerts], start, stop, cycle)]
     try:
         sim = replay_response(lake, inputs, start, ticks, settings.home / "pagerduty-outbox.sqlite",
-                              client.send, ack_after=ACK_AFTER, ack_by="on-call (demo)", after_page=after_page,
+                              client.send, ack_after=ACK_AFTER, ack_by="on-call (demo)",
+                              after_page=lambda now: runbook_ticks(now, stop),
                               runbooks=runbooks, actuator=actuator, audit=audit)
     finally:
         srv.stop()
