@@ -10,8 +10,8 @@ import assets.gameday
 import assets.ingest
 import assets.sql_models
 import sensors.alerting
+import sensors.detect
 import sensors.forecast
-import sensors.ingest
 import sensors.jobs
 from assets.resources import build_resources
 
@@ -27,7 +27,7 @@ def defs() -> dg.Definitions:
         assets.chaos.defs(),
         assets.gameday.defs(),
         sensors.jobs.defs(),
-        sensors.ingest.defs(),
+        sensors.detect.defs(),
         sensors.forecast.defs(),
         sensors.alerting.defs(),
         dg.Definitions(resources=build_resources()),

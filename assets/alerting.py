@@ -5,7 +5,7 @@ from datetime import datetime, timezone
 
 import dagster as dg
 
-from akidb_pipelines.alerting.alert_sources import service_map
+from akidb_pipelines.alerting.alert_sources import newest_alert_minutes, service_map
 from akidb_pipelines.alerting.respond import (
     DECISIONS_OBJECT, INCIDENTS_OBJECT, TICKETS_OBJECT, respond, write_incidents)
 from akidb_pipelines.response_inputs import load_inputs
@@ -39,6 +39,7 @@ def incidents(context: dg.AssetExecutionContext, config: RespondConfig, lake: La
     the_lake = lake.lake()
     outbox = pagerduty.outbox()
     problems: list[str] = []  # a runbooks file that does not load: no runbook acts, the check below fails
+    seen = newest_alert_minutes(the_lake)  # the alert sensor compares what lands later with this
     report = respond(the_lake, now, load_inputs(problems), outbox, service_map(the_lake))
     for problem in problems:
         context.log.error(f"runbooks not loaded, no runbook acts: {problem}")
@@ -61,7 +62,8 @@ def incidents(context: dg.AssetExecutionContext, config: RespondConfig, lake: La
         "digest_lines": len(report.digested), "digests_written": len(report.digests),
         "silenced_by_maintenance": len(report.silenced), "alerts_silenced": len(report.silenced_alerts),
         "flapping_suppressed": len(report.flapping), "escalated_unacknowledged": len(report.escalated),
-        "decisions_recorded": len(report.decisions),
+        "decisions_recorded": len(report.decisions), "tick_at": now.isoformat(timespec="seconds"),
+        "alerts_seen": dg.MetadataValue.json(seen),
         "delivered": delivery.sent if delivery else 0, "waiting_in_outbox": outbox.pending(),
         "open_incidents": dg.MetadataValue.md(table),
         "ledger": f"{the_lake.root}/{INCIDENTS_OBJECT}", "decision_ledger": f"{the_lake.root}/{DECISIONS_OBJECT}",

@@ -38,8 +38,6 @@ def build_sql_models(graph: ModelGraph) -> dg.AssetsDefinition:
             code_version=m.code_version, kinds={"duckdb", "sql", "parquet"}, owners=OWNERS,
             metadata={"dagster/table_name": f"{m.folder}.{m.name}", "sql_file": str(m.path.relative_to(SQL_ROOT.parent))},
             skippable=True, freshness_policy=freshness,
-            # The newest hour follows its inputs: when a micro-batch lands, its models refresh.
-            automation_condition=dg.AutomationCondition.eager(),
         ))
         checks += [dg.AssetCheckSpec(t.name, asset=model_key(m), description=f"{t.kind} on {t.column}"
                                      + (f" {list(t.args)}" if t.args else "")) for t in m.tests]
@@ -84,12 +82,5 @@ graph = project_graph()
 sql_models = build_sql_models(graph)
 
 
-automation_sensor = dg.AutomationConditionSensorDefinition(
-    "sql_models_automation", target=dg.AssetSelection.groups("staging", "marts"),
-    default_status=dg.DefaultSensorStatus.RUNNING, minimum_interval_seconds=60,
-    description="Refreshes the newest hour of every SQL model when its inputs change.",
-)
-
-
 def defs() -> dg.Definitions:
-    return dg.Definitions(assets=[sql_models], sensors=[automation_sensor])
+    return dg.Definitions(assets=[sql_models])

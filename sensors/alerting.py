@@ -13,31 +13,47 @@ from akidb_pipelines.change_calendar import load_calendar
 from akidb_pipelines.runbooks.config import runbooks_or_error
 from akidb_pipelines.runbooks.lifecycle import Step, due_steps, execute_step, read_ledger
 from assets.resources import LakeResource, PagerDutyResource, RunbookResource
+from sensors.detect import detect_in_flight
 
 respond_job = dg.define_asset_job("respond", selection=dg.AssetSelection.assets(INCIDENTS),
+                                  executor_def=dg.in_process_executor,
+                                  tags={"akidb/kind": "response", "akidb/ledger": "incidents"},
                                   description="Correlate, route and page: one response tick.")
 FOLLOW_UP = timedelta(minutes=5)  # open incidents are re-evaluated this often (held P1s, resolutions)
 
 
+def last_tick(instance: dg.DagsterInstance) -> tuple[datetime, dict[str, str]] | None:
+    """When the newest response tick ran (whichever job ran it: a detection run or `respond`) and the newest
+    alert minutes it saw; None before the first."""
+    entry = instance.get_latest_materialization_event(INCIDENTS)
+    if entry is None or entry.asset_materialization is None:
+        return None
+    seen = entry.asset_materialization.metadata.get("alerts_seen")
+    return (datetime.fromtimestamp(entry.timestamp, timezone.utc),
+            dict(seen.value) if seen is not None and isinstance(seen.value, dict) else {})
+
+
 @dg.sensor(job=respond_job, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING,
-           description="Runs the response tick when new burn-rate alert minutes or anomalies land, and every five "
-                       "minutes while incidents are open (held P1 pages, resolutions).")
+           description="Runs the response tick when burn-rate alert minutes or anomalies are newer than what the last "
+                       "tick saw (a backfill, a detection run that failed), and every five minutes while incidents "
+                       "are open and no detection run ticked (held P1 pages, resolutions, escalations). A detection "
+                       "run ticks every minute with data: then this sensor has nothing to do.")
 def alert_sensor(context: dg.SensorEvaluationContext, lake: LakeResource):
-    cursor = json.loads(context.cursor) if context.cursor else {"burn": "", "anomaly": "", "last_run": ""}
+    if detect_in_flight(context.instance):
+        return dg.SkipReason("a detection run is queued or running: it ends with a response tick")
     newest = newest_alert_minutes(lake.lake())
     now = datetime.now(timezone.utc)
-    new = [k for k in ("burn", "anomaly") if newest[k] and newest[k] > cursor.get(k, "")]
+    last = last_tick(context.instance)
+    seen = last[1] if last else {}
+    new = [k for k in ("burn", "anomaly") if newest[k] and newest[k] > seen.get(k, "")]
     reason = ""
     if new:
         reason = "new " + " and ".join({"burn": "burn-rate alert minutes", "anomaly": "anomalies"}[k] for k in new)
-    elif cursor.get("last_run") and now - datetime.fromisoformat(cursor["last_run"]) >= FOLLOW_UP \
-            and open_incidents(lake.lake()):
+    elif last and now - last[0] >= FOLLOW_UP and open_incidents(lake.lake()):
         reason = "follow-up of open incidents"
     if not reason:
-        last = ", ".join(f"{k} {newest[k] or 'none'}" for k in ("burn", "anomaly"))
-        return dg.SkipReason(f"nothing new since the last tick (newest: {last})")
-    cursor = {**newest, "last_run": now.isoformat()}
-    context.update_cursor(json.dumps(cursor))
+        shown = ", ".join(f"{k} {newest[k] or 'none'}" for k in ("burn", "anomaly"))
+        return dg.SkipReason(f"nothing new since the last tick (newest: {shown})")
     return dg.RunRequest(run_key=f"respond:{newest['burn']}:{newest['anomaly']}:{now:%Y%m%dT%H%M}",
                          tags={"akidb/reason": reason})
 

@@ -1,21 +1,16 @@
 """Forecast jobs and schedules: the weekly training of every series (one run per series partition, so the run
-coordinator fans them out across workers) and the scoring of the open hour every minute."""
+coordinator fans them out across workers). The open hour is scored by the detection run (sensors/detect.py)."""
 
-from datetime import datetime, timezone
+from datetime import timezone
 
 import dagster as dg
 
-from assets.forecast import MODEL, SCORES, series_partitions
-from assets.partitions import hourly
+from assets.forecast import MODEL, series_partitions
 
 train_models_job = dg.define_asset_job(
     "train_models", selection=dg.AssetSelection.assets(MODEL), partitions_def=series_partitions,
     description="Train, back-test and (if it passes) promote the Prophet model of the selected series.",
     tags={"akidb/kind": "training"},  # the run queue's limit for training runs (deploy/dagster.yaml) keys on it
-)
-score_job = dg.define_asset_job(
-    "score_anomalies", selection=dg.AssetSelection.assets(SCORES), partitions_def=hourly,
-    description="Score the selected hours against the promoted models.",
 )
 
 
@@ -30,14 +25,5 @@ def weekly_training(context: dg.ScheduleEvaluationContext):
                             run_config={"ops": {"forecast__prophet_model": {"config": {"as_of": as_of.isoformat()}}}})
 
 
-@dg.schedule(job=score_job, cron_schedule="* * * * *", execution_timezone="UTC",
-             default_status=dg.DefaultScheduleStatus.RUNNING,
-             description="Every minute: rescore the open hour (idempotent; the newest minute is what changes).")
-def minute_scoring(context: dg.ScheduleEvaluationContext):
-    t = context.scheduled_execution_time or datetime.now(timezone.utc)
-    key = hourly.get_partition_key_for_timestamp(t.timestamp())
-    return dg.RunRequest(run_key=f"score:{t:%Y-%m-%dT%H:%M}", partition_key=key)
-
-
 def defs() -> dg.Definitions:
-    return dg.Definitions(jobs=[train_models_job, score_job], schedules=[weekly_training, minute_scoring])
+    return dg.Definitions(jobs=[train_models_job], schedules=[weekly_training])

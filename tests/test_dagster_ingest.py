@@ -15,7 +15,7 @@ from akidb_pipelines.synthetic import generate
 from assets.ingest import ingest_assets
 from tests.test_ingest import unversioned
 from assets.resources import LakeResource, LandingZoneSource
-from sensors.ingest import ingest_microbatch_sensor
+from sensors.detect import HOURLY_KEYS, detect_sensor
 
 RANGE_TAGS = {"dagster/asset_partition_range_start": "2026-11-02-00:00",
               "dagster/asset_partition_range_end": "2026-11-02-02:00"}
@@ -100,26 +100,66 @@ def live_landing(tmp_path):
     return tmp_path / "live" / "landing", PartitionKey.of(start)
 
 
-def test_sensor_requests_changed_hours_once_and_again_when_files_change(live_landing):
+def test_detect_sensor_requests_one_run_for_the_hour_that_changed_and_again_when_files_change(live_landing):
     landing, hour = live_landing
     source = LandingZoneSource(landing=str(landing))
-    ctx = dg.build_sensor_context(cursor=None, resources={"telemetry": source})
-    first = ingest_microbatch_sensor(ctx)
-    assert sorted((r.tags["akidb/kind"], r.partition_key) for r in first) == [
-        ("emf", hour.dagster_key), ("prom", hour.dagster_key), ("xray", hour.dagster_key)]
-    assert all(set(r.asset_selection) and r.run_key for r in first)
+    instance = dg.DagsterInstance.ephemeral()
+    ctx = dg.build_sensor_context(cursor=None, resources={"telemetry": source}, instance=instance)
+    first = detect_sensor(ctx)
+    assert [(r.tags["akidb/changed"], r.partition_key, r.asset_selection) for r in first] == [
+        ("emf+prom+xray", hour.dagster_key, None)]  # None: the whole chain, response tick included
+    assert first[0].run_key.startswith(f"detect:{hour.dagster_key}:")
 
-    ctx2 = dg.build_sensor_context(cursor=ctx.cursor, resources={"telemetry": source})
-    second = ingest_microbatch_sensor(ctx2)
-    assert isinstance(second, dg.SkipReason) and "no change" in second.skip_message
+    ctx2 = dg.build_sensor_context(cursor=ctx.cursor, resources={"telemetry": source}, instance=instance)
+    second = detect_sensor(ctx2)
+    assert isinstance(second, dg.SkipReason) and "no new telemetry" in second.skip_message
 
     emf_file = next((landing / "emf" / hour.path).iterdir())
     with open(emf_file, "a") as fh:
         fh.write('{"not": "emf"}\n')
-    ctx3 = dg.build_sensor_context(cursor=ctx2.cursor, resources={"telemetry": source})
-    third = ingest_microbatch_sensor(ctx3)
-    assert [(r.tags["akidb/kind"], r.partition_key) for r in third] == [("emf", hour.dagster_key)]
+    ctx3 = dg.build_sensor_context(cursor=ctx2.cursor, resources={"telemetry": source}, instance=instance)
+    third = detect_sensor(ctx3)
+    assert [(r.tags["akidb/changed"], r.partition_key) for r in third] == [("emf", hour.dagster_key)]
+    assert third[0].run_key != first[0].run_key
     assert json.loads(ctx3.cursor)["emf"][str(hour)] != json.loads(ctx2.cursor)["emf"][str(hour)]
+
+
+def test_a_late_file_in_an_older_hour_reruns_its_models_and_scores_but_not_the_response(live_landing, tmp_path):
+    from assets.alerting import INCIDENTS
+
+    landing, hour = live_landing
+    older = PartitionKey(hour.start - timedelta(hours=2))
+    generate(tmp_path / "late", older.start, 1 / 24, seed=6, scenario=None, traces_per_minute=1, sources=("emf",))
+    instance = dg.DagsterInstance.ephemeral()
+    source = LandingZoneSource(landing=str(landing))
+    ctx = dg.build_sensor_context(cursor=None, resources={"telemetry": source}, instance=instance)
+    detect_sensor(ctx)  # the newest hour, as above
+    dest = landing / "emf" / older.path
+    dest.mkdir(parents=True)
+    (dest / "late.ndjson").write_bytes(next((tmp_path / "late" / "landing" / "emf" / older.path).iterdir()).read_bytes())
+    (landing / "prom" / hour.path / "metrics-2.om").write_text("# EOF\n")
+    ctx2 = dg.build_sensor_context(cursor=ctx.cursor, resources={"telemetry": source}, instance=instance)
+    reqs = detect_sensor(ctx2)
+    assert [(r.partition_key, r.tags["akidb/trigger"]) for r in reqs] == [
+        (older.dagster_key, "late telemetry"), (hour.dagster_key, "new telemetry")]
+    assert reqs[0].asset_selection == HOURLY_KEYS and INCIDENTS not in reqs[0].asset_selection
+    assert reqs[1].asset_selection is None
+
+
+def test_no_detection_run_while_one_is_queued_and_nothing_is_lost_meanwhile(live_landing):
+    from dagster._core.storage.dagster_run import DagsterRun
+
+    landing, hour = live_landing
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_run(DagsterRun(job_name="detect", run_id="0" * 36, status=dg.DagsterRunStatus.STARTED))
+    source = LandingZoneSource(landing=str(landing))
+    ctx = dg.build_sensor_context(cursor=None, resources={"telemetry": source}, instance=instance)
+    busy = detect_sensor(ctx)
+    assert isinstance(busy, dg.SkipReason) and "still queued or running" in busy.skip_message
+    assert ctx.cursor is None  # what landed is still new for the next look
+    instance.report_run_canceled(instance.get_run_by_id("0" * 36))  # the run ends
+    ctx2 = dg.build_sensor_context(cursor=ctx.cursor, resources={"telemetry": source}, instance=instance)
+    assert [r.partition_key for r in detect_sensor(ctx2)] == [hour.dagster_key]
 
 
 def test_api_plan_requests_the_open_hour_once_a_minute_and_the_previous_hour_while_late_data_arrives():

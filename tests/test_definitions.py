@@ -65,11 +65,25 @@ def test_every_raw_table_carries_blocking_conservation_and_schema_checks():
 
 def test_jobs_and_sensors_are_registered():
     d = defs()
-    assert {j.name for j in d.resolve_all_job_defs()} >= {"ingest_job", "akidb_main", "train_models", "score_anomalies",
+    assert {j.name for j in d.resolve_all_job_defs()} >= {"ingest_job", "akidb_main", "train_models", "detect",
                                                            "respond", "chaos", "gameday"}
-    assert {s.name for s in d.sensors} >= {"ingest_microbatch_sensor", "alert_sensor", "pipeline_failure_sensor",
+    assert {s.name for s in d.sensors} >= {"detect_sensor", "alert_sensor", "pipeline_failure_sensor",
                                            "pipeline_recovery_sensor"}
-    assert {s.name for s in d.schedules} == {"weekly_training", "minute_scoring"}
+    # one evaluator a minute for detection: no minute schedule, no automation sensor over the SQL models
+    assert {s.name for s in d.schedules} == {"weekly_training"}
+    assert "sql_models_automation" not in {s.name for s in d.sensors}
+
+
+def test_the_detection_job_is_the_whole_chain_in_one_process():
+    from assets.alerting import INCIDENTS
+    from assets.forecast import SCORES
+
+    job = defs().resolve_job_def("detect")
+    keys = job.asset_layer.selected_asset_keys
+    assert {INCIDENTS, SCORES, dg.AssetKey(["lake", "raw", "emf_metrics"]),
+            dg.AssetKey(["duckdb", "marts", "golden_signals_1m"])} <= keys
+    assert job.executor_def.name == "in_process"
+    assert job.partitions_def is not None
 
 
 EDGE = ("akidb_pipelines/definitions.py", "akidb_pipelines/cli/")  # the core's Dagster-facing edge

@@ -137,9 +137,9 @@ def test_run_queue_limits_training_fan_out_and_dagster_accepts_it(doc: dict, tmp
     assert n_train < queue.max_concurrent_runs  # training never takes every worker
     # The other limits name things that exist.
     assert d.resolve_job_def("runbook").tags.get("akidb/kind") == "runbook" and limits[("akidb/kind", "runbook")] == 1
-    assert d.resolve_sensor_def("alert_sensor") and limits[("dagster/sensor_name", "alert_sensor")] == 1
-    assert d.resolve_schedule_def("minute_scoring")
-    assert ("dagster/schedule_name", "minute_scoring") in limits
+    # Both jobs that write the incident ledger carry the tag of its limit of one.
+    assert limits[("akidb/ledger", "incidents")] == 1
+    assert [d.resolve_job_def(j).tags.get("akidb/ledger") for j in ("detect", "respond")] == ["incidents"] * 2
 
 
 def _env_example() -> tuple[set[str], set[str], dict[str, str]]:

@@ -364,7 +364,7 @@ def test_golden_signals_from_xray_and_from_otlp_agree(both):
 def test_collector_files_dropped_in_landing_otlp_feed_the_spans_asset_and_the_sensor(tmp_path):
     from assets.ingest import ingest_assets
     from assets.resources import LakeResource, LandingZoneSource
-    from sensors.ingest import ingest_microbatch_sensor
+    from sensors.detect import detect_sensor
 
     now = datetime.now(timezone.utc)
     start = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
@@ -376,12 +376,10 @@ def test_collector_files_dropped_in_landing_otlp_feed_the_spans_asset_and_the_se
     assert list_partition(landing, "xray", key) == []
 
     source = LandingZoneSource(landing=str(landing))
-    ctx = dg.build_sensor_context(cursor=None, resources={"telemetry": source})
-    reqs = ingest_microbatch_sensor(ctx)
-    assert sorted((r.tags["akidb/kind"], r.partition_key) for r in reqs) == [
-        ("emf", key.dagster_key), ("otlp", key.dagster_key)]
-    otlp_req = next(r for r in reqs if r.tags["akidb/kind"] == "otlp")
-    assert [k.to_user_string() for k in otlp_req.asset_selection] == ["lake/raw/xray_spans", "lake/quarantine/xray_spans"]
+    instance = dg.DagsterInstance.ephemeral()
+    ctx = dg.build_sensor_context(cursor=None, resources={"telemetry": source}, instance=instance)
+    reqs = detect_sensor(ctx)
+    assert [(r.tags["akidb/changed"], r.partition_key) for r in reqs] == [("emf+otlp", key.dagster_key)]
 
     resources = {"lake": LakeResource(lake_root=str(tmp_path / "lake"), duckdb_path=str(tmp_path / "akidb.duckdb")),
                  "telemetry": source}
@@ -397,5 +395,5 @@ def test_collector_files_dropped_in_landing_otlp_feed_the_spans_asset_and_the_se
 
     # a second collector file in the hour changes the signature: one request for the spans table
     (landing / "otlp" / key.path / "traces-2.ndjson").write_text(json.dumps(request(resource("svc", span(1, "x", kind=2)))) + "\n")
-    ctx2 = dg.build_sensor_context(cursor=ctx.cursor, resources={"telemetry": source})
-    assert [(r.tags["akidb/kind"], r.partition_key) for r in ingest_microbatch_sensor(ctx2)] == [("otlp", key.dagster_key)]
+    ctx2 = dg.build_sensor_context(cursor=ctx.cursor, resources={"telemetry": source}, instance=instance)
+    assert [(r.tags["akidb/changed"], r.partition_key) for r in detect_sensor(ctx2)] == [("otlp", key.dagster_key)]

@@ -95,20 +95,31 @@ def test_each_incident_pages_once_with_its_root_and_nothing_else_pages(scored, t
     assert (tickets.kind == "incident").all()
 
 
-def test_the_alert_sensor_runs_on_new_alert_rows_and_explains_its_skips(scored):
+def test_the_alert_sensor_runs_on_alerts_newer_than_the_last_tick_saw_and_explains_its_skips(scored):
     import dagster as dg
 
+    from akidb_pipelines.alerting.alert_sources import newest_alert_minutes
+    from assets.alerting import INCIDENTS
     from assets.resources import LakeResource
     from sensors.alerting import alert_sensor
 
     lake, *_ = scored
     res = LakeResource(lake_root=lake.root, duckdb_path=str(lake.root) + "/../akidb.duckdb")
-    ctx = dg.build_sensor_context(resources={"lake": res})
-    first = alert_sensor(ctx)
+    instance = dg.DagsterInstance.ephemeral()
+    first = alert_sensor(dg.build_sensor_context(resources={"lake": res}, instance=instance))
     assert isinstance(first, dg.RunRequest) and first.tags["akidb/reason"].startswith("new ")
-    ctx2 = dg.build_sensor_context(resources={"lake": res}, cursor=ctx.cursor)
-    again = alert_sensor(ctx2)
+    newest = newest_alert_minutes(lake)
+    assert newest["burn"] and newest["anomaly"]
+    # a tick (here recorded as the incidents asset's materialization, as a detection run leaves it) saw them all
+    instance.report_runless_asset_event(dg.AssetMaterialization(INCIDENTS, metadata={
+        "alerts_seen": dg.MetadataValue.json(newest)}))
+    again = alert_sensor(dg.build_sensor_context(resources={"lake": res}, instance=instance))
     assert isinstance(again, dg.SkipReason) and "nothing new since the last tick" in again.skip_message
+    # a tick that saw only older anomalies: the newer ones are new
+    instance.report_runless_asset_event(dg.AssetMaterialization(INCIDENTS, metadata={
+        "alerts_seen": dg.MetadataValue.json({**newest, "anomaly": "2000-01-01T00:00:00+00:00"})}))
+    late = alert_sensor(dg.build_sensor_context(resources={"lake": res}, instance=instance))
+    assert isinstance(late, dg.RunRequest) and late.tags["akidb/reason"] == "new anomalies"
 
 
 def test_the_incidents_asset_pages_through_the_outbox_and_reports_in_metadata(scored, tmp_path):

@@ -63,7 +63,7 @@ def test_dg_dev_serves_the_location_with_every_asset_job_and_sensor(tmp_path):
                         "lake/quarantine/xray_spans", "lake/quarantine/emf_metrics",
                         "lake/quarantine/prometheus_samples", "duckdb/marts/golden_signals_1m"}
         assert {"akidb_main", "ingest_job"} <= {j["name"] for j in repo["jobs"]}
-        assert "ingest_microbatch_sensor" in {s["name"] for s in repo["sensors"]}
+        assert "detect_sensor" in {s["name"] for s in repo["sensors"]}
     finally:
         try:
             os.killpg(proc.pid, signal.SIGTERM)
