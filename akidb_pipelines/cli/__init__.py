@@ -21,7 +21,7 @@ from akidb_pipelines.config.loader import ConfigError
 
 COMMANDS = {"generate": "generate", "ingest": "ingest", "rules": "rules", "nab-eval": "nab_eval",
             "incidents": "incidents", "silence": "silence", "chaos": "chaos", "demo": "demo",
-            "config": "config_check", "gameday": "gameday"}
+            "config": "config_check", "gameday": "gameday", "live": "live", "inject": "live"}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -157,4 +157,32 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--days", type=bounded(MAX_DAYS, "days"), default=7.0, help="days of history (default 7)")
     d.add_argument("--seed", type=seed_arg, default=42, help="random seed (default 42)")
     d.add_argument("--reuse", action="store_true", help="reuse existing generated data when present")
+
+    lv = sub.add_parser("live", help="the pipeline under the Dagster daemon beside a live synthetic feed",
+                        description="Bootstrap history and models, start the PagerDuty stand-in, the AWS sandbox and "
+                                    "Dagster, then write each closed minute of telemetry into the landing zone; the "
+                                    "detection sensor runs the chain once a minute. Ctrl-C stops everything.")
+    lv.add_argument("--home", type=Path, default=None, help="working folder (default $AKIDB_HOME/live)")
+    lv.add_argument("--days", type=bounded(MAX_DAYS, "days"), default=7.0, help="days of history (default 7)")
+    lv.add_argument("--seed", type=seed_arg, default=42, help="random seed of the feed (default 42)")
+    lv.add_argument("--duration", type=bounded(24 * 60, "minutes"), default=None,
+                    help="stop after this many minutes (default: run until Ctrl-C)")
+    lv.add_argument("--inject", action="append", metavar="TYPE@+MIN",
+                    help="inject an incident MIN minutes after the feed goes live (repeatable), e.g. spot@+2; "
+                         "TYPE: spot, storm, lstm or a scenario type name")
+    lv.add_argument("--report", type=Path, default=None, help="with --duration: write the run's report (JSON) here")
+    lv.add_argument("--no-ui", action="store_true", help="the Dagster daemon only, no webserver")
+    lv.add_argument("--port", type=int, default=3000, help="the UI's port on 127.0.0.1 (default 3000)")
+    lv.add_argument("--fresh", action="store_true", help="bootstrap again even when the home could be resumed")
+
+    ij = sub.add_parser("inject", help="inject an incident into the running live feed, from the next minute",
+                        description="Queue an incident for `akidb live`: it starts at the next whole minute, with "
+                                    "the seed incident's magnitude and duration unless given.")
+    ij.add_argument("type", help="spot, storm, lstm, or spot_interruption_cascade, lambda_edge_cold_start_storm, "
+                                 "lstm_false_positive_cascade")
+    ij.add_argument("--magnitude", action="append", metavar="KEY=VALUE",
+                    help="e.g. error_rate=0.08, instances_lost=6, p95_ms=3000, overprovision_pct=150 (repeatable)")
+    ij.add_argument("--duration", type=bounded(24 * 60, "minutes"), default=None, help="minutes (default: the seed's)")
+    ij.add_argument("--edges", default=None, help="edge locations for a storm, comma-separated (e.g. NRT57,SIN52)")
+    ij.add_argument("--home", type=Path, default=None, help="the live feed's folder (default $AKIDB_HOME/live)")
     return p

@@ -101,6 +101,7 @@ class PagerDutyStandIn:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.ca_file, self._key = make_certificate(self.workdir)
         self.events: list[dict] = []          # valid events, in arrival order
+        self.arrivals: list[float] = []       # when each of them arrived (epoch seconds; events[i] at arrivals[i])
         self.requests: list[dict] = []        # every request (path, status answered)
         self.incidents: dict[str, Incident] = {}
         self.failures: list[int | float] = []  # injected: an int is an HTTP status, a float a delay in seconds
@@ -161,9 +162,10 @@ class PagerDutyStandIn:
 
     def _apply(self, ev: dict) -> str:
         with self._lock:
-            self.events.append(ev)
-            dk = ev.get("dedup_key") or uuid.uuid4().hex
             action, now = ev["event_action"], time.time()
+            self.events.append(ev)
+            self.arrivals.append(now)
+            dk = ev.get("dedup_key") or uuid.uuid4().hex
             inc = self.incidents.get(dk)
             if action == "trigger":
                 p = ev["payload"]
