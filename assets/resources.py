@@ -8,6 +8,8 @@ environment in one place. Secrets reach the AWS source only through ``dg.EnvVar`
 from pathlib import Path
 
 import dagster as dg
+from dagster_aws.s3 import S3Resource
+from dagster_aws.utils import ResourceWithBoto3Configuration
 
 from akidb_pipelines.config import DEFAULT_PAGERDUTY_URL, Settings, aws_endpoint, aws_static_credentials, pagerduty_env
 from akidb_pipelines.storage import Catalog, Lake, PartitionKey
@@ -15,14 +17,17 @@ from akidb_pipelines.telemetry.fetch import AwsApis, LandingZone
 
 
 class LakeResource(dg.ConfigurableResource):
-    """Parquet lake root (folder or s3://bucket/prefix) and the DuckDB catalog file serving views over it."""
+    """Parquet lake root (folder or s3://bucket/prefix) and the DuckDB catalog file serving views over it. A lake on
+    S3 reaches S3 through ``s3``, dagster-aws's ``S3Resource`` (region, endpoint, credentials as ``EnvVar``)."""
 
     lake_root: str
     duckdb_path: str
     s3_endpoint_url: str | None = None
+    s3: S3Resource | None = None
 
     def lake(self) -> Lake:
-        return Lake(self.lake_root, s3_endpoint=self.s3_endpoint_url)
+        return Lake(self.lake_root, s3_endpoint=self.s3_endpoint_url,
+                    s3_client=self.s3.get_client if self.s3 is not None else None)
 
     def catalog(self) -> Catalog:
         return Catalog(self.duckdb_path, self.lake())
@@ -58,16 +63,14 @@ class LandingZoneSource(TelemetrySource):
         return f"landing zone {self.landing}"
 
 
-class AwsTelemetrySource(TelemetrySource):
-    """Live AWS X-Ray and CloudWatch Logs (boto3), plus a Prometheus server when ``prometheus_url`` is set."""
+class AwsTelemetrySource(TelemetrySource, ResourceWithBoto3Configuration):
+    """Live AWS X-Ray and CloudWatch Logs (boto3, configured like dagster-aws's resources: region, endpoint,
+    credentials), plus a Prometheus server when ``prometheus_url`` is set."""
 
-    region_name: str = "us-east-1"
-    endpoint_url: str | None = None
+    region_name: str | None = "us-east-1"
     log_group_names: list[str] = ["/aws/lambda/us-east-1.akidb-edge-router", "/akidb/rest"]
     prometheus_url: str | None = None
     prometheus_queries_file: str | None = None
-    aws_access_key_id: str | None = None
-    aws_secret_access_key: str | None = None
 
     def fetch(self, kind: str, keys: list[PartitionKey], workdir: Path) -> dict[str, PartitionKey]:
         return AwsApis(
@@ -105,14 +108,12 @@ class PagerDutyResource(dg.ConfigurableResource):
         return EventsClient(self.routing_key, self.base_url, self.ca_file) if self.routing_key else None
 
 
-class RunbookResource(dg.ConfigurableResource):
-    """The AWS account the runbooks act on, and their append-only audit log. Credentials come only from the
-    environment (``dg.EnvVar``); without them boto3's own chain applies (an instance or task role)."""
+class RunbookResource(ResourceWithBoto3Configuration):
+    """The AWS account the runbooks act on (dagster-aws's boto3 configuration: region, endpoint, credentials), and
+    their append-only audit log. Credentials come only from the environment (``dg.EnvVar``); without them boto3's
+    own chain applies (an instance or task role)."""
 
-    region_name: str = "us-east-1"
-    endpoint_url: str | None = None
-    aws_access_key_id: str | None = None
-    aws_secret_access_key: str | None = None
+    region_name: str | None = "us-east-1"
     audit_path: str
 
     def actuator(self):  # noqa: ANN201
@@ -129,7 +130,13 @@ class RunbookResource(dg.ConfigurableResource):
 def build_resources(settings: Settings | None = None) -> dict[str, dg.ConfigurableResource]:
     """The one place that maps the environment to resource implementations."""
     s = settings or Settings.from_env()
-    lake = LakeResource(lake_root=s.lake_root, duckdb_path=str(s.duckdb_path), s3_endpoint_url=s.s3_endpoint_url)
+    key_id, secret_key, _ = aws_static_credentials()
+    has_keys = bool(key_id and secret_key)
+    s3 = S3Resource(region_name=s.aws_region, endpoint_url=s.s3_endpoint_url,
+                    aws_access_key_id=dg.EnvVar("AWS_ACCESS_KEY_ID") if has_keys else None,
+                    aws_secret_access_key=dg.EnvVar("AWS_SECRET_ACCESS_KEY") if has_keys else None)
+    lake = LakeResource(lake_root=s.lake_root, duckdb_path=str(s.duckdb_path), s3_endpoint_url=s.s3_endpoint_url,
+                        s3=s3 if s.lake_root.startswith("s3://") else None)
     if s.source == "aws":
         source: TelemetrySource = AwsTelemetrySource(
             region_name=s.aws_region,
@@ -147,8 +154,6 @@ def build_resources(settings: Settings | None = None) -> dict[str, dg.Configurab
         ca_file=pd_env.ca_file,
         outbox_path=str(s.home / "pagerduty-outbox.sqlite"),
     )
-    key_id, secret_key, _ = aws_static_credentials()
-    has_keys = bool(key_id and secret_key)
     runbooks = RunbookResource(
         region_name=s.aws_region or "us-east-1",
         endpoint_url=aws_endpoint() or None,

@@ -179,3 +179,29 @@ def test_env_example_holds_no_secret_values() -> None:
     assert not re.search(r"AKIA[0-9A-Z]{16}", text)  # an AWS access key id
     assert not re.search(r"^# ?(AWS_SECRET_ACCESS_KEY|PAGERDUTY_ROUTING_KEY|DAGSTER_PG_PASSWORD)=\S", text, re.M)
     assert values["AKIDB_LAKE_ROOT"].startswith("s3://")
+
+
+def test_aws_clients_come_from_dagster_aws_resources_with_credentials_only_from_the_environment(tmp_path) -> None:
+    from dagster_aws.s3 import S3Resource
+    from dagster_aws.utils import ResourceWithBoto3Configuration
+
+    from akidb_pipelines.config import Settings
+    from assets.resources import build_resources
+
+    env = {"AKIDB_HOME": str(tmp_path), "AKIDB_LAKE_ROOT": "s3://akidb-lake/prod", "AWS_ENDPOINT_URL":
+           "http://127.0.0.1:9", "AWS_ACCESS_KEY_ID": "AKIAEXAMPLE", "AWS_SECRET_ACCESS_KEY": "not-a-secret"}
+    with pytest.MonkeyPatch.context() as mp:
+        for k, v in env.items():
+            mp.setenv(k, v)
+        res = build_resources(Settings.from_env())
+        s3 = res["lake"].s3
+        assert isinstance(s3, S3Resource) and s3.endpoint_url == "http://127.0.0.1:9"
+        # an EnvVar, not the value: the key never sits in the resource's config (nor in the UI that shows it)
+        assert isinstance(s3.aws_access_key_id, dg.EnvVar) and "not-a-secret" not in repr(s3)
+        assert isinstance(res["runbooks"], ResourceWithBoto3Configuration)
+        assert isinstance(res["runbooks"].aws_secret_access_key, dg.EnvVar)
+        mp.setenv("AKIDB_SOURCE", "aws")
+        api = build_resources(Settings.from_env())["telemetry"]
+        assert isinstance(api, ResourceWithBoto3Configuration) and isinstance(api.aws_access_key_id, dg.EnvVar)
+        mp.setenv("AKIDB_LAKE_ROOT", str(tmp_path / "lake"))
+        assert build_resources(Settings.from_env())["lake"].s3 is None  # a local lake needs no S3 client

@@ -59,6 +59,13 @@ def test_main_job_materializes_hourly_partitions_into_an_s3_lake(aws_env: str, t
     definitions = defs()
     lake_res = definitions.resources["lake"]
     assert lake_res.lake_root == root and lake_res.s3_endpoint_url == aws_env
+    # the lake reaches S3 through dagster-aws's S3Resource: count the clients it hands out during the run
+    from dagster_aws.s3 import S3Resource
+
+    assert isinstance(lake_res.s3, S3Resource) and lake_res.s3.endpoint_url == aws_env
+    clients = []
+    real = S3Resource.get_client
+    monkeypatch.setattr(S3Resource, "get_client", lambda self: clients.append(1) or real(self))
     assert definitions.resources["telemetry"].landing == str(home / "landing")
 
     job = definitions.resolve_job_def("akidb_main")
@@ -71,6 +78,7 @@ def test_main_job_materializes_hourly_partitions_into_an_s3_lake(aws_env: str, t
     )
     t_run = time.perf_counter() - t0 - t_gen
     assert result.success
+    assert len(clients) > 0
     failed = [f"{e.asset_key.to_user_string()}:{e.check_name}" for e in result.get_asset_check_evaluations()
               if not e.passed and e.severity == dg.AssetCheckSeverity.ERROR]
     assert failed == []

@@ -82,8 +82,10 @@ def duckdb_connection(lake: Lake | None = None) -> duckdb.DuckDBPyConnection:
 class Lake:
     """Parquet tables under a local folder or an ``s3://bucket/prefix`` root."""
 
-    def __init__(self, root: str | os.PathLike[str], s3_endpoint: str | None = None, s3_region: str | None = None):
+    def __init__(self, root: str | os.PathLike[str], s3_endpoint: str | None = None, s3_region: str | None = None,
+                 s3_client=None):  # noqa: ANN001 - a callable returning a boto3 S3 client (dagster-aws S3Resource)
         root = str(root)
+        self._s3_client = s3_client
         self.is_s3 = root.startswith("s3://")
         self.s3_endpoint = s3_endpoint or env_s3_endpoint()
         self.s3_region = s3_region or aws_region()
@@ -157,6 +159,8 @@ class Lake:
 
     # -- S3 ------------------------------------------------------------------------------------------------------
     def _s3(self):  # noqa: ANN202 - boto3 client
+        if self._s3_client is not None:  # the Dagster resource's client (S3Resource.get_client)
+            return self._s3_client()
         import boto3
 
         return boto3.client("s3", endpoint_url=self.s3_endpoint, region_name=self.s3_region)

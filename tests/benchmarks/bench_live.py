@@ -1,0 +1,121 @@
+"""Wall-clock MTTD through the real Dagster daemon: ``N`` injections of each seed incident type into the live feed,
+each in its own `akidb live --no-ui` session (its own Dagster instance, PagerDuty stand-in and AWS sandbox, so an
+incident still open from the one before cannot absorb the next), all sessions resuming one bootstrapped home (a
+week of history and its models, copied) so every injection meets the same models.
+
+Per type: the first page's MTTD (p50, p95) as the PagerDuty stand-in received it, the MTTD of the update naming
+the right root and cause, minute close -> page. Beside it, the replay's figure for the same incidents: the
+replay's clock (``akidb chaos``/``akidb gameday``) pages at the close of the minute the detector first flags plus
+its cycle time, so for each incident the live run's detected minute + 1 min + the replay's cycle
+(``chaos.run.measured_cycle``) is what the replay would have reported. Their difference is what the daemon adds.
+
+The result goes to ``$AKIDB_HOME/bench/live.json``.
+
+    python -m tests.benchmarks.bench_live [--per-type 5] [--minutes 4]     (~4.5 min a session; 15 sessions here)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from akidb_pipelines.chaos.run import measured_cycle
+from akidb_pipelines.live.session import bootstrap
+
+TYPES = ("spot", "storm", "lstm")
+
+
+def pct(values: list[float], q: float) -> float | None:
+    v = sorted(values)
+    return v[min(len(v) - 1, max(0, round(q * (len(v) - 1))))] if v else None
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--per-type", type=int, default=5)
+    ap.add_argument("--minutes", type=float, default=4.0, help="each session's live minutes (default 4)")
+    ap.add_argument("--days", type=float, default=7.0)
+    args = ap.parse_args(argv)
+    home = Path(os.environ.get("AKIDB_HOME", ".akidb")).resolve()
+    base = home / "bench" / "live"
+    shutil.rmtree(base, ignore_errors=True)
+    template = base / "template"
+    t0 = time.perf_counter()
+    boot = bootstrap(template, args.days, 42, True, lambda m: print(m, flush=True))
+    print(f"bootstrap once: {boot.seconds:.0f}s", flush=True)
+    cycle_s, cycle_src = measured_cycle(home)
+    rows = []
+    for i in range(args.per_type):
+        for kind in TYPES:
+            run_home = base / f"{kind}-{i}"
+            # the catalog's views name the template's files: each session builds its own
+            shutil.copytree(template, run_home, ignore=shutil.ignore_patterns("akidb.duckdb*", "gen"))
+            report = base / f"{kind}-{i}.json"
+            env = {k: v for k, v in os.environ.items() if not k.startswith(("AKIDB_", "DAGSTER_", "PAGERDUTY_"))}
+            env["AKIDB_HOME"] = str(home)
+            t = time.perf_counter()
+            proc = subprocess.run([sys.executable, "-m", "akidb_pipelines.cli", "live", "--home", str(run_home),
+                                   "--no-ui", "--duration", str(args.minutes), "--inject", f"{kind}@+0",
+                                   "--report", str(report)], env=env, capture_output=True, text=True)
+            if proc.returncode != 0 or not report.exists():
+                print(f"{kind} #{i}: akidb live failed ({proc.returncode}): {proc.stderr[-500:]}", flush=True)
+                rows.append({"type": kind, "failed": True})
+                continue
+            rep = json.loads(report.read_text())
+            for inj in rep["injections"]:
+                run_minutes = {c["run_id"]: c["minute"] for c in rep["cycles"]}
+                detected = next((run_minutes[r] for r in inj["run_ids"] if run_minutes.get(r)), None)
+                replay = None
+                if detected:
+                    d = datetime.fromisoformat(detected)
+                    replay = (d + timedelta(minutes=1) - datetime.fromisoformat(inj["onset"])).total_seconds() + cycle_s
+                rows.append({**{k: inj[k] for k in ("type", "onset", "mttd_s", "mttd_right_cause_s", "cause",
+                                                      "cause_right", "urgency") if k in inj},
+                             "detected_minute": detected, "replay_mttd_s": replay,
+                             "minute_close_to_page_s": rep["minute_close_to_page_s"],
+                             "false_pages": len(rep["false_pages"]), "session_s": round(time.perf_counter() - t, 1)})
+                print(f"{kind} #{i}: onset {inj['onset'][11:16]}, first page {inj['mttd_s']} s "
+                      f"({inj.get('urgency')}), right cause {inj['mttd_right_cause_s']} s, replay clock "
+                      f"{replay if replay is None else round(replay, 1)} s, false pages {len(rep['false_pages'])}",
+                      flush=True)
+            shutil.rmtree(run_home, ignore_errors=True)
+    summary = {}
+    for kind in {r["type"] for r in rows if "mttd_s" in r}:
+        mine = [r for r in rows if r.get("type") == kind]
+        found = [r["mttd_s"] for r in mine if r.get("mttd_s") is not None]
+        cause = [r["mttd_right_cause_s"] for r in mine if r.get("mttd_right_cause_s") is not None]
+        replay = [r["replay_mttd_s"] for r in mine if r.get("replay_mttd_s") is not None]
+        summary[kind] = {"injections": len(mine), "paged": len(found),
+                         "mttd_s_p50": pct(found, 0.5), "mttd_s_p95": pct(found, 0.95),
+                         "right_cause_s_p50": pct(cause, 0.5), "right_cause_s_p95": pct(cause, 0.95),
+                         "replay_mttd_s_p50": pct(replay, 0.5), "replay_mttd_s_p95": pct(replay, 0.95),
+                         "goal_mttd_p95_s": 120, "met": len(found) == len(mine) and (pct(found, 0.95) or 1e9) <= 120}
+    c2p = [r["minute_close_to_page_s"]["p95"] for r in rows if r.get("minute_close_to_page_s", {}).get("p95")]
+    result = {"measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+              "machine": {"cpus": os.cpu_count(), "load_avg_at_start": os.getloadavg()[0]},
+              "per_type": args.per_type, "session_minutes": args.minutes, "history_days": args.days,
+              "replay_cycle_s": cycle_s, "replay_cycle_source": cycle_src, "summary": summary,
+              "minute_close_to_page_s_p95_of_sessions": {"max": max(c2p) if c2p else None,
+                                                         "median": statistics.median(c2p) if c2p else None},
+              "false_pages": sum(r.get("false_pages", 0) for r in rows), "rows": rows,
+              "total_s": round(time.perf_counter() - t0, 1)}
+    out = home / "bench" / "live.json"
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    for kind, s in sorted(summary.items()):
+        print(f"{kind}: paged {s['paged']}/{s['injections']}, first page p50 {s['mttd_s_p50']} s p95 "
+              f"{s['mttd_s_p95']} s (goal 120), right cause p50 {s['right_cause_s_p50']} s p95 "
+              f"{s['right_cause_s_p95']} s; replay clock p50 {s['replay_mttd_s_p50']} s")
+    print(f"written to {out}")
+    return 0 if summary and all(s["met"] for s in summary.values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
