@@ -89,7 +89,7 @@ def run_live(args) -> int:  # noqa: ANN001
         _say(f"live from {live_from:%H:%M:%S} UTC: feed -> {home / 'landing'}; Dagster "
              + (f"UI http://127.0.0.1:{args.port} (daemon included)" if not args.no_ui else "daemon (no UI)")
              + f", log {home / 'dagster.log'}; PagerDuty stand-in {svc.pd.base_url}; "
-             f"inject with `akidb inject spot|storm|lstm` (AKIDB_HOME={home.parent})")
+             f"inject from another shell with `akidb inject spot|storm|lstm --home {home}`")
         until = live_from + timedelta(minutes=args.duration) if args.duration else None
         try:
             loop = run_loop(feed, home, until, schedule, live_from, _say, alive=lambda: svc.proc.poll() is None)

@@ -146,7 +146,8 @@ def build_report(injections: list[Injection], received: list[Received], runs: li
         "false_pages": [{"at": _iso(p.at), "incident": p.incident, "summary": (p.event.get("payload") or {}).get(
             "summary")} for p in triggers(received) if p.incident not in claimed],
         "mttd_by_type": mttd,
-        "minute_close_to_page_s": {"n": len(close_to_page), "p50": pct(close_to_page, 0.5), "p95": c2p,
+        "minute_close_to_page_s": {"n": len(close_to_page), "values": close_to_page,
+                                   "p50": pct(close_to_page, 0.5), "p95": c2p,
                                    "goal": CLOSE_TO_PAGE_GOAL_S, "met": c2p is not None and c2p <= CLOSE_TO_PAGE_GOAL_S},
         "detect_runs": {"launched": len(cycles), "succeeded": sum(c["status"] == "SUCCESS" for c in cycles),
                         "minutes_written": len(minutes_written),
