@@ -27,6 +27,7 @@ from akidb_pipelines.sql_models import load_models
 from akidb_pipelines.sql_models.runner import KNOWN_SOURCES
 from akidb_pipelines.telemetry.fetch import load_queries
 from tests.test_cli import run as run_cli
+from tests.sensor_context import evaluate
 
 TEAM = {"name": "emea", "timezone": "Europe/Dublin", "days": ["mon"], "start": "09:00", "end": "17:00"}
 BASES = {
@@ -435,7 +436,7 @@ def test_the_runbook_sensor_launches_nothing_and_says_why_when_the_runbooks_are_
 
     res = {"lake": LakeResource(lake_root=str(tmp_path / "lake"), duckdb_path=str(tmp_path / "a.duckdb")),
            "runbooks": RunbookResource(audit_path=str(tmp_path / "audit.sqlite"))}
-    skip = runbook_sensor(dg.build_sensor_context(resources=res))
+    skip = evaluate(runbook_sensor, resources=res)
     assert isinstance(skip, dg.SkipReason), skip
     assert "no runbook acts" in skip.skip_message and "max_stp" in skip.skip_message, skip.skip_message
 

@@ -20,6 +20,7 @@ from akidb_pipelines.testing.pagerduty_standin import PagerDutyStandIn
 from akidb_pipelines.slo.spec import load_specs
 from akidb_pipelines.storage import Lake
 from tests.conftest import DAYS_START
+from tests.sensor_context import evaluate
 
 KEY = "R0UT1NGKEY0123456789abcdefABCDEF"
 DAY3 = DAYS_START + timedelta(days=2)
@@ -106,19 +107,19 @@ def test_the_alert_sensor_runs_on_alerts_newer_than_the_last_tick_saw_and_explai
     lake, *_ = scored
     res = LakeResource(lake_root=lake.root, duckdb_path=str(lake.root) + "/../akidb.duckdb")
     instance = dg.DagsterInstance.ephemeral()
-    first = alert_sensor(dg.build_sensor_context(resources={"lake": res}, instance=instance))
+    first = evaluate(alert_sensor, resources={"lake": res}, instance=instance)
     assert isinstance(first, dg.RunRequest) and first.tags["akidb/reason"].startswith("new ")
     newest = newest_alert_minutes(lake)
     assert newest["burn"] and newest["anomaly"]
     # a tick (here recorded as the incidents asset's materialization, as a detection run leaves it) saw them all
     instance.report_runless_asset_event(dg.AssetMaterialization(INCIDENTS, metadata={
         "alerts_seen": dg.MetadataValue.json(newest)}))
-    again = alert_sensor(dg.build_sensor_context(resources={"lake": res}, instance=instance))
+    again = evaluate(alert_sensor, resources={"lake": res}, instance=instance)
     assert isinstance(again, dg.SkipReason) and "nothing new since the last tick" in again.skip_message
     # a tick that saw only older anomalies: the newer ones are new
     instance.report_runless_asset_event(dg.AssetMaterialization(INCIDENTS, metadata={
         "alerts_seen": dg.MetadataValue.json({**newest, "anomaly": "2000-01-01T00:00:00+00:00"})}))
-    late = alert_sensor(dg.build_sensor_context(resources={"lake": res}, instance=instance))
+    late = evaluate(alert_sensor, resources={"lake": res}, instance=instance)
     assert isinstance(late, dg.RunRequest) and late.tags["akidb/reason"] == "new anomalies"
 
 
@@ -408,7 +409,7 @@ def test_the_runbook_sensor_launches_due_steps_once_with_config(scored, tmp_path
     own.write_bytes(INCIDENTS_OBJECT, buf.getvalue())
     res = {"lake": LakeResource(lake_root=own.root, duckdb_path=str(tmp_path / "a.duckdb")),
            "runbooks": RunbookResource(audit_path=str(tmp_path / "audit.sqlite"))}
-    reqs = runbook_sensor(dg.build_sensor_context(resources=res))
+    reqs = evaluate(runbook_sensor, resources=res)
     assert isinstance(reqs, list) and len(reqs) == 1, reqs
     (r,) = reqs
     spot_id = df[df.cause == "spot_interruption"].iloc[0].id
@@ -417,6 +418,5 @@ def test_the_runbook_sensor_launches_due_steps_once_with_config(scored, tmp_path
     assert conf["runbook"] == "spot-cascade-on-demand" and conf["step"] == "apply" and conf["incident"] == spot_id
     empty = {"lake": LakeResource(lake_root=str(tmp_path / "none"), duckdb_path=str(tmp_path / "b.duckdb")),
              "runbooks": res["runbooks"]}
-    skip = runbook_sensor(dg.build_sensor_context(resources=empty))
+    skip = evaluate(runbook_sensor, resources=empty)
     assert isinstance(skip, dg.SkipReason) and "no runbook step is due" in skip.skip_message
-
