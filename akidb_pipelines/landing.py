@@ -96,7 +96,7 @@ def download(files: list[LandedFile], workdir: Path) -> dict[str, str]:
 
 
 
-def _line_time(kind: str, line: str, last: float) -> float:
+def line_time(kind: str, line: str, last: float) -> float:
     """Event time of a landing line in epoch seconds (a line that does not parse keeps the time of the one before,
     so a corrupt line stays where the collector wrote it)."""
     import json
@@ -123,7 +123,7 @@ def landing_as_of(path: str | Path, kind: str, upto_epoch: float, out: str | Pat
         lines = fh.read().splitlines()
     keep, last = [], 0.0
     for line in lines:
-        last = _line_time(kind, line, last)
+        last = line_time(kind, line, last)
         if (kind == "prom" and line.startswith("#")) or last < upto_epoch:
             keep.append(line)
     dest = Path(out)

@@ -14,7 +14,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from akidb_pipelines.landing import _line_time
+from akidb_pipelines.landing import line_time
 
 SAMPLE = re.compile(r"^(?P<key>[A-Za-z_:][A-Za-z0-9_:]*(?:\{[^}]*\})?) (?P<value>\S+) (?P<ts>\S+)$")
 CUMULATIVE = ("counter", "histogram", "summary")
@@ -44,7 +44,7 @@ def read_hour(kind: str, path: Path) -> Hour:
         last = 0.0
         for line in text:
             if line:
-                last = _line_time(kind, line, last)
+                last = line_time(kind, line, last)
                 out.lines[int(last // 60) * 60].append(line)
         return out
     fam: Family | None = None

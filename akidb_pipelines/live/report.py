@@ -68,13 +68,18 @@ def minute_of(run: DetectRun, written: list[tuple[datetime, datetime]]) -> datet
     return max(done) if done else None
 
 
+def run_at(runs: list[DetectRun], t: datetime) -> DetectRun | None:
+    """The detection run that was going at ``t`` (the one that sent an event received then)."""
+    return next((r for r in runs if r.started and r.ended and r.started <= t <= r.ended + timedelta(seconds=2)), None)
+
+
 def triggers(received: list[Received]) -> list[Received]:
     return [r for r in received if r.event.get("event_action") == "trigger"
             and not (r.event.get("dedup_key") or "").startswith("pipeline:")]
 
 
-def per_injection(injections: list[Injection], received: list[Received], runs: list[DetectRun],
-                  written: list[tuple[datetime, datetime]]) -> tuple[list[dict], set[str]]:
+def per_injection(injections: list[Injection], received: list[Received], runs: list[DetectRun]
+                  ) -> tuple[list[dict], set[str]]:
     """One row per injection and the incident ids they claimed (the other pages are false or background)."""
     pages = triggers(received)
     claimed: set[str] = set()
@@ -98,8 +103,8 @@ def per_injection(injections: list[Injection], received: list[Received], runs: l
                        summary=(first.event.get("payload") or {}).get("summary"), urgency=(
                            "low (held notice)" if (first.event.get("dedup_key") or "").endswith("-held") else "page"),
                        mttd_right_cause_s=round((right.at - inj.onset).total_seconds(), 1) if right else None)
-            row["run_ids"] = [r.run_id for r in runs if r.started and r.ended and r.started <= first.at
-                              <= r.ended + timedelta(seconds=2)]
+            sender = run_at(runs, first.at)
+            row["run_ids"] = [sender.run_id] if sender else []
         rows.append(row)
     return rows, claimed
 
@@ -107,7 +112,7 @@ def per_injection(injections: list[Injection], received: list[Received], runs: l
 def build_report(injections: list[Injection], received: list[Received], runs: list[DetectRun],
                  written: list[tuple[datetime, datetime]], started: datetime, first_live: datetime | None,
                  bootstrap_s: float, extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    rows, claimed = per_injection(injections, received, runs, written)
+    rows, claimed = per_injection(injections, received, runs)
     by_type: dict[str, list[float]] = {}
     for r in rows:
         by_type.setdefault(r["type"], []).append(r["mttd_s"] if r["mttd_s"] is not None else float("inf"))
@@ -124,8 +129,7 @@ def build_report(injections: list[Injection], received: list[Received], runs: li
     close_to_end = [c["minute_close_to_end_s"] for c in cycles if c["minute_close_to_end_s"] is not None]
     close_to_page = []
     for p in triggers(received):
-        run = next((r for r in runs if r.started and r.ended and r.started <= p.at <= r.ended + timedelta(seconds=2)),
-                   None)
+        run = run_at(runs, p.at)
         m = minute_of(run, written) if run else None
         base = (m + timedelta(minutes=1)) if m else p.at.replace(second=0, microsecond=0)
         close_to_page.append(round((p.at - base).total_seconds(), 1))
