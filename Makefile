@@ -61,6 +61,7 @@ bench: $(STAMP)
 	$(BIN)/python -m tests.benchmarks.bench_forecast
 	$(BIN)/python -m tests.benchmarks.bench_cycle
 	$(BIN)/python -m tests.benchmarks.bench_live
+	$(BIN)/python -m tests.benchmarks.results
 
 chaos: $(STAMP)
 	$(BIN)/akidb chaos --json $(AKIDB_HOME)/chaos/report.json

@@ -29,6 +29,7 @@ from akidb_pipelines.forecast.registry import Registry
 from akidb_pipelines.forecast.scoring import score_window
 from akidb_pipelines.forecast.train import train_many, train_series
 from akidb_pipelines.storage import Lake, hour_partitions
+from tests.benchmarks import results as bench_results
 
 START = datetime(2026, 6, 1, tzinfo=timezone.utc)
 DAYS = int(os.environ.get("BENCH_FORECAST_DAYS", 90))
@@ -67,6 +68,7 @@ def config(n: int, cutoffs: int = 1):  # noqa: ANN201
 
 def main() -> int:
     rows = []
+    load = bench_results.load_avg()
     with tempfile.TemporaryDirectory() as tmp:
         cfg = config(N_TRAIN)
         print(f"writing {N_TRAIN} series x {DAYS + 1} days of 1-minute data ...", flush=True)
@@ -126,6 +128,10 @@ def main() -> int:
     for name, secs, ratio in rows:
         print(f"| {name} | {secs:.2f} s | {'' if ratio is None else f'{ratio:.2f}x'} |")
     print("\ngoals: parallel >= 1.7x sequential; warm refit <= 0.5x cold; one tick for 100 series < 5 s")
+    data = [bench_results.compared(rows[1][0], rows[0][0], t_seq, t_par, 1 / 1.7, rows=N_TRAIN),
+            bench_results.compared(rows[3][0], rows[2][0], c, w, 0.5, rows=4),
+            bench_results.Row(rows[4][0], "", None, rows[4][1], None, "ours_s < 5", rows[4][1] < 5, rows=N_SCORE)]
+    print(f"results: {bench_results.record('bench_forecast', data, load)}")
     return 0 if same and len(report.scored) == N_SCORE else 1
 
 
