@@ -76,3 +76,31 @@ def test_the_scoring_asset_writes_the_storm_hour_and_lists_the_series_it_could_n
         for sid, minutes in have.groupby("series").size().items():
             assert per[sid] == minutes if minutes == 60 else 0 < per[sid] <= minutes, (sid, per[sid], minutes)
         assert n == sum(per.values()) and flagged == con.execute("SELECT count(*) FROM forecast.anomalies").fetchone()[0] > 0
+
+
+def test_the_weekly_schedule_trains_every_series_in_one_run_and_the_gate_names_each_failure(tmp_path, days_lake):
+    from sensors.forecast import train_models_job, weekly_training
+
+    ctx = dg.build_schedule_context(scheduled_execution_time=AS_OF + timedelta(minutes=30))
+    (req,) = list(weekly_training.evaluate_tick(ctx).run_requests)
+    keys = load_forecast_config().ids
+    assert req.partition_key_range == dg.PartitionKeyRange(keys[0], keys[-1])
+    assert req.run_config["ops"]["forecast__prophet_model"]["config"]["as_of"] == AS_OF.isoformat()
+    # the range of two series, in one run: both trained together, both rejected (two days hold no back-test)
+    two = ["akidb-rest.latency_p95_ms", "akidb-rest.requests"]
+    assert keys.index(two[1]) == keys.index(two[0]) + 1
+    job = dg.Definitions(assets=[prophet_model], jobs=[train_models_job],
+                         resources=_lake(tmp_path, days_lake)).resolve_job_def("train_models")
+    res = job.execute_in_process(
+        instance=dg.DagsterInstance.ephemeral(), run_config=req.run_config,
+        tags={"dagster/asset_partition_range_start": two[0], "dagster/asset_partition_range_end": two[1]})
+    assert res.success
+    mats = res.asset_materializations_for_node("forecast__prophet_model")
+    assert sorted(m.partition for m in mats) == sorted(two)
+    meta = mats[0].metadata
+    assert meta["series"].value == 2 and meta["status"].value == "0/2 promoted" and meta["fitter"].value == "batch"
+    assert all(s in meta["models"].value for s in two)
+    (check,) = res.get_asset_check_evaluations()
+    assert not check.passed and all(f"{s} not promoted: not enough history" in check.description for s in two)
+    reg = Registry(Lake(tmp_path / "lake"))
+    assert all(len(reg.versions(s)) == 1 and reg.promoted(s) is None for s in two)

@@ -167,13 +167,17 @@ def test_a_model_failing_the_gate_is_stored_not_promoted_and_the_previous_stays_
     assert reg.band(sid, o.version) is None
 
 
-def test_the_weekly_refit_warm_starts_from_the_promoted_model(trained):
+def test_the_stan_fitters_weekly_refit_warm_starts_from_the_promoted_model(trained):
     lake, cfg, outcomes, _ = trained
     sid = SERIES[1]
-    o = train_series(lake, cfg, cfg.get(sid), AS_OF + timedelta(hours=2))
-    assert o.meta["warm_started_from"] == outcomes[sid].version
-    cold = dc.replace(cfg, training=dc.replace(cfg.training, warm_start=False))
+    stan = dc.replace(cfg, training=dc.replace(cfg.training, fitter="stan"))
+    o = train_series(lake, stan, stan.get(sid), AS_OF + timedelta(hours=2))
+    assert o.meta["warm_started_from"] == outcomes[sid].version and o.meta["fitter"] == "stan"
+    cold = dc.replace(stan, training=dc.replace(stan.training, warm_start=False))
     assert train_series(lake, cold, cold.get(sid), AS_OF + timedelta(hours=2)).meta["warm_started_from"] is None
+    # the batch fitter solves the MAP directly: nothing to warm-start
+    batch = train_series(lake, cfg, cfg.get(sid), AS_OF + timedelta(hours=2))
+    assert batch.meta["fitter"] == "batch" and batch.meta["warm_started_from"] is None
 
 
 def test_calendar_windows_are_left_out_of_training(trained):
@@ -193,9 +197,10 @@ def test_short_history_is_skipped_with_a_reason(trained):
     assert o.status == "skipped" and "needs 24 h" in o.reasons[0]
 
 
-def test_train_many_in_two_processes_matches_sequential(days_lake, tmp_path):
+def test_the_stan_fitters_train_many_in_two_processes_matches_sequential(days_lake, tmp_path):
     lake_src, _ = days_lake
     cfg = _cfg(tmp_path, series=SERIES[:2])
+    cfg = dc.replace(cfg, training=dc.replace(cfg.training, fitter="stan"))
     # a private registry: the models land under a fresh root that reads the same golden signals
     lake = Lake(tmp_path / "lake")
     shutil.copytree(Path(lake_src.root) / cfg.source, tmp_path / "lake" / cfg.source)

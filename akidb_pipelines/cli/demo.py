@@ -28,6 +28,7 @@ from akidb_pipelines.cli.demo_summary import print_summary
 from akidb_pipelines.clients.pagerduty import EventsClient
 from akidb_pipelines.config import Settings, dagster_home, pagerduty_env
 from akidb_pipelines.definitions import defs
+from akidb_pipelines.forecast.registry import Registry
 from akidb_pipelines.response_inputs import load_inputs
 from akidb_pipelines.response_replay import RESPOND, RUNBOOKS, live_ticks, replay_response, runbook_ticks
 from akidb_pipelines.runbooks.actuator import Actuator
@@ -114,8 +115,8 @@ def run_demo(days: float = 7.0, seed: int = 42, reuse: bool = False, out=sys.std
     day = start_ts
     while day < end:
         if day == train_at:
-            say(f"[3/5] training the forecast models as of {_iso(train_at)} (train_models, one run per series)")
-            _train(definitions, instance, _iso(train_at), say)
+            say(f"[3/5] training the forecast models as of {_iso(train_at)} (train_models, one run for every series)")
+            _train(definitions, instance, _iso(train_at), Lake.from_settings(settings), say)
             say("      scoring resumes with the promoted models:")
         n += 1
         if not _run_day(job, instance, day, min(day + 86400, end), n, stats, say):
@@ -163,26 +164,34 @@ def _run_day(job, instance, day: float, until: float, n: int, stats: dict, say) 
     return result.success
 
 
-def _train(definitions, instance, as_of: str, say) -> None:  # noqa: ANN001
+def _train(definitions, instance, as_of: str, lake: Lake, say) -> None:  # noqa: ANN001
+    """One run over every series partition, as the weekly schedule launches it; each series' verdict from the
+    registry (the run's metadata holds them as one table)."""
     job = definitions.resolve_job_def("train_models")
+    ids = forecast_cfg.ids
     t = time.perf_counter()
-    for sid in forecast_cfg.ids:
-        result = job.execute_in_process(
-            instance=instance, partition_key=sid, raise_on_error=False, tags={"akidb/trigger": "demo"},
-            run_config={"ops": {"forecast__prophet_model": {"config": {"as_of": as_of}}},
-                        "loggers": {"console": {"config": {"log_level": "WARNING"}}}})
-        mats = result.get_asset_materialization_events()
-        if not result.success or not mats:
-            say(f"        {sid:40s} run FAILED (see the UI)")
+    result = job.execute_in_process(
+        instance=instance, raise_on_error=False,
+        tags={"akidb/trigger": "demo", "dagster/asset_partition_range_start": ids[0],
+              "dagster/asset_partition_range_end": ids[-1]},
+        run_config={"ops": {"forecast__prophet_model": {"config": {"as_of": as_of}}},
+                    "loggers": {"console": {"config": {"log_level": "WARNING"}}}})
+    if not result.success:
+        say("        the training run FAILED (see the UI)")
+        return
+    registry = Registry(lake)
+    fmt = lambda v: "n/a" if v is None else f"{v:.3f}"  # noqa: E731
+    for sid in ids:
+        versions = registry.versions(sid)
+        if not versions:
+            say(f"        {sid:40s} skipped (too little history)")
             continue
-        m = mats[0].event_specific_data.materialization.metadata
-        measure = next((k for k in ("mape", "smape", "mase") if k in m), "error")
-        err = m.get(measure)
-        cov = m.get("coverage_95")
-        fmt = lambda v: f"{v.value:.3f}" if v is not None and hasattr(v.value, "__float__") else "n/a"  # noqa: E731
-        say(f"        {sid:40s} {m['status'].value:9s} {measure} {fmt(err)}  coverage {fmt(cov)}"
-            + (f"  ({m['reasons'].value})" if m["reasons"].value != "none" else ""))
-    say(f"      trained {len(forecast_cfg.ids)} series in {time.perf_counter() - t:.0f}s")
+        meta = registry.meta(sid, versions[-1])
+        val = meta.get("validation", {})
+        status = "promoted" if meta.get("promoted") else "rejected"
+        say(f"        {sid:40s} {status:9s} {val.get('measure', 'error')} {fmt(val.get('error'))}  coverage "
+            f"{fmt(val.get('coverage'))}" + (f"  ({'; '.join(val['reasons'])})" if val.get("reasons") else ""))
+    say(f"      trained {len(ids)} series in {time.perf_counter() - t:.0f}s (one run, fitted together)")
 
 
 def _respond_week(definitions, instance, start_ts: float, end: float, standin, say) -> None:  # noqa: ANN001

@@ -44,7 +44,8 @@ class SeriesSpec:
 class TrainingConfig:
     window_days: float = 90
     min_history_hours: float = 24
-    warm_start: bool = True
+    fitter: str = "batch"         # batch: every series together, exact MAP (prophet-batch); stan: one Stan fit each
+    warm_start: bool = True       # stan only: start the optimiser from the promoted model (the batch does not iterate)
     processes: int = 2
     exclude_calendar: bool = True
     prophet: ProphetParams = ProphetParams()
@@ -213,12 +214,22 @@ def load_forecast_config(path: str | os.PathLike[str] | None = None) -> Forecast
         source=expect_str(data.get("source", "models/marts/golden_signals_1m"), f"{p}: source", ForecastConfigError),
         resolution_minutes=res,
         series=_series(data.get("series"), f"{p}: series"),
-        training=_section(TrainingConfig, data.get("training"), f"{p}: training", prophet=prophet_params),
+        training=_section(TrainingConfig, data.get("training"), f"{p}: training", prophet=prophet_params,
+                          fitter=_fitter),
         validation=_section(ValidationConfig, data.get("validation"), f"{p}: validation", coverage=_coverage),
         scoring=_section(ScoringConfig, data.get("scoring"), f"{p}: scoring"),
         path=p,
         baseline=_baseline(data.get("baseline"), f"{p}: baseline"),
     )
+
+
+FITTERS = ("batch", "stan")
+
+
+def _fitter(v: Any, where: str) -> str:
+    if v not in FITTERS:
+        raise ForecastConfigError(f"{where}: one of {', '.join(FITTERS)}, got {v!r}")
+    return v
 
 
 def _baseline(data: Any, where: str) -> BaselineConfig:

@@ -107,11 +107,11 @@ def exclude(history: pd.DataFrame, windows: list[tuple[datetime, datetime]]) -> 
     return df
 
 
-def fit_prophet(history: pd.DataFrame, params: ProphetParams, *,
-                exclusions: list[tuple[datetime, datetime]] = (), warm_start: Any = None):  # noqa: ANN201
-    """Fit Prophet on ``history`` (columns ds, y). ``warm_start``: a previous model of the same series whose
-    parameters initialise the optimiser (``prophet.utilities.warm_start_params``). Needs at least two
-    non-missing points; rows with missing y (or inside ``exclusions``) are skipped by the fit."""
+def prepare_prophet(history: pd.DataFrame, params: ProphetParams, *,
+                    exclusions: list[tuple[datetime, datetime]] = ()):  # noqa: ANN201
+    """The unfitted model for ``history`` and the frame to fit it on: the seasonalities the history can show, the
+    weekday/weekend profile's columns, a constant series nudged so Prophet's scaling does not divide by zero.
+    Both fitters (:func:`fit_prophet`, ``forecast.batch_fit``) start from it, so they fit the same model."""
     from prophet import Prophet
 
     _quiet()
@@ -145,6 +145,18 @@ def fit_prophet(history: pd.DataFrame, params: ProphetParams, *,
         model.add_seasonality("daily_weekend", period=1, fourier_order=4, condition_name="is_weekend")
         model.add_regressor("weekend_level", standardize=False)
         df = _calendar_columns(df)
+    if df["y"].nunique(dropna=True) == 1:  # a constant series: Prophet's scaling divides by zero otherwise
+        df["y"] = df["y"] + np.where(df.index % 2 == 0, 1e-9, -1e-9)
+    return model, df
+
+
+def fit_prophet(history: pd.DataFrame, params: ProphetParams, *,
+                exclusions: list[tuple[datetime, datetime]] = (), warm_start: Any = None):  # noqa: ANN201
+    """Fit Prophet on ``history`` (columns ds, y) with Stan's optimiser, one series (the reference fitter; the
+    training's default is the batched exact fit, ``forecast.batch_fit``). ``warm_start``: a previous model of the
+    same series whose parameters initialise the optimiser (``prophet.utilities.warm_start_params``). Needs at least
+    two non-missing points; rows with missing y (or inside ``exclusions``) are skipped by the fit."""
+    model, df = prepare_prophet(history, params, exclusions=exclusions)
     kwargs = {}
     if warm_start is not None:
         from prophet.utilities import warm_start_params
@@ -152,8 +164,6 @@ def fit_prophet(history: pd.DataFrame, params: ProphetParams, *,
         init = warm_start_params(warm_start)
         if len(init.get("delta", [])) == params.n_changepoints and _same_shape(warm_start, model):
             kwargs["init"] = init
-    if df["y"].nunique(dropna=True) == 1:  # a constant series: Prophet's scaling divides by zero otherwise
-        df["y"] = df["y"] + np.where(df.index % 2 == 0, 1e-9, -1e-9)
     model.fit(df, **kwargs)
     model.akidb_warm_started = "init" in kwargs  # not serialized: for the training metadata only
     return model
@@ -226,4 +236,5 @@ def model_summary(model: Any) -> dict[str, Any]:
             "points": int(len(model.history))}
 
 
-__all__ = ["ProphetParams", "exclude", "fit_prophet", "predict", "to_json", "from_json", "model_summary"]
+__all__ = ["ProphetParams", "exclude", "fit_prophet", "prepare_prophet", "predict", "to_json", "from_json",
+           "model_summary"]

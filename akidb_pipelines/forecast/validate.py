@@ -66,18 +66,15 @@ def _safe(x: Any) -> float | None:
 
 
 def validate(model: Any, history: pd.DataFrame, spec: SeriesSpec, cfg: ValidationConfig) -> Validation:
-    from prophet.diagnostics import cross_validation, performance_metrics
+    """The gate with stock Prophet's ``cross_validation`` (one Stan refit per cutoff)."""
+    from prophet.diagnostics import cross_validation
 
     from akidb_pipelines.forecast.model import _quiet
 
     _quiet()
-    max_error = spec.max_error if spec.max_error is not None else cfg.max_error
-    v = Validation(spec.accuracy, None, max_error, None, cfg.coverage)
     cutoffs = cutoffs_for(history, cfg)
     if not cutoffs:
-        v.reasons.append(f"not enough history for a back-test (needs {cfg.min_initial_hours:g} h before a "
-                         f"cutoff and {cfg.horizon_hours:g} h after it)")
-        return v
+        return judge(None, history, spec, cfg, cutoffs)
     state = np.random.get_state()
     np.random.seed(0)
     try:
@@ -85,6 +82,20 @@ def validate(model: Any, history: pd.DataFrame, spec: SeriesSpec, cfg: Validatio
                               disable_tqdm=True)
     finally:
         np.random.set_state(state)
+    return judge(cv, history, spec, cfg, cutoffs)
+
+
+def judge(cv: pd.DataFrame | None, history: pd.DataFrame, spec: SeriesSpec, cfg: ValidationConfig,
+          cutoffs: list[pd.Timestamp]) -> Validation:
+    """The gate's verdict on a back-test's output (``cross_validation``'s frame; None: no cutoff fitted)."""
+    from prophet.diagnostics import performance_metrics
+
+    max_error = spec.max_error if spec.max_error is not None else cfg.max_error
+    v = Validation(spec.accuracy, None, max_error, None, cfg.coverage)
+    if not cutoffs or cv is None:
+        v.reasons.append(f"not enough history for a back-test (needs {cfg.min_initial_hours:g} h before a "
+                         f"cutoff and {cfg.horizon_hours:g} h after it)")
+        return v
     v.cutoffs = [str(c) for c in cutoffs]
     v.points = int(len(cv))
     pm = performance_metrics(cv, metrics=["mape", "smape", "coverage"], rolling_window=1)
