@@ -58,6 +58,7 @@ live: $(STAMP)
 bench: $(STAMP)
 	-$(BIN)/python -m tests.benchmarks.bench_ingest
 	-$(BIN)/python -m tests.benchmarks.bench_burn_rates
+	-$(BIN)/python -m tests.benchmarks.bench_burn_incremental
 	-$(BIN)/python -m tests.benchmarks.bench_forecast
 	-$(BIN)/python -m tests.benchmarks.bench_cycle
 	-$(BIN)/python -m tests.benchmarks.bench_live

@@ -70,14 +70,21 @@ def label(w: timedelta) -> str:
     return f"{m // 1440}d" if m % 1440 == 0 else f"{m // 60}h" if m % 60 == 0 else f"{m}m"
 
 
+def specs_values(slos: list[SLO]) -> str:
+    """The rows of ``burn_rates_sql``'s ``specs(spec, target, guarded, warmup)``: the targets are SQL literals (DECIMAL
+    in DuckDB, so ``1 - target`` is exact); ``akidb_pipelines.slo.incremental`` reads its parameters from the same
+    rows."""
+    return ", ".join(f"({_q(s.name)}, {s.target!r}, {str(s.budgeting == 'Occurrences').lower()}, "
+                     f"{str(s.group_by is not None).lower()})" for s in slos)
+
+
 def burn_rates_sql(slos: list[SLO], table: WindowTable) -> str:
     # The instances come from the data: an SLO's own key, or one key per value of a grouped SLO's column (so a
     # new edge location is an SLO instance from its first event). Windows partition by a small integer per
     # instance (cheaper to sort than names); the table maps it back. The low-traffic guard counts events; a
     # Timeslices SLO's events are whole minutes, so it does not apply.
     # An instance of a grouped SLO warms up: a tier judges it once its data covers the tier's long window (maths).
-    specs = ", ".join(f"({_q(s.name)}, {s.target!r}, {str(s.budgeting == 'Occurrences').lower()}, "
-                      f"{str(s.group_by is not None).lower()})" for s in slos)
+    specs = specs_values(slos)
     sep, ungrouped = _q(KEY_SEP), _q(UNGROUPED)  # the group value is an edge location: GROUP_COLUMNS has no other
     windows = table.windows + [table.period]
     lagged = []

@@ -1,0 +1,145 @@
+"""Burn rates for one new minute of 100 SLOs at 90 days of history: the incremental update
+(``akidb_pipelines.slo.incremental``: load the state file, read sli_events_1m at the new minute and the minutes
+leaving each window, advance, write the minute's rows and the state) versus what the pipeline runs today for that
+minute, the SQL model for its hour partition (``runner.run_model``: 30 days of sli_events_1m re-read, the hour
+written to the lake). Both read the same hour-partitioned lake; the incremental rows are checked equal to the SQL
+model's, every column.
+
+    python -m tests.benchmarks.bench_burn_incremental      (BENCH_SLOS, BENCH_DAYS, BENCH_MINUTES, BENCH_RUNS)
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import duckdb
+import pyarrow.parquet as pq
+
+from akidb_pipelines.slo.burn_state import BurnState, edge_ranges, hours_of, read_minutes
+from akidb_pipelines.slo.incremental import advance, state_from_events
+from akidb_pipelines.slo.spec import SLO, MetricSource, load_policy, load_specs
+from akidb_pipelines.slo.sql import budget_events_sql, burn_rates_sql, sli_events_sql
+from akidb_pipelines.sql_models import load_models
+from akidb_pipelines.sql_models.project import SQL_ROOT
+from akidb_pipelines.sql_models.runner import KNOWN_SOURCES, run_model
+from akidb_pipelines.storage.lake import Lake, PartitionKey, hour_partitions
+from tests.benchmarks import results as bench_results
+from tests.benchmarks.bench_burn_rates import N_SLOS, DAYS, TARGET, differences, make_events
+
+MINUTES = int(os.environ.get("BENCH_MINUTES", 10))   # new minutes stepped (median of their times)
+RUNS = int(os.environ.get("BENCH_RUNS", 3))          # runs of the SQL model for the hour (median)
+
+
+def bench_slos() -> list[SLO]:
+    src = MetricSource("golden_signals_1m", "true", "requests")  # only rendered (sli_events_1m is given), never run
+    return [SLO(f"svc-{i:03d}", "", "", "", "Occurrences", timedelta(days=30), TARGET, good=src, total=src)
+            for i in range(N_SLOS)]
+
+
+def build_lake(events: Path, root: Path, table: str) -> tuple[Lake, list[PartitionKey]]:
+    """sli_events_1m in a local lake, one Parquet file per hour partition, published as the runner does."""
+    lake = Lake(root)
+    con = duckdb.connect()
+    con.execute("SET TimeZone='UTC'; SET enable_progress_bar=false")
+    lo, hi = con.execute(f"SELECT min(minute), max(minute) FROM read_parquet('{events}')").fetchone()
+    staged = lake.staging_dir()
+    con.execute(f"""COPY (SELECT *, (epoch(date_trunc('hour', minute)) // 3600)::BIGINT AS _h
+                          FROM read_parquet('{events}') ORDER BY minute, slo)
+                    TO '{staged}' (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (_h), OVERWRITE_OR_IGNORE)""")
+    keys = hour_partitions(lo, hi + timedelta(minutes=1))
+    lake.publish(table, "model", staged, keys)
+    return lake, keys
+
+
+def step(lake: Lake, table: str, state_file: Path, out_dir: Path, upto, slos, windows) -> float:  # noqa: ANN001
+    """One minute as a per-minute job would do it, timed from the state file to the state file."""
+    t = time.perf_counter()
+    state = BurnState.load(state_file, windows)
+    ranges = edge_ranges(state, upto)
+    files = [f for h in hours_of(ranges) for f in lake.list_files(table, PartitionKey.of(h))]
+    with duckdb.connect() as con:
+        con.execute("SET TimeZone='UTC'")
+        rows = read_minutes(con, files, ranges)
+    state, out = advance(state, rows, upto, slos, windows)
+    pq.write_table(out, out_dir / f"{upto:%Y%m%dT%H%M}.parquet")
+    state.save(state_file)
+    return time.perf_counter() - t
+
+
+def main() -> int:
+    _, windows = load_specs()
+    slos = bench_slos()
+    graph = load_models(SQL_ROOT, KNOWN_SOURCES, macros={
+        "slo_sli_events": sli_events_sql(slos), "slo_burn_rates": burn_rates_sql(slos, windows),
+        "slo_budget_events": budget_events_sql(load_policy())})
+    model, sli = graph.models["slo_burn_rates_1m"], graph.models["sli_events_1m"].table
+    load = bench_results.load_avg()
+    with tempfile.TemporaryDirectory() as tmp:
+        d = Path(tmp)
+        print(f"generating {N_SLOS} SLOs x {DAYS} days of 1-minute SLI events ...", flush=True)
+        rows = make_events(d / "events.parquet")
+        lake, keys = build_lake(d / "events.parquet", d / "lake", sli)
+        hour = keys[-1]
+        print(f"  {rows:,} rows in {len(keys)} hour partitions; the hour under test: {hour}", flush=True)
+
+        # the state the previous minute left: rebuilt from history (not timed; a backfill leaves it too)
+        state_file = d / "burn-state.json"
+        history = pq.read_table(d / "events.parquet")
+        state_from_events(history, hour.start - timedelta(minutes=1), windows).save(state_file)
+        del history
+
+        # the pipeline today: the SQL model for the hour (30 days re-read), as often as RUNS
+        t_sql = []
+        for _ in range(RUNS):
+            t = time.perf_counter()
+            res = run_model(model, graph, lake, [hour])
+            t_sql.append(time.perf_counter() - t)
+        print(f"  SQL model for the hour (runner.run_model, {res.rows:,} rows): "
+              f"{', '.join(f'{x:.2f}' for x in t_sql)} s", flush=True)
+
+        # the incremental update, one minute at a time
+        out_dir = d / "incremental"
+        out_dir.mkdir()
+        t_inc = [step(lake, sli, state_file, out_dir, hour.start + timedelta(minutes=i), slos, windows)
+                 for i in range(MINUTES)]
+        print(f"  incremental update per minute: {', '.join(f'{x * 1000:.0f}' for x in t_inc)} ms; "
+              f"state file {state_file.stat().st_size:,} bytes", flush=True)
+
+        # the same rows, every column
+        ref = d / "sql_hour.parquet"
+        files = lake.batch_files(model.table, hour, "model")
+        con = duckdb.connect()
+        con.execute("SET TimeZone='UTC'")
+        con.execute("SET VARIABLE f = ?", [files])
+        last = hour.start + timedelta(minutes=MINUTES)
+        con.execute(f"COPY (SELECT * FROM read_parquet(getvariable('f')) WHERE minute < ?) TO '{ref}' "
+                    "(FORMAT parquet)", [last])
+        made = con.execute(f"SELECT count(*) FROM read_parquet('{out_dir}/*.parquet')").fetchone()[0]
+        only, n, example = differences(out_dir / "*.parquet", ref,
+                                       ["spec", "edge_location", "alert_state", "severity"])
+        same = only == 0 and n == 0 and made == N_SLOS * MINUTES
+        print(f"  incremental vs SQL model: {made} rows, rows on one side only {only}, rows that differ {n} {example}")
+
+        ours, base = statistics.median(t_inc), statistics.median(t_sql)
+        print(f"\nper minute: incremental {ours * 1000:.0f} ms (median of {MINUTES}), SQL model for the hour "
+              f"{base:.2f} s (median of {RUNS}): {base / ours:.0f}x")
+        print("goal: < 1 s for 100 SLOs at 90 days (moonshot 100 ms), outputs equal")
+        row = bench_results.Row(
+            f"burn rates for one new minute, {N_SLOS} SLOs at {DAYS} days of history (incremental update: state "
+            f"file + edge minutes, median of {MINUTES} minutes)" + ("" if same else " - OUTPUT DIFFERS"),
+            "the SQL model for that hour as the pipeline runs it (runner.run_model, 30-day lookback)",
+            base, ours, ours / base, "ours_s < 1", same and ours < 1, rows=N_SLOS)
+        print(f"results: {bench_results.record('bench_burn_incremental', [row], load)}")
+        shutil.rmtree(d / "lake", ignore_errors=True)
+        return 0 if same else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
