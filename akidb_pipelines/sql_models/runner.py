@@ -10,6 +10,7 @@ with ``getvariable()``), never pasted into the SQL text; only our own column nam
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -108,35 +109,69 @@ def render(model: Model, graph: ModelGraph, lake: Lake, keys: list[PartitionKey]
 
 
 def run_model(model: Model, graph: ModelGraph, lake: Lake, keys: list[PartitionKey]) -> ModelResult:
-    """Materialize ``model`` for the hours ``keys`` (contiguous) into the lake; replaces its earlier output."""
+    """Materialize ``model`` for the hours ``keys`` (contiguous) into the lake; replaces its earlier output.
+    A model with ``-- config: incremental: burn_rates`` (slo_burn_rates_1m) is computed from its stored state
+    (``burn_incremental``), unless ``AKIDB_BURN_RATES=sql`` asks for the SQL (the reference) every time."""
     t0 = time.perf_counter()
+    how = os.environ.get("AKIDB_BURN_RATES", "") or "incremental"
+    if how not in ("incremental", "sql"):
+        raise ModelRunError(f"AKIDB_BURN_RATES={how!r}: expected incremental or sql")
+    if model.config.get("incremental") == "burn_rates" and how == "incremental":
+        return _run_burn_rates(model, graph, lake, keys, t0)
     bind = Bindings()
     sql = render(model, graph, lake, keys, bind)
-    start, end = keys[0].start, keys[-1].end
-    tcol = model.time_column
     with lake.connect() as con:
         bind.apply(con)
         try:
             con.execute(f"CREATE TEMP TABLE model_out AS {sql}")
         except duckdb.Error as e:
             raise ModelRunError(f"{model.path}: {str(e).splitlines()[0]}") from None
-        columns = [(r[0], r[1]) for r in con.execute("DESCRIBE model_out").fetchall()]
-        if tcol not in {c for c, _ in columns}:
-            raise ModelRunError(f"{model.path}: the model has no time column {tcol!r} (set '-- config: time_column: ...')")
-        col = sql_ident(tcol)
-        con.execute(f"DELETE FROM model_out WHERE {col} IS NULL OR {col} < $start OR {col} >= $end",
-                    {"start": start, "end": end})
-        rows = con.execute("SELECT count(*) FROM model_out").fetchone()[0]
-        staged = lake.staging_dir()
-        try:
-            if rows:
-                con.execute(
-                    f"""COPY (SELECT *, (epoch(date_trunc('hour', {col})) // 3600)::BIGINT AS _h FROM model_out)
-                        TO $path (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (_h), OVERWRITE_OR_IGNORE)""",
-                    {"path": str(staged)})
-            written = lake.publish(model.table, BATCH, staged, keys)
-        finally:
-            shutil.rmtree(staged, ignore_errors=True)
+        return _write(con, model, lake, keys, sql, t0)
+
+
+def _run_burn_rates(model: Model, graph: ModelGraph, lake: Lake, keys: list[PartitionKey], t0: float) -> ModelResult:
+    from akidb_pipelines.slo.burn_rows import plain
+    from akidb_pipelines.slo.spec import load_specs
+    from akidb_pipelines.sql_models.burn_incremental import hour_rows
+
+    up = model.refs[0][0] if model.refs else "sli_events_1m"
+    slos, windows = load_specs()
+    lookback = timedelta(minutes=int(model.config.get("lookback_minutes", "43200")))
+    rows, stats = hour_rows(lake, graph.models[up].table, keys, slos, windows, lookback)
+    note = (f"-- incremental: the state at {keys[0].start:%Y-%m-%dT%H:%M}Z advanced minute by minute "
+            f"({', '.join(f'{k} {v}' for k, v in stats.items())}); the SQL reference is {model.path.name}")
+    with lake.connect() as con:
+        if rows is None:  # no instance has data yet: nothing to write (as the SQL model's empty result)
+            con.execute("CREATE TEMP TABLE model_out (minute TIMESTAMPTZ)")
+        else:
+            con.register("akidb_burn_rows", plain(rows))  # dictionary-encoded strings as plain VARCHAR
+            con.execute("CREATE TEMP TABLE model_out AS SELECT * FROM akidb_burn_rows")
+            con.unregister("akidb_burn_rows")
+        return _write(con, model, lake, keys, note, t0)
+
+
+def _write(con: duckdb.DuckDBPyConnection, model: Model, lake: Lake, keys: list[PartitionKey], sql: str,
+           t0: float) -> ModelResult:
+    """Keep ``model_out``'s rows inside the hours ``keys``, write them as Parquet and publish them."""
+    start, end = keys[0].start, keys[-1].end
+    tcol = model.time_column
+    columns = [(r[0], r[1]) for r in con.execute("DESCRIBE model_out").fetchall()]
+    if tcol not in {c for c, _ in columns}:
+        raise ModelRunError(f"{model.path}: the model has no time column {tcol!r} (set '-- config: time_column: ...')")
+    col = sql_ident(tcol)
+    con.execute(f"DELETE FROM model_out WHERE {col} IS NULL OR {col} < $start OR {col} >= $end",
+                {"start": start, "end": end})
+    rows = con.execute("SELECT count(*) FROM model_out").fetchone()[0]
+    staged = lake.staging_dir()
+    try:
+        if rows:
+            con.execute(
+                f"""COPY (SELECT *, (epoch(date_trunc('hour', {col})) // 3600)::BIGINT AS _h FROM model_out)
+                    TO $path (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (_h), OVERWRITE_OR_IGNORE)""",
+                {"path": str(staged)})
+        written = lake.publish(model.table, BATCH, staged, keys)
+    finally:
+        shutil.rmtree(staged, ignore_errors=True)
     return ModelResult(model.name, int(rows), columns, sorted(k for k, v in written.items() if v),
                        round(time.perf_counter() - t0, 3), sql)
 
