@@ -188,7 +188,7 @@ def main() -> int:
     else:
         print("NO page was sent in the replayed minutes: the cycle measured did not include a delivery")
     print(f"a fresh process loading the code location: {result['code_location_load_seconds_median']:.2f}s "
-          "(paid by each of the four runs a sensor-driven cycle launches in Dagster)")
+          "(paid once by the detect run a sensor launches each minute in Dagster)")
     print(f"written to {out}")
     rows = [bench_results.Row(f"detection cycle p95 (one minute of the open hour: ingest, models, scoring, respond, "
                               f"deliver; {len(cycles)} minutes)", "the hourly batch of the same stages, whole hour",
