@@ -70,17 +70,20 @@ def save_state(lake: Lake, hour: datetime, state: BurnState, fp: str) -> None:
     lake.write_bytes(_rel(hour), json.dumps(doc, separators=(",", ":")).encode())
 
 
-def _events(lake: Lake, table: str, ranges: list[tuple[int, int]]) -> pa.Table:
-    files = [duckdb_path(f) for h in hours_of(ranges) for f in lake.list_files(table, PartitionKey(h))]
+def _events(lake: Lake, files: list[str], ranges: list[tuple[int, int]]) -> pa.Table:
+    """``sli_events_1m`` rows in ``ranges`` from ``files`` (every file of the table, one listing: a listing per
+    hour is one LIST request per hour on S3), reading only the hours the ranges touch."""
+    want = {PartitionKey.of(h).path for h in hours_of(ranges)}
+    mine = [duckdb_path(f) for f in files if _part(f) in want]
     with lake.connect() as con:
-        return read_minutes(con, files, ranges)
+        return read_minutes(con, mine, ranges)
 
 
-def _rebuild(lake: Lake, table: str, hour: datetime, lookback: timedelta, windows: WindowTable) -> BurnState:
+def _rebuild(lake: Lake, files: list[str], hour: datetime, lookback: timedelta, windows: WindowTable) -> BurnState:
     """The state through the minute before ``hour`` from the lookback before it (what the SQL model reads)."""
     start = to_minute(hour - lookback)
     through = to_minute(hour) - 1
-    events = _events(lake, table, [(start, through)])
+    events = _events(lake, files, [(start, through)])
     return state_from_events(events, through, windows) if events.num_rows else BurnState.empty(windows, through)
 
 
@@ -99,14 +102,14 @@ def hour_rows(lake: Lake, sli_table: str, keys: list[PartitionKey], slos: list[S
             break
     if state is None:
         at, stats["rebuilt"] = first, 1
-        state = _rebuild(lake, sli_table, first, lookback, windows)
+        state = _rebuild(lake, files, first, lookback, windows)
     parts = []
     hour = at
     last = keys[-1].end
     while hour < last:
         end = hour + timedelta(hours=1)
         ranges = edge_ranges(state, end - ONE)
-        state, rows = advance(state, _events(lake, sli_table, ranges), end - ONE, slos, windows)
+        state, rows = advance(state, _events(lake, files, ranges), end - ONE, slos, windows)
         stats["hours_advanced"] += 1
         save_state(lake, end, state, fingerprint(files, end, lookback))
         if hour >= first:
