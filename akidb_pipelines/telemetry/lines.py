@@ -25,8 +25,9 @@ import pyarrow as pa
 
 from akidb_pipelines.telemetry.conventions import MAX_RECORD_BYTES, Reason
 
-CHUNK_BYTES = 64 << 20
+CHUNK_BYTES = 1 << 30      # most files are one chunk: no carry-over copy (Arrow views address < 2 GiB per buffer)
 MAX_LINE_BYTES = 1 << 30   # a "line" longer than this means the file is not line-oriented
+_SCAN_BYTES = 1 << 22      # newlines are searched block by block through one reused mask (no 1-byte-per-byte array)
 
 
 class SourceFileError(OSError):
@@ -101,7 +102,7 @@ def split_lines(p: str) -> Iterator[tuple[np.ndarray, np.ndarray, bytes]]:
 def _split(data: bytes, n: int) -> tuple[np.ndarray, np.ndarray, bytes]:
     """Lines of ``data[:n]`` (which ends with a newline, unless it is the file's last line)."""
     buf = np.frombuffer(data, np.uint8, count=n)
-    ends = np.flatnonzero(buf == 10)
+    ends = _newlines(buf)
     if not len(ends) or ends[-1] != n - 1:
         ends = np.append(ends, n)
     starts = np.empty_like(ends)
@@ -109,6 +110,18 @@ def _split(data: bytes, n: int) -> tuple[np.ndarray, np.ndarray, bytes]:
     starts[1:] = ends[:-1] + 1
     cr = (ends > starts) & (ends < n) & (buf[np.maximum(ends - 1, 0)] == 13)  # \r\n; a final \r stays
     return starts, ends - starts - cr, data
+
+
+def _newlines(buf: np.ndarray) -> np.ndarray:
+    """Positions of every ``\\n`` in ``buf``."""
+    mask = np.empty(min(len(buf), _SCAN_BYTES), bool)
+    parts = [np.empty(0, np.int64)]
+    for i in range(0, len(buf), _SCAN_BYTES):
+        seg = buf[i:i + _SCAN_BYTES]
+        m = mask[:len(seg)]
+        np.equal(seg, 10, out=m)
+        parts.append(np.flatnonzero(m) + i)
+    return np.concatenate(parts)
 
 
 def _views(starts: np.ndarray, sizes: np.ndarray, data: bytes) -> pa.Array:
