@@ -51,11 +51,12 @@ def build_lake(events: Path, root: Path, table: str) -> tuple[Lake, list[Partiti
     lake = Lake(root)
     con = duckdb.connect()
     con.execute("SET TimeZone='UTC'; SET enable_progress_bar=false")
-    lo, hi = con.execute(f"SELECT min(minute), max(minute) FROM read_parquet('{events}')").fetchone()
+    lo, hi = con.execute("SELECT min(minute), max(minute) FROM read_parquet($f)", {"f": str(events)}).fetchone()
     staged = lake.staging_dir()
-    con.execute(f"""COPY (SELECT *, (epoch(date_trunc('hour', minute)) // 3600)::BIGINT AS _h
-                          FROM read_parquet('{events}') ORDER BY minute, slo)
-                    TO '{staged}' (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (_h), OVERWRITE_OR_IGNORE)""")
+    con.execute("""COPY (SELECT *, (epoch(date_trunc('hour', minute)) // 3600)::BIGINT AS _h
+                         FROM read_parquet($f) ORDER BY minute, slo)
+                   TO $out (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (_h), OVERWRITE_OR_IGNORE)""",
+                {"f": str(events), "out": str(staged)})
     keys = hour_partitions(lo, hi + timedelta(minutes=1))
     lake.publish(table, "model", staged, keys)
     return lake, keys
@@ -124,9 +125,9 @@ def main() -> int:
         con.execute("SET TimeZone='UTC'")
         con.execute("SET VARIABLE f = ?", [files])
         last = hour.start + timedelta(minutes=MINUTES)
-        con.execute(f"COPY (SELECT * FROM read_parquet(getvariable('f')) WHERE minute < ?) TO '{ref}' "
-                    "(FORMAT parquet)", [last])
-        made = con.execute(f"SELECT count(*) FROM read_parquet('{out_dir}/*.parquet')").fetchone()[0]
+        con.execute("COPY (SELECT * FROM read_parquet(getvariable('f')) WHERE minute < $last) TO $ref (FORMAT parquet)",
+                    {"last": last, "ref": str(ref)})
+        made = con.execute("SELECT count(*) FROM read_parquet(?)", [str(out_dir / "*.parquet")]).fetchone()[0]
         only, n, example = differences(out_dir / "*.parquet", ref,
                                        ["spec", "edge_location", "alert_state", "severity"])
         same = only == 0 and n == 0 and made == N_SLOS * MINUTES

@@ -60,7 +60,7 @@ def window_end(events: Path) -> datetime:
     """The SQL's window_end for the backfill: the minute after the last one with data."""
     con = duckdb.connect()
     con.execute("SET TimeZone='UTC'")
-    return con.execute(f"SELECT max(minute) + INTERVAL 1 MINUTE FROM read_parquet('{events}')").fetchone()[0]
+    return con.execute("SELECT max(minute) + INTERVAL 1 MINUTE FROM read_parquet(?)", [str(events)]).fetchone()[0]
 
 
 def run_numpy(events: Path, out: Path, table) -> float:  # noqa: ANN001
@@ -78,10 +78,12 @@ def run_sql(events: Path, out: Path, table) -> float:  # noqa: ANN001
     con.execute("SET TimeZone='UTC'; SET enable_progress_bar=false")
     end = window_end(events)
     sql = burn_rates_sql(slos, table)
-    sql = sql.replace("{{ ref('sli_events_1m') }}", f"read_parquet('{events}')")
-    sql = sql.replace("{{ window_end }}", f"'{end.isoformat()}'::TIMESTAMPTZ")
+    con.execute("SET VARIABLE events = ?", [str(events)])
+    con.execute("SET VARIABLE window_end = ?", [end])
+    sql = sql.replace("{{ ref('sli_events_1m') }}", "read_parquet(getvariable('events'))")
+    sql = sql.replace("{{ window_end }}", "getvariable('window_end')::TIMESTAMPTZ")
     t = time.perf_counter()
-    con.execute(f"COPY ({sql}) TO '{out}' (FORMAT parquet)")
+    con.execute(f"COPY ({sql}) TO $out (FORMAT parquet)", {"out": str(out)})
     return time.perf_counter() - t
 
 
@@ -146,8 +148,8 @@ def floor(events: Path, out: Path) -> dict[str, float]:
     """What DuckDB's building blocks alone cost on this data (the SQL model cannot beat their sum)."""
     con = duckdb.connect()
     con.execute("SET TimeZone='UTC'; SET enable_progress_bar=false")
-    con.execute(f"CREATE TABLE e AS SELECT slo, (epoch(minute) // 60)::BIGINT AS m, good, total "
-                f"FROM read_parquet('{events}')")
+    con.execute("CREATE TABLE e AS SELECT slo, (epoch(minute) // 60)::BIGINT AS m, good, total FROM read_parquet(?)",
+                [str(events)])
     steps = {
         "sort by (slo, minute)": "CREATE TABLE s AS SELECT * FROM e ORDER BY slo, m",
         "one running sum (window)": "CREATE TABLE r AS SELECT slo, m, sum(good) OVER (PARTITION BY slo ORDER BY m "
@@ -155,13 +157,13 @@ def floor(events: Path, out: Path) -> dict[str, float]:
         "six LAGs of it (window)": "CREATE TABLE l AS SELECT slo, m, " + ", ".join(
             f"run - lag(run, {n}) OVER w" for n in (5, 30, 60, 360, 4320, 43200)) + " FROM r "
             "WINDOW w AS (PARTITION BY slo ORDER BY m)",
-        "write the model's output as Parquet": f"COPY (SELECT * FROM read_parquet('{out}')) TO "
-                                               f"'{out.with_suffix('.copy.parquet')}' (FORMAT parquet)",
+        "write the model's output as Parquet": "COPY (SELECT * FROM read_parquet($out)) TO $copy (FORMAT parquet)",
     }
     times = {}
+    files = {"out": str(out), "copy": str(out.with_suffix(".copy.parquet"))}
     for name, q in steps.items():
         t = time.perf_counter()
-        con.execute(q)
+        con.execute(q, files if "$out" in q else None)
         times[name] = time.perf_counter() - t
     return times
 
@@ -188,11 +190,12 @@ def differences(a: str, b: str, strings: list[str], pandas_rounding: bool = Fals
     conds = [far(c) for c in FLOATS + ["target"]] + [f"a.{c} IS DISTINCT FROM b.{c}" for c in strings]
     con = duckdb.connect()
     con.execute("SET TimeZone='UTC'; SET enable_progress_bar=false")
-    only = con.execute(f"""SELECT count(*) FROM read_parquet('{a}') a FULL JOIN read_parquet('{b}') b USING (slo, minute)
-                           WHERE a.minute IS NULL OR b.minute IS NULL""").fetchone()[0]
-    n, example = con.execute(f"""SELECT count(*), any_value(slo || ' ' || minute) FROM read_parquet('{a}') a
-                                 JOIN read_parquet('{b}') b USING (slo, minute)
-                                 WHERE {' OR '.join(f'({c})' for c in conds)}""").fetchone()
+    files = {"a": str(a), "b": str(b)}
+    only = con.execute("""SELECT count(*) FROM read_parquet($a) a FULL JOIN read_parquet($b) b USING (slo, minute)
+                          WHERE a.minute IS NULL OR b.minute IS NULL""", files).fetchone()[0]
+    n, example = con.execute(f"""SELECT count(*), any_value(slo || ' ' || minute) FROM read_parquet($a) a
+                                 JOIN read_parquet($b) b USING (slo, minute)
+                                 WHERE {' OR '.join(f'({c})' for c in conds)}""", files).fetchone()
     return only, n, example or ""
 
 
@@ -214,8 +217,8 @@ def main() -> int:
         for name, t in floor(d / "events.parquet", d / "sql.parquet").items():
             print(f"    {name}: {t:.1f} s")
         con = duckdb.connect()
-        q = """SELECT alert_state, count(*) FROM read_parquet('{}') GROUP BY 1 ORDER BY 1"""
-        states = {k: con.execute(q.format(f)).fetchall() for k, f in (("SQL", d / "sql.parquet"),
+        q = "SELECT alert_state, count(*) FROM read_parquet(?) GROUP BY 1 ORDER BY 1"
+        states = {k: con.execute(q, [str(f)]).fetchall() for k, f in (("SQL", d / "sql.parquet"),
                                                                     ("numpy", d / "numpy" / "*.parquet"),
                                                                     ("pandas", d / "pandas.parquet"))}
         checks = {  # every column: the backfill against the reference, the reference against pandas

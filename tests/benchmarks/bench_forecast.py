@@ -37,6 +37,17 @@ N_TRAIN = 8
 N_SCORE = 100
 
 
+def _publish_golden(lake: Lake, table: str, df: pd.DataFrame, start: datetime, days: float) -> None:
+    """Stage ``df`` as hourly Parquet partitions and publish it as the ``bench`` batch of ``table``."""
+    staged = lake.staging_dir()
+    con = duckdb.connect()
+    con.register("g", df)
+    con.execute("""COPY (SELECT *, (epoch(date_trunc('hour', minute)) // 3600)::BIGINT AS _h FROM g)
+                   TO $path (FORMAT parquet, PARTITION_BY (_h), OVERWRITE_OR_IGNORE)""", {"path": str(staged)})
+    con.close()
+    lake.publish(table, "bench", staged, hour_partitions(start, start + timedelta(days=days)))
+
+
 def write_golden(lake: Lake, table: str, n_series: int, start: datetime, days: float, seed: int = 3) -> None:
     """1-minute synthetic golden-signal rows (daily + weekly seasonality, growth, noise) for n series."""
     rng = np.random.default_rng(seed)
@@ -50,13 +61,7 @@ def write_golden(lake: Lake, table: str, n_series: int, start: datetime, days: f
              + rng.normal(0, 0.8, n))
         frames.append(pd.DataFrame({"minute": minutes, "tier": "bench", "edge_location": f"s{i:03d}",
                                     "latency_p95_ms": y}))
-    df = pd.concat(frames, ignore_index=True)
-    staged = lake.staging_dir()
-    con = duckdb.connect()
-    con.register("g", df)
-    con.execute(f"""COPY (SELECT *, (epoch(date_trunc('hour', minute)) // 3600)::BIGINT AS _h FROM g)
-                    TO '{staged}' (FORMAT parquet, PARTITION_BY (_h), OVERWRITE_OR_IGNORE)""")
-    lake.publish(table, "bench", staged, hour_partitions(start, start + timedelta(days=days)))
+    _publish_golden(lake, table, pd.concat(frames, ignore_index=True), start, days)
 
 
 def write_default_golden(lake: Lake, table: str, start: datetime, days: float, seed: int = 5) -> None:
@@ -82,13 +87,7 @@ def write_default_golden(lake: Lake, table: str, start: datetime, days: float, s
         frames.append(pd.DataFrame({"minute": minutes, "tier": "lambda-edge", "edge_location": edge,
                                     "emf_latency_p95_ms": 40 + k + 6 * np.sin(2 * np.pi * (t - k / 12))
                                     + rng.normal(0, 2, n)}))
-    df = pd.concat(frames, ignore_index=True)
-    staged = lake.staging_dir()
-    con = duckdb.connect()
-    con.register("g", df)
-    con.execute(f"""COPY (SELECT *, (epoch(date_trunc('hour', minute)) // 3600)::BIGINT AS _h FROM g)
-                    TO '{staged}' (FORMAT parquet, PARTITION_BY (_h), OVERWRITE_OR_IGNORE)""")
-    lake.publish(table, "bench", staged, hour_partitions(start, start + timedelta(days=days)))
+    _publish_golden(lake, table, pd.concat(frames, ignore_index=True), start, days)
 
 
 def bench_default_training(tmp: Path) -> list[bench_results.Row]:

@@ -110,7 +110,7 @@ def prepare(home: Path) -> dict[str, Path]:
 def bare_parse(path: Path) -> int:
     con = duckdb.connect()
     con.execute("SET enable_progress_bar=false")
-    con.execute(f"CREATE TABLE t AS SELECT * FROM read_json('{path}', format='newline_delimited')")
+    con.execute("CREATE TABLE t AS SELECT * FROM read_json(?, format='newline_delimited')", [str(path)])
     n = con.execute("SELECT count(*) FROM t").fetchone()[0]
     con.close()
     return n
