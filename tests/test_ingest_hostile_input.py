@@ -228,6 +228,29 @@ def test_crlf_line_endings_give_one_record_per_line_and_no_blank_lines(tmp_path,
     assert (r.records_read, r.records_stored, r.blank_lines, r.records_quarantined) == (3, 3, 0, 0)
 
 
+@pytest.mark.parametrize("gz", [False, True], ids=["plain", "gzip"])
+def test_a_byte_order_mark_at_the_start_of_a_file_is_not_part_of_its_first_record(tmp_path, lake, gz):
+    import gzip
+
+    bom = b"\xef\xbb\xbf"
+    data = bom + emf_line(1).encode() + b"\n" + bom + emf_line(2).encode() + b"\n"
+    f = tmp_path / ("bom.ndjson.gz" if gz else "bom.ndjson")
+    f.write_bytes(gzip.compress(data) if gz else data)
+    r = ingest_files("emf", [str(f)], lake, partition_of=K0)
+    # the file's first line is a good event; a mark inside the file (line 2) is a byte of that line, not JSON
+    assert (r.records_read, r.records_stored, r.records_quarantined) == (2, 1, 1)
+    assert r.quarantine_by_reason == {Reason.INVALID_JSON: 1}
+    assert query(lake, EMF, "SELECT value FROM {src}") == [(1.0,)]
+
+
+def test_a_byte_order_mark_before_prometheus_text_is_not_part_of_its_first_line(tmp_path, lake):
+    ts = int((T0 + timedelta(minutes=1)).timestamp() * 1000)
+    f = tmp_path / "bom.prom"
+    f.write_bytes(b"\xef\xbb\xbf# TYPE up gauge\n" + f'up{{job="a"}} 1 {ts}\n'.encode())
+    r = ingest_files("prom", [str(f)], lake, partition_of=K0)
+    assert (r.records_stored, r.records_quarantined) == (1, 0)
+
+
 def test_a_binary_file_has_as_many_records_as_newlines(tmp_path, lake):
     import random
 

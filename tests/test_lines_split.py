@@ -49,3 +49,16 @@ def test_newlines_finds_every_break_in_any_block_size() -> None:
             assert np.array_equal(L._newlines(buf), want)
         finally:
             L._SCAN_BYTES = old
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3, 4, 1 << 30])
+def test_a_byte_order_mark_is_dropped_at_the_start_only_whatever_the_chunk_size(tmp_path, monkeypatch, chunk):
+    bom = b"\xef\xbb\xbf"
+    p = tmp_path / "bom.ndjson"
+    p.write_bytes(bom + b"a\n" + bom + b"b\n")
+    monkeypatch.setattr(L, "CHUNK_BYTES", chunk)
+    assert _got(str(p)) == [b"a", bom + b"b"]
+    p.write_bytes(bom[:2] + b"x\n")  # not a whole mark: kept
+    assert _got(str(p)) == [bom[:2] + b"x"]
+    p.write_bytes(bom)  # a file of only the mark has no lines
+    assert _got(str(p)) == []

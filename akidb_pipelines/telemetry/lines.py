@@ -2,9 +2,9 @@
 
 Each path names exactly one regular file: it is opened by Python and never handed to DuckDB as a path, so a name
 holding ``*``, ``?`` or ``[`` is that file and nothing else. Only ``\\n`` ends a line, and one ``\\r`` right before it
-belongs to the line break (CRLF files); a lone ``\\r`` is an ordinary byte of its line. Lines that are not valid UTF-8,
-or longer than the record limit, are not lost: they become quarantine rows with their line number and their bytes
-(bad bytes backslash-escaped).
+belongs to the line break (CRLF files); a lone ``\\r`` is an ordinary byte of its line. A UTF-8 byte order mark at the
+start of a file is not part of its first line. Lines that are not valid UTF-8, or longer than the record limit, are
+not lost: they become quarantine rows with their line number and their bytes (bad bytes backslash-escaped).
 
 The split is vectorised: numpy finds the line breaks of a chunk of the file and builds an Arrow ``binary_view``
 array over the chunk's bytes (no copy per line), Arrow checks the UTF-8 of all lines at once, DuckDB copies them in.
@@ -27,6 +27,7 @@ from akidb_pipelines.telemetry.conventions import MAX_RECORD_BYTES, Reason
 
 CHUNK_BYTES = 1 << 30      # most files are one chunk: no carry-over copy (Arrow views address < 2 GiB per buffer)
 MAX_LINE_BYTES = 1 << 30   # a "line" longer than this means the file is not line-oriented
+BOM = b"\xef\xbb\xbf"       # a UTF-8 byte order mark, dropped at the start of a file
 _SCAN_BYTES = 1 << 22      # newlines are searched block by block through one reused mask (no 1-byte-per-byte array)
 
 
@@ -74,8 +75,17 @@ def read_bytes(p: str) -> bytes:
 
 
 def _chunks(p: str) -> Iterator[bytes]:
+    """The file's (decompressed) bytes in chunks, without a UTF-8 byte order mark at its start (RFC 8259 8.1 lets a
+    reader ignore it; editors on Windows write one, and it would make the first record unreadable)."""
     try:
         with (gzip.open(p, "rb") if is_gzip(p) else open(p, "rb")) as fh:
+            first = fh.read(CHUNK_BYTES)
+            while len(first) < len(BOM) and (more := fh.read(CHUNK_BYTES)):
+                first += more
+            if first.startswith(BOM):
+                first = first[len(BOM):]
+            if first:
+                yield first
             while chunk := fh.read(CHUNK_BYTES):
                 yield chunk
     except (OSError, EOFError, zlib.error) as e:  # a truncated or damaged gzip stream, an I/O error
