@@ -49,6 +49,8 @@ def parse_emf(con: duckdb.DuckDBPyConnection, lo_ms: int, hi_ms: int) -> int:
         con.execute(f"DROP TABLE IF EXISTS {t}")
     con.execute("DROP VIEW IF EXISTS emf_rows")
     # 1. One parse per line into a map of root members; everything else reads small member values from the map.
+    # The map holds each member as DuckDB re-serialised it (no leading blanks), so `_aws` is an object exactly when its
+    # text starts with '{': json_type() would parse 250 bytes a line again (0.5 s a million events).
     con.execute(
         f"""CREATE TEMP TABLE emf_p1 AS
         WITH p AS (
@@ -68,7 +70,7 @@ def parse_emf(con: duckdb.DuckDBPyConnection, lo_ms: int, hi_ms: int) -> int:
                 WHEN m IS NULL AND NOT json_valid(raw) THEN '{Reason.INVALID_JSON}'
                 WHEN m IS NULL THEN '{Reason.NOT_AN_OBJECT}'
                 WHEN aws_json IS NULL THEN '{Reason.MISSING_AWS}'
-                WHEN json_type(aws_json) <> 'OBJECT' THEN '{Reason.INVALID_AWS}'
+                WHEN NOT starts_with(aws_json, '{{') THEN '{Reason.INVALID_AWS}'
                 WHEN ts_ms IS NULL OR ts_type NOT IN ('BIGINT', 'UBIGINT') THEN '{Reason.INVALID_AWS}'
                 WHEN aws.CloudWatchMetrics IS NULL OR len(aws.CloudWatchMetrics) = 0 THEN '{Reason.INVALID_AWS}'
                 WHEN ts_ms < $lo_ms OR ts_ms >= $hi_ms THEN '{Reason.OUTSIDE_PARTITION}'
@@ -76,11 +78,11 @@ def parse_emf(con: duckdb.DuckDBPyConnection, lo_ms: int, hi_ms: int) -> int:
             CASE
                 WHEN m IS NULL THEN NULL
                 WHEN aws_json IS NULL THEN 'no _aws member'
-                WHEN json_type(aws_json) <> 'OBJECT' THEN '_aws is ' || json_type(aws_json)
+                WHEN NOT starts_with(aws_json, '{{') THEN '_aws is ' || json_type(aws_json)
                 WHEN ts_ms IS NULL OR ts_type NOT IN ('BIGINT', 'UBIGINT') THEN '_aws.Timestamp missing or not an integer'
                 WHEN aws.CloudWatchMetrics IS NULL OR len(aws.CloudWatchMetrics) = 0
                     THEN '_aws.CloudWatchMetrics missing, empty or malformed'
-                ELSE 'Timestamp ' || ts_ms
+                WHEN ts_ms < $lo_ms OR ts_ms >= $hi_ms THEN 'Timestamp ' || ts_ms
             END AS detail0,
             ts_ms,
             list_filter(dim_keys, (k, i) -> dim_vals[i] IS NULL) AS dim_missing,
