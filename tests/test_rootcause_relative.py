@@ -349,9 +349,12 @@ def test_a_later_incident_of_the_same_cause_continues_the_paged_one_and_does_not
 
 
 def test_a_page_sent_before_its_cause_was_known_is_updated_once_the_evidence_is_in(tmp_path):
-    """The first tick after a spot cascade's onset sees only the onset minute closed: the burn rate pages at once,
-    untyped. The next tick has the minutes that show the spot instances gone: the open PagerDuty alert is updated
-    with the cause (same dedup key), once; the game day credits the incident from the update's time."""
+    """The burn rate pages at the first tick after its onset minute closed; here the spot instances are seen gone
+    only from the next minute on (the fleet's count lags the burn), so that page goes out untyped, and so does the
+    second tick's (its two minutes do not both show the loss). The third tick has three minutes, two of them
+    showing the spot instances gone: the open PagerDuty alert is updated with the cause (same dedup key), once; the
+    game day credits the incident from the update's time. (When the first minute shows the loss, the first page
+    names the cause: test_rootcause_edge.py.)"""
     from akidb_pipelines.alerting.outbox import Outbox
     from akidb_pipelines.alerting.respond import Inputs, RespondConfig, respond
     from akidb_pipelines.alerting.routing import load_routing
@@ -361,7 +364,7 @@ def test_a_page_sent_before_its_cause_was_known_is_updated_once_the_evidence_is_
     from akidb_pipelines.forecast.config import load_forecast_config
 
     at = DAY + timedelta(hours=10, minutes=17)
-    lake = golden_lake(tmp_path, telemetry(seed=4, spot_lost=((at, 10, 3),)))
+    lake = golden_lake(tmp_path, telemetry(seed=4, spot_lost=((at + M, 10, 3),)))
     slo = alert("akidb-rest", at, 10, source="slo", rule="availability", severity="P0")
     inputs = Inputs([], load_forecast_config(), load_routing(), cause_types=TYPES, sources=())
     reads = FrozenReads(lake, TYPES, at, at + timedelta(hours=1), RespondConfig().lookback)
@@ -374,12 +377,12 @@ def test_a_page_sent_before_its_cause_was_known_is_updated_once_the_evidence_is_
         (row,) = respond(lake, now, inputs, box, SMAP, extra_alerts=[slo], reads=reads).incidents
         box.deliver(lambda ev: ev.dedup_key)
         causes.append(row["cause"])
-    assert causes == ["unclassified", SPOT, SPOT]
+    assert causes == ["unclassified", "unclassified", SPOT]
     keys = [r["idempotency_key"] for r in box.rows()]
     assert keys == [f"{row['id']}:trigger", f"{row['id']}:update:{SPOT}@akidb-rest"]
     pages = [p for _, p in sent_pages(box.rows())]
     assert [(p.incident, p.cause) for p in pages] == [(row["id"], "unclassified"), (row["id"], SPOT)]
-    spot = Injected("spot", "spot_interruption_cascade", at, at + timedelta(minutes=10), ("akidb-rest",))
+    spot = Injected("spot", "spot_interruption_cascade", at + M, at + timedelta(minutes=11), ("akidb-rest",))
     r = scenario_result("s", "incident", 3 / 7, [spot], None, pages)
     assert r.matched == {"spot": 140.0} and r.false_pages == 0 and len(r.pages) == 1
 

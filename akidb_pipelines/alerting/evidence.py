@@ -13,6 +13,11 @@ stated direction, both by a minimal relative change (``by``) and by :data:`Z` ti
 * **level around the onset**: the largest (for a rise) or smallest (for a drop) median of :data:`SUSTAIN`
   consecutive minutes of the window, so a one-minute flicker is not a change while a fault of a few minutes is.
 
+While a window is still open (a live tick knows the minutes before its ``until`` only) and fewer than
+:data:`SUSTAIN` minutes after the onset have closed, :func:`check_edge` asks whether every one of those minutes
+shows the change: the first closed minute of a fault can name it, where waiting for a third minute costs every page of an anomaly-only
+fault a minute (``rootcause.classify`` takes such evidence only when no type before it in the file is partly seen).
+
 Several conditions of one type must hold in the same :data:`SUSTAIN` minutes. The rules this replaces (a fixed ratio
 to the hour before) could not type an over-provisioning at night, where the capacity ratio is already near 3, and
 took the autoscaler's scale-in on a traffic dip for a spot interruption. The constants are few and each has a reason
@@ -175,6 +180,53 @@ def check(conditions: list[Condition] | Condition, frame: Mapping[tuple[str, str
     return "; ".join(_describe(c, b, lv) for c, b, lv in zip(conds, bases, best, strict=True))
 
 
+def _open_edge(conds: list[Condition], frame: Mapping[tuple[str, str, str], Series], onset: datetime,
+               until: datetime | None) -> tuple[list[Baseline], list[float], int] | None:
+    """(baselines, levels, minutes) of the minutes from the onset to the open end of its window, when the window
+    is still open at ``until`` and fewer than :data:`SUSTAIN` of its minutes from the onset have data."""
+    onset = _minute(onset)
+    if until is None or until > onset + AFTER or not conds:
+        return None
+    bases, windows = [], []
+    for c in conds:
+        series = frame.get(c.key, {})
+        base = _baseline(frame, c.key, series, onset)
+        if base is None:
+            return None
+        bases.append(base)
+        windows.append(_window(series, onset))
+    after = sorted(t for t in set.intersection(*(set(w) for w in windows)) if t >= onset)
+    if not 0 < len(after) < SUSTAIN:
+        return None
+    # every minute so far must show the change: the least of them for a rise, the most for a drop
+    levels = [(min if c.change == "rise" else max)(w[t] for t in after) for c, w in zip(conds, windows, strict=True)]
+    return bases, levels, len(after)
+
+
+def check_edge(conditions: list[Condition] | Condition, frame: Mapping[tuple[str, str, str], Series],
+               onset: datetime, until: datetime | None) -> str | None:
+    """Why ``conditions`` hold together on the minutes from ``onset`` to the open end of its window (the module
+    docstring), or None when they do not, or the window is closed or already holds :data:`SUSTAIN` such minutes
+    (then :func:`check` decides)."""
+    conds = [conditions] if isinstance(conditions, Condition) else list(conditions)
+    got = _open_edge(conds, frame, onset, until)
+    if got is None:
+        return None
+    bases, levels, n = got
+    if not all(_holds(c, b, lv) for c, b, lv in zip(conds, bases, levels, strict=True)):
+        return None
+    return "; ".join(_describe(c, b, lv) for c, b, lv in zip(conds, bases, levels, strict=True)) + (
+        f" (the first {n} minute{'s' if n > 1 else ''} since the onset, as far as the tick knows)")
+
+
+def seen_in_part(conditions: list[Condition], frame: Mapping[tuple[str, str, str], Series], onset: datetime,
+                 until: datetime | None) -> bool:
+    """Whether any one of ``conditions`` holds around ``onset`` (in :data:`SUSTAIN` minutes or at the open edge):
+    the fault may be of this type and its other signals not have moved yet."""
+    return any(check(c, frame, onset) is not None or check_edge(c, frame, onset, until) is not None
+               for c in conditions)
+
+
 def _describe(c: Condition, b: Baseline, level: float) -> str:
     delta = abs(level - b.expected)
     z = "inf" if b.spread == 0 else f"{delta / b.spread:.1f}"
@@ -250,6 +302,7 @@ class EvidenceFrame(Mapping):
 
     def __init__(self, lake: Lake, conditions: list[Condition], until: datetime | None = None) -> None:
         self._lake, self._conditions, self._until = lake, list(conditions), until
+        self.until = until          # the end of what the tick knows (``check_edge``)
         self._data: dict[tuple[str, str, str], dict[datetime, float]] = {c.key: {} for c in self._conditions}
         self._done: set[datetime] = set()
 

@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from akidb_pipelines.alerting.correlate import ROOT_LEAD, Alert, Incident, ServiceMap, build_incident
-from akidb_pipelines.alerting.evidence import AGGREGATES, CHANGES, Condition, EvidenceFrame, check
+from akidb_pipelines.alerting.evidence import (
+    AGGREGATES, CHANGES, Condition, EvidenceFrame, check, check_edge, seen_in_part)
 from akidb_pipelines.alerting.golden_columns import metric_expr
 from akidb_pipelines.config import config_file, shipped_config
 from akidb_pipelines.config.loader import ConfigError, Fields, expect_list, load_yaml
@@ -140,19 +141,32 @@ def _onset(t: CauseType, alerts: list[Alert]) -> datetime | None:
     return min(mine) if mine else None
 
 
-def _evidence(t: CauseType, alerts: list[Alert], frame: Frame) -> str | None:
-    """The evidence text when ``t``'s conditions hold around the onset of the first alert it claims."""
+def _evidence(t: CauseType, alerts: list[Alert], frame: Frame, edge: str = "") -> str | bool | None:
+    """The evidence text when ``t``'s conditions hold around the onset of the first alert it claims; with
+    ``edge="check"`` on the first minutes at the open end of the window (``evidence.check_edge``), with
+    ``edge="part"`` whether any one of them holds (``evidence.seen_in_part``)."""
     onset = _onset(t, alerts)
     if onset is None:
         return None
     if isinstance(frame, EvidenceFrame):
         frame.around(onset)
+    until = getattr(frame, "until", None)
+    if edge == "check":
+        return check_edge(list(t.evidence), frame, onset, until)
+    if edge == "part":
+        return seen_in_part(list(t.evidence), frame, onset, until)
     return check(list(t.evidence), frame, onset)
 
 
 def classify(inc: Incident, types: list[CauseType], frame: Frame) -> tuple[str, str]:
-    """(type, why) of the first type whose conditions hold, else (``unclassified``, '')."""
+    """(type, why) of the first type whose conditions hold, else (``unclassified``, '').
+
+    While the onset's window is still open, a type whose conditions hold on the first closed minutes after the
+    onset only (``evidence.check_edge``) is named unless a type before it that speaks about the incident is partly
+    seen (one of its conditions holds): a spot cascade whose instance count has fallen but whose capacity per
+    request has not yet is not named by a later type in the meantime."""
     components = {a.component for a in inc.alerts}
+    unseen: list[CauseType] = []   # types before this one that speak about the incident and do not hold
     for t in types:
         if t.components and not components & set(t.components):
             continue
@@ -162,6 +176,10 @@ def classify(inc: Incident, types: list[CauseType], frame: Frame) -> tuple[str, 
             found = _evidence(t, inc.alerts, frame)
             if found is not None:
                 return t.type, found
+            early = _evidence(t, inc.alerts, frame, edge="check")
+            if early is not None and not any(_evidence(u, inc.alerts, frame, edge="part") for u in unseen):
+                return t.type, early
+            unseen.append(t)
             continue
         return t.type, ("matching alerts" if t.alerts else
                         f"alerts on {', '.join(sorted(components & set(t.components)))}")

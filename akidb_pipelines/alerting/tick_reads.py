@@ -57,7 +57,8 @@ class LakeReads:
         return anomaly_spans(self.lake, alerts, start, end)
 
     def evidence(self, types: list[CauseType], now: datetime) -> Frame:
-        return evidence_frame(self.lake, types, now)
+        # the closed minutes only, as a replay's tick sees them: a minute still being collected is no level
+        return evidence_frame(self.lake, types, closed(now).astimezone(timezone.utc))
 
 
 def _keyed(rows: list[tuple], minute: int) -> dict[str, tuple[list[datetime], list[tuple]]]:
@@ -106,6 +107,7 @@ class _FrozenFrame(Mapping):
     def __init__(self, data: dict[tuple[str, str, str], dict[datetime, float]], until: datetime,
                  baselines: dict) -> None:
         self._data, self._until, self.baselines = data, until, baselines
+        self.until = until          # the end of what the tick knows (``evidence.check_edge``)
 
     def __getitem__(self, key: tuple[str, str, str]) -> Mapping[datetime, float]:
         return _Before(self._data[key], self._until)
