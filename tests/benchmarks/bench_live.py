@@ -11,7 +11,8 @@ its cycle time, so for each incident the live run's detected minute + 1 min + th
 
 The result goes to ``$AKIDB_HOME/bench/live.json``.
 
-    python -m tests.benchmarks.bench_live [--per-type 5] [--minutes 4]     (~4.5 min a session; 15 sessions here)
+    python -m tests.benchmarks.bench_live [--per-type 5] [--minutes 4] [--types spot,storm,lstm]
+                                                                           (~4.5 min a session; 15 sessions here)
     python -m tests.benchmarks.bench_live --summarize                      (the reports already written, again)
 """
 
@@ -105,7 +106,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--minutes", type=float, default=4.0, help="each session's live minutes (default 4)")
     ap.add_argument("--days", type=float, default=7.0)
     ap.add_argument("--summarize", action="store_true", help="only summarize the session reports already written")
+    ap.add_argument("--types", default=",".join(TYPES), help=f"comma-separated, of {', '.join(TYPES)} (default all)")
     args = ap.parse_args(argv)
+    kinds = [k for k in args.types.split(",") if k]
+    if not kinds or set(kinds) - set(TYPES):
+        ap.error(f"--types: choose from {', '.join(TYPES)}")
     home = Path(os.environ.get("AKIDB_HOME", ".akidb")).resolve()
     base = home / "bench" / "live"
     out = home / "bench" / "live.json"
@@ -122,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         boot = bootstrap(template, args.days, 42, True, lambda m: print(m, flush=True))
         print(f"bootstrap once: {boot.seconds:.0f}s", flush=True)
         for i in range(args.per_type):
-            for kind in TYPES:
+            for kind in kinds:
                 run_home = base / f"{kind}-{i}"
                 # the catalog's views name the template's files: each session builds its own
                 shutil.copytree(template, run_home, ignore=shutil.ignore_patterns("akidb.duckdb*", "gen"))
