@@ -348,7 +348,7 @@ def test_minute_by_minute_micro_batches_give_the_rows_of_the_batch_pass(days_lak
     golden, burn = "models/marts/golden_signals_1m", "models/marts/slo_burn_rates_1m"
     def con(table: str) -> pd.DataFrame:
         with duckdb.connect() as c:
-            return c.execute(f"SELECT * FROM read_parquet('{lake.glob(table)}', union_by_name = true)").df()
+            return c.execute("SELECT * FROM read_parquet(?, union_by_name = true)", [lake.glob(table)]).df()
 
     ref_golden, ref_burn = con(golden), con(burn)
     ref_scores, _ = score_window(lake, cfg, det, hour, hour + timedelta(minutes=20))

@@ -32,7 +32,7 @@ def _counts(tmp_path: Path) -> dict[str, int]:
     lake = Lake(tmp_path / "lake")
     out = {}
     for t in ("raw/xray_spans", "raw/emf_metrics", "raw/prometheus_samples"):
-        out[t] = duckdb.sql(f"SELECT count(*) FROM read_parquet('{lake.glob(t)}')").fetchone()[0]
+        out[t] = duckdb.execute("SELECT count(*) FROM read_parquet(?)", [lake.glob(t)]).fetchone()[0]
     return out
 
 
@@ -74,9 +74,9 @@ def test_one_hour_partition_ingests_only_that_hour(tmp_path, short_dataset):
                          partition_key="2026-11-02-01:00", instance=dg.DagsterInstance.ephemeral())
     assert res.success
     lake = Lake(tmp_path / "lake")
-    hours = duckdb.sql(
-        f"SELECT DISTINCT hour FROM read_parquet('{lake.glob('raw/emf_metrics')}', hive_partitioning=true, hive_types={{'hour': INTEGER}})"
-    ).fetchall()
+    hours = duckdb.execute(
+        "SELECT DISTINCT hour FROM read_parquet(?, hive_partitioning=true, hive_types={'hour': INTEGER})",
+        [lake.glob("raw/emf_metrics")]).fetchall()
     assert hours == [(1,)]
 
 

@@ -190,8 +190,8 @@ def test_golden_signals_page_draws_every_tier_and_edge_location(dash_lake):
     assert len(svgs) == 4 and all(int(s["data-points"]) > 1000 for s in svgs)
     # one line per tier in each overview chart, drawn from the model's minutes (2.5 days in 2-minute buckets)
     con = duckdb.connect()
-    tiers = {r[0] for r in con.execute(f"SELECT DISTINCT tier FROM read_parquet('{lake.glob('models/marts/golden_signals_1m')}')"
-                                        " WHERE edge_location = 'all'").fetchall()}
+    tiers = {r[0] for r in con.execute("SELECT DISTINCT tier FROM read_parquet(?) WHERE edge_location = 'all'",
+                                        [lake.glob("models/marts/golden_signals_1m")]).fetchall()}
     traffic = [p for p in dom.find("path", class_="series") if p.get("data-series") in tiers]
     assert {p["data-series"] for p in traffic} == tiers
     minutes = (pd.Timestamp(DAYS_START + timedelta(days=2.5)) - pd.Timestamp(DAYS_START)).total_seconds() / 60
@@ -214,8 +214,8 @@ def test_slo_page_draws_budgets_burn_rates_thresholds_and_alert_spans(dash_lake)
     slos, table = load_specs()
     con = duckdb.connect()
     # one panel per SLO instance: each SLO, and each edge location of the per-location edge latency SLO
-    keys = [r[0] for r in con.execute(
-        f"SELECT DISTINCT slo FROM read_parquet('{lake.glob('models/marts/slo_burn_rates_1m')}')").fetchall()]
+    burn_files = [lake.glob("models/marts/slo_burn_rates_1m")]
+    keys = [r[0] for r in con.execute("SELECT DISTINCT slo FROM read_parquet(?)", burn_files).fetchall()]
     assert len(keys) == len(slos) - 1 + 12
     drawn = dom.find("div", class_="chart", data_drawn="true")
     assert len(drawn) == 3 * len(keys)
@@ -223,8 +223,8 @@ def test_slo_page_draws_budgets_burn_rates_thresholds_and_alert_spans(dash_lake)
     labels = [a for t, a in dom.els if t == "line" and "threshold" in a.get("class", "")]
     assert len(labels) >= len(keys) * len(table.tiers)
     # the latency SLO fired (the spot cascade): its minutes in an alert state are shaded on its charts
-    fired = con.execute(f"SELECT count(*) FROM read_parquet('{lake.glob('models/marts/slo_burn_rates_1m')}') "
-                        "WHERE slo = 'latency' AND alert_state IN ('fast', 'medium', 'slow')").fetchone()[0]
+    fired = con.execute("SELECT count(*) FROM read_parquet(?) "
+                        "WHERE slo = 'latency' AND alert_state IN ('fast', 'medium', 'slow')", burn_files).fetchone()[0]
     assert fired > 0 and len(dom.find("rect", class_="span")) >= 3
     windows = {f"{w} window" for w in ("5m", "30m", "1h", "6h", "3d")}
     burn = [p for p in dom.find("path", class_="series") if p.get("data-series") in windows]
@@ -232,8 +232,8 @@ def test_slo_page_draws_budgets_burn_rates_thresholds_and_alert_spans(dash_lake)
     # the state cards show the newest minute as a whole (not the newest non-NULL severity)
     html = render("slo", lake).html
     for slo, state, sev in con.execute(
-            f"SELECT slo, alert_state, severity FROM read_parquet('{lake.glob('models/marts/slo_burn_rates_1m')}') "
-            "QUALIFY row_number() OVER (PARTITION BY slo ORDER BY minute DESC) = 1").fetchall():
+            "SELECT slo, alert_state, severity FROM read_parquet(?) "
+            "QUALIFY row_number() OVER (PARTITION BY slo ORDER BY minute DESC) = 1", burn_files).fetchall():
         assert f'<div class="value">{state}</div><div class="sub">{sev or "no alert"} at ' in html, slo
 
 
@@ -241,9 +241,9 @@ def test_anomaly_page_draws_bands_and_the_flagged_points(dash_lake):
     lake = dash_lake
     dom = _open(lake, "anomaly", height=1500)
     con = duckdb.connect()
-    scored = con.execute(f"SELECT count(DISTINCT series) FROM read_parquet('{lake.glob('forecast/anomaly_scores')}')"
-                         ).fetchone()[0]
-    flagged = con.execute(f"SELECT count(*) FROM read_parquet('{lake.glob('forecast/anomalies')}')").fetchone()[0] \
+    scored = con.execute("SELECT count(DISTINCT series) FROM read_parquet(?)",
+                         [lake.glob("forecast/anomaly_scores")]).fetchone()[0]
+    flagged = con.execute("SELECT count(*) FROM read_parquet(?)", [lake.glob("forecast/anomalies")]).fetchone()[0] \
         if lake.has_data("forecast/anomalies") else 0
     assert scored >= 2
     assert len(dom.find("div", class_="chart", data_drawn="true")) == scored

@@ -47,7 +47,8 @@ def emf(short_dataset, tmp_path_factory):
     ingest_files("emf", [str(p) for p in short_dataset.files["emf"]], lake)
     con = duckdb.connect()
     con.execute("SET TimeZone='UTC'")
-    con.execute(f"CREATE VIEW emf AS SELECT * FROM read_parquet('{lake.glob('raw/emf_metrics')}')")
+    con.execute("SET VARIABLE akidb_emf = ?", [lake.glob("raw/emf_metrics")])
+    con.execute("CREATE VIEW emf AS SELECT * FROM read_parquet(getvariable('akidb_emf'))")
     return con
 
 

@@ -79,7 +79,7 @@ def count(lake: Lake, table: str, where: str = "true") -> int:
         return 0
     con = duckdb.connect()
     try:
-        return con.execute(f"SELECT count(*) FROM read_parquet('{lake.glob(table)}') WHERE {where}").fetchone()[0]
+        return con.execute(f"SELECT count(*) FROM read_parquet(?) WHERE {where}", [lake.glob(table)]).fetchone()[0]
     finally:
         con.close()
 
@@ -213,7 +213,7 @@ def test_an_outside_partition_emf_record_is_quarantined_with_its_time_and_raw(tm
     ingest_files("emf", [f], lake, batch="landing", partition_of={f: K0})
     con = duckdb.connect()
     con.execute("SET TimeZone='UTC'")
-    rows = con.execute(f"SELECT reason, detail, raw, record_ts FROM read_parquet('{lake.glob(EMF_Q)}')").fetchall()
+    rows = con.execute("SELECT reason, detail, raw, record_ts FROM read_parquet(?)", [lake.glob(EMF_Q)]).fetchall()
     assert rows == [(Reason.OUTSIDE_PARTITION,
                      "time 2026-11-02T02:00:00Z outside partition 2026-11-02T00 (tolerance 300s)", late,
                      T0 + timedelta(hours=2))]

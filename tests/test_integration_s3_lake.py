@@ -98,8 +98,9 @@ def test_main_job_materializes_hourly_partitions_into_an_s3_lake(aws_env: str, t
     lake = Lake(root, s3_endpoint=aws_env)
     con = lake.connect()
 
-    def read(table: str) -> str:
-        return f"read_parquet('{lake.glob(f'models/marts/{table}')}', hive_partitioning = true, union_by_name = true)"
+    def read(table: str) -> str:  # the files as a bound variable, never as SQL text
+        con.execute(f"SET VARIABLE akidb_{table} = ?", [lake.glob(f"models/marts/{table}")])
+        return f"read_parquet(getvariable('akidb_{table}'), hive_partitioning = true, union_by_name = true)"
 
     # Every minute of the hours, per tier and per SLO, each once. A Prometheus counter needs a previous sample for
     # an increase, and the telemetry starts at 00:00: the tiers whose traffic comes only from the counters (ALB,
@@ -134,7 +135,7 @@ def test_main_job_materializes_hourly_partitions_into_an_s3_lake(aws_env: str, t
     assert states and None not in states
 
     # The raw rows came from the landing zone: as many Prometheus samples as the generator wrote.
-    n_prom = con.execute(f"SELECT count(*) FROM read_parquet('{lake.glob('raw/prometheus_samples')}')").fetchone()[0]
+    n_prom = con.execute("SELECT count(*) FROM read_parquet(?)", [lake.glob("raw/prometheus_samples")]).fetchone()[0]
     assert n_prom == gen.records["prom"]
 
     # Nothing went to a local lake: no lake folder, no Parquet anywhere under AKIDB_HOME or the working tree's

@@ -321,7 +321,8 @@ def test_xray_and_otlp_of_the_same_traces_give_the_same_span_rows(both):
     con = duckdb.connect()
     con.execute("SET TimeZone='UTC'")
     for k, lake in lakes.items():
-        con.execute(f"CREATE VIEW {k} AS SELECT * FROM read_parquet('{lake.glob(SPANS)}')")
+        con.execute(f"SET VARIABLE akidb_{k} = ?", [lake.glob(SPANS)])  # k: 'xray' or 'otlp', ours
+        con.execute(f"CREATE VIEW {k} AS SELECT * FROM read_parquet(getvariable('akidb_{k}'))")
     n = con.execute("SELECT count(*) FROM xray").fetchone()[0]
     assert n == con.execute("SELECT count(*) FROM otlp").fetchone()[0] == data.records["otlp"] > 15000
     assert con.execute(f"SELECT count(*) FROM (SELECT {SAME} FROM xray EXCEPT ALL SELECT {SAME} FROM otlp)").fetchone() == (0,)
@@ -344,8 +345,8 @@ def test_golden_signals_from_xray_and_from_otlp_agree(both):
     for k, lake in lakes.items():
         con = duckdb.connect()
         con.execute("SET TimeZone='UTC'")
-        rel = con.execute(f"SELECT * FROM read_parquet('{lake.glob('models/marts/golden_signals_1m')}') "
-                          "ORDER BY minute, tier, edge_location")
+        rel = con.execute("SELECT * FROM read_parquet(?) ORDER BY minute, tier, edge_location",
+                          [lake.glob("models/marts/golden_signals_1m")])
         cols = [d[0] for d in rel.description]
         gs[k] = [dict(zip(cols, r)) for r in rel.fetchall()]
     assert len(gs["xray"]) == len(gs["otlp"]) > 500

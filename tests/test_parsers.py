@@ -61,7 +61,8 @@ def query(lake: Lake, table: str, sql: str) -> list[tuple]:
     con = duckdb.connect()
     try:
         con.execute("SET TimeZone='UTC'")
-        con.execute(f"CREATE VIEW t AS SELECT * FROM read_parquet('{lake.glob(table)}')")
+        con.execute("SET VARIABLE akidb_t = ?", [lake.glob(table)])
+        con.execute("CREATE VIEW t AS SELECT * FROM read_parquet(getvariable('akidb_t'))")
         return con.execute(sql).fetchall()
     finally:
         con.close()

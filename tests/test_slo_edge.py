@@ -343,9 +343,9 @@ def test_on_generated_days_the_storm_pages_each_stormed_location_and_no_other_ed
     con.execute("SET TimeZone='UTC'")
     onset = DAYS_START + timedelta(days=2, hours=7)
     burn = lake.glob("models/marts/slo_burn_rates_1m")
-    rows = con.execute(f"""SELECT slo, alert_state, min(minute) FROM read_parquet('{burn}')
-                           WHERE minute >= ? AND slo LIKE 'edge%' AND alert_state IN ('fast', 'medium', 'slow')
-                           GROUP BY ALL ORDER BY ALL""", [DAYS_START]).fetchall()
+    rows = con.execute("""SELECT slo, alert_state, min(minute) FROM read_parquet(?)
+                          WHERE minute >= ? AND slo LIKE 'edge%' AND alert_state IN ('fast', 'medium', 'slow')
+                          GROUP BY ALL ORDER BY ALL""", [burn, DAYS_START]).fetchall()
     first = {(slo, state): t for slo, state, t in rows}
     n = fast_minutes_needed(PER_LOCATION.target)
     stormed = {key(x) for x in ("NRT57", "SIN52", "SYD62")}

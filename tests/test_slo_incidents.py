@@ -16,7 +16,8 @@ def burn(days_lake):
     lake, _ = days_lake
     con = duckdb.connect()
     con.execute("SET TimeZone='UTC'")
-    con.execute(f"CREATE VIEW b AS SELECT * FROM read_parquet('{lake.glob('models/marts/slo_burn_rates_1m')}')")
+    con.execute("SET VARIABLE akidb_b = ?", [lake.glob("models/marts/slo_burn_rates_1m")])
+    con.execute("CREATE VIEW b AS SELECT * FROM read_parquet(getvariable('akidb_b'))")
     return con
 
 

@@ -76,7 +76,9 @@ def modelled(short_dataset, tmp_path_factory):
     con = duckdb.connect()
     con.execute("SET TimeZone='UTC'")
     lake = Lake(tmp / "lake")
-    con.execute(f"CREATE VIEW gs AS SELECT * FROM read_parquet('{lake.glob('models/marts/golden_signals_1m')}')")
+    for t in ('models/marts/golden_signals_1m', 'models/marts/sli_events_1m', 'models/marts/slo_budget_events', 'models/marts/slo_burn_rates_1m', 'models/staging/stg_emf_metrics', 'raw/prometheus_samples'):  # the files as bound variables, never as SQL text
+        con.execute(f"SET VARIABLE akidb_{t.split('/')[-1]} = ?", [lake.glob(t)])
+    con.execute("CREATE VIEW gs AS SELECT * FROM read_parquet(getvariable('akidb_golden_signals_1m'))")
     return res, con, lake, tmp
 
 
@@ -124,7 +126,7 @@ def test_edge_percentiles_take_the_lower_rank_so_one_slow_sample_of_a_quiet_minu
     import numpy as np
     _, con, lake, _ = modelled
     samples = con.execute(f"""SELECT minute, edge_location, list(value) FROM
-                               read_parquet('{lake.glob('models/staging/stg_emf_metrics')}')
+                               read_parquet(getvariable('akidb_stg_emf_metrics'))
                                WHERE metric_name = 'InferenceLatency' AND namespace = 'AkiDB/Edge'
                                GROUP BY ALL""").fetchall()
     got = {(m, e): (p50, p95, p99) for m, e, p50, p95, p99 in con.execute(
@@ -194,11 +196,11 @@ def test_slo_burn_rates_equal_the_reference_maths_minute_by_minute(modelled):
     from assets.sql_models import slos, windows
 
     _, con, lake, _ = modelled
-    events = con.execute(f"SELECT slo, minute, good, total FROM read_parquet('{lake.glob('models/marts/sli_events_1m')}')"
+    events = con.execute(f"SELECT slo, minute, good, total FROM read_parquet(getvariable('akidb_sli_events_1m'))"
                          ).fetchall()
     sql = {(r[0], r[1]): r for r in con.execute(
         f"SELECT slo, minute, burn_5m, burn_30m, burn_1h, burn_6h, burn_3d, budget_remaining, alert_state "
-        f"FROM read_parquet('{lake.glob('models/marts/slo_burn_rates_1m')}')").fetchall()}
+        f"FROM read_parquet(getvariable('akidb_slo_burn_rates_1m'))").fetchall()}
     checked = 0
     by_name = {s.name: s for s in slos}
     keys = sorted({e[0] for e in events})  # an SLO, or one edge location of a grouped SLO (<name>.<location>)
@@ -231,7 +233,7 @@ def test_slo_burn_rates_equal_the_reference_maths_minute_by_minute(modelled):
 def test_the_spot_cascade_raises_the_error_rate_slo_from_ok_to_a_page(modelled):
     _, con, lake, _ = modelled
     states = dict(con.execute(
-        f"SELECT minute, alert_state FROM read_parquet('{lake.glob('models/marts/slo_burn_rates_1m')}') "
+        f"SELECT minute, alert_state FROM read_parquet(getvariable('akidb_slo_burn_rates_1m')) "
         f"WHERE slo = 'error-rate' AND minute BETWEEN ? AND ?",
         [SHORT_START + timedelta(minutes=10), SHORT_START + timedelta(minutes=27)]).fetchall())
     before = [states[SHORT_START + timedelta(minutes=i)] for i in range(10, 20)]
@@ -245,14 +247,14 @@ def test_budget_policy_events_are_the_level_crossings_of_the_remaining_budget(mo
 
     _, con, lake, _ = modelled
     levels = [lv.remaining for lv in load_policy()]
-    rows = con.execute(f"SELECT slo, minute, budget_remaining FROM read_parquet('{lake.glob('models/marts/slo_burn_rates_1m')}')"
+    rows = con.execute(f"SELECT slo, minute, budget_remaining FROM read_parquet(getvariable('akidb_slo_burn_rates_1m'))"
                        " ORDER BY slo, minute").fetchall()
     expected, previous = set(), {}
     for slo, minute, remaining in rows:
         for lv in policy_crossings(previous.get(slo), remaining, levels):
             expected.add((slo, minute, lv))
         previous[slo] = remaining
-    got = set(con.execute(f"SELECT slo, minute, level FROM read_parquet('{lake.glob('models/marts/slo_budget_events')}')"
+    got = set(con.execute(f"SELECT slo, minute, level FROM read_parquet(getvariable('akidb_slo_budget_events'))"
                           ).fetchall())
     assert got == expected and got
 
@@ -275,11 +277,11 @@ def test_prometheus_rules_fire_the_same_tiers_as_the_sql_models(modelled, tmp_pa
     (tmp_path / "rules.yml").write_text(render_rules(occ, windows))
     series = con.execute(
         f"""SELECT service, labels['status'], list(value ORDER BY ts), min(ts)
-            FROM read_parquet('{lake.glob('raw/prometheus_samples')}')
+            FROM read_parquet(getvariable('akidb_prometheus_samples'))
             WHERE metric = 'akidb_requests_total' AND service IN ('cloudfront', 'akidb-rest') GROUP BY 1, 2""").fetchall()
     assert all(start == SHORT_START and len(v) == 180 for *_, v, start in series)
     states = {(r[0], r[1]): r[2] for r in con.execute(
-        f"SELECT slo, minute, alert_state FROM read_parquet('{lake.glob('models/marts/slo_burn_rates_1m')}')").fetchall()}
+        f"SELECT slo, minute, alert_state FROM read_parquet(getvariable('akidb_slo_burn_rates_1m'))").fetchall()}
     rules = {(a["labels"]["slo"], a["labels"].get("tier")): a for a in rule_groups(occ, windows)["groups"][1]["rules"]}
     tests, fired = [], 0
     for m in range(5, 178, 3):
