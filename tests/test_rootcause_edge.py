@@ -137,3 +137,15 @@ def test_a_spot_cascade_pages_with_its_cause_at_the_first_tick_and_the_game_day_
     spot = Injected("spot", "spot_interruption_cascade", at, at + timedelta(minutes=10), ("akidb-rest",))
     r = scenario_result("s", "incident", 3 / 7, [spot], None, pages)
     assert r.matched == {"spot": 80.0} and r.false_pages == 0
+
+
+def test_a_spot_fleet_flicker_before_the_onset_does_not_hold_back_a_later_type():
+    """Found live: the spot fleet went 5 -> 4 -> 5 at 09:03-09:05 (the autoscaler), an over-provisioning began at
+    09:08; the flicker lies in the window's five minutes before the onset and is no sign of a spot cascade."""
+    onset = DAY + timedelta(hours=15)
+    tel = telemetry(seed=2, over=((onset, 90, 2.0),))
+    i = int((onset - START) / M)
+    spot = tel["akidb-rest"]["instances_spot"] = tel["akidb-rest"]["instances_spot"].copy()
+    spot[i - 5:i - 3] = np.floor(spot[i - 5:i - 3] * 0.7)
+    alerts = [alert("akidb-rest", onset, 60, rule="akidb-rest.load_forecast_ratio")]
+    assert cause_at(tel, alerts, onset + M)[0] == LSTM

@@ -221,10 +221,11 @@ def check_edge(conditions: list[Condition] | Condition, frame: Mapping[tuple[str
 
 def seen_in_part(conditions: list[Condition], frame: Mapping[tuple[str, str, str], Series], onset: datetime,
                  until: datetime | None) -> bool:
-    """Whether any one of ``conditions`` holds around ``onset`` (in :data:`SUSTAIN` minutes or at the open edge):
-    the fault may be of this type and its other signals not have moved yet."""
-    return any(check(c, frame, onset) is not None or check_edge(c, frame, onset, until) is not None
-               for c in conditions)
+    """Whether any one of ``conditions`` holds on the minutes since ``onset`` at the open edge: the fault may be of
+    this type and its other signals not have moved yet. Only since the onset: the window also holds the five minutes
+    before it, where a one-instance flicker of the spot fleet (5 -> 4 at 09:03, a fault at 09:08) is no sign of
+    this fault."""
+    return any(check_edge(c, frame, onset, until) is not None for c in conditions)
 
 
 def _describe(c: Condition, b: Baseline, level: float) -> str:

@@ -144,7 +144,7 @@ def _onset(t: CauseType, alerts: list[Alert]) -> datetime | None:
 def _evidence(t: CauseType, alerts: list[Alert], frame: Frame, edge: str = "") -> str | bool | None:
     """The evidence text when ``t``'s conditions hold around the onset of the first alert it claims; with
     ``edge="check"`` on the first minutes at the open end of the window (``evidence.check_edge``), with
-    ``edge="part"`` whether any one of them holds (``evidence.seen_in_part``)."""
+    ``edge="part"`` whether any one of them holds since the onset (``evidence.seen_in_part``)."""
     onset = _onset(t, alerts)
     if onset is None:
         return None
