@@ -10,8 +10,8 @@ import subprocess
 import sys
 
 MTTD_GOAL_S = 120
-# The cause's evidence compares a median of 3 consecutive minutes with the same time on earlier days: it can name
-# the cause once two minutes of the incident have closed, one minute after the first page (docs/live.md).
+# The cause is usually named on the first page (the open-edge evidence, docs/root-causes.md); when the first closed
+# minute does not show it, the three-minute evidence names it a minute later (docs/live.md): the bound allows that.
 CAUSE_GOAL_S = MTTD_GOAL_S + 60
 
 
