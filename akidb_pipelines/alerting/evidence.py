@@ -148,14 +148,9 @@ def _window(series: Series, onset: datetime) -> dict[datetime, float]:
     return out
 
 
-def check(conditions: list[Condition] | Condition, frame: Mapping[tuple[str, str, str], Series],
-          onset: datetime) -> str | None:
-    """Why ``conditions`` hold together around ``onset`` (the evidence, in words), or None when they do not (or
-    cannot be told). Together: in the same :data:`SUSTAIN` minutes of the window, so two signals that each moved
-    at a different moment (a one-instance flicker before a traffic surge) are not read as one fault."""
-    conds = [conditions] if isinstance(conditions, Condition) else list(conditions)
-    if not conds:
-        return None
+def _bases_and_windows(conds: list[Condition], frame: Mapping[tuple[str, str, str], Series], onset: datetime
+                       ) -> tuple[list[Baseline], list[dict[datetime, float]]] | None:
+    """Each condition's baseline and its signal's window around ``onset``; None when a baseline cannot be told."""
     bases, windows = [], []
     for c in conds:
         series = frame.get(c.key, {})
@@ -164,6 +159,19 @@ def check(conditions: list[Condition] | Condition, frame: Mapping[tuple[str, str
             return None
         bases.append(base)
         windows.append(_window(series, onset))
+    return bases, windows
+
+
+def check(conditions: list[Condition] | Condition, frame: Mapping[tuple[str, str, str], Series],
+          onset: datetime) -> str | None:
+    """Why ``conditions`` hold together around ``onset`` (the evidence, in words), or None when they do not (or
+    cannot be told). Together: in the same :data:`SUSTAIN` minutes of the window, so two signals that each moved
+    at a different moment (a one-instance flicker before a traffic surge) are not read as one fault."""
+    conds = [conditions] if isinstance(conditions, Condition) else list(conditions)
+    got = _bases_and_windows(conds, frame, onset) if conds else None
+    if got is None:
+        return None
+    bases, windows = got
     minutes = sorted(set.intersection(*(set(w) for w in windows)))
     if len(minutes) < SUSTAIN:
         return None
@@ -187,14 +195,10 @@ def _open_edge(conds: list[Condition], frame: Mapping[tuple[str, str, str], Seri
     onset = _minute(onset)
     if until is None or until > onset + AFTER or not conds:
         return None
-    bases, windows = [], []
-    for c in conds:
-        series = frame.get(c.key, {})
-        base = _baseline(frame, c.key, series, onset)
-        if base is None:
-            return None
-        bases.append(base)
-        windows.append(_window(series, onset))
+    got = _bases_and_windows(conds, frame, onset)
+    if got is None:
+        return None
+    bases, windows = got
     after = sorted(t for t in set.intersection(*(set(w) for w in windows)) if t >= onset)
     if not 0 < len(after) < SUSTAIN:
         return None
