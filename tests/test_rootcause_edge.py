@@ -108,29 +108,13 @@ def test_the_edge_rule_needs_an_open_window_and_fewer_than_three_minutes():
 def test_a_spot_cascade_pages_with_its_cause_at_the_first_tick_and_the_game_day_counts_80_s(tmp_path):
     """Through the response tick as the game day replays it: the first tick after the onset minute closed (20 s
     later) pages the burn with its cause already named; no update follows."""
-    from akidb_pipelines.alerting.outbox import Outbox
-    from akidb_pipelines.alerting.respond import Inputs, RespondConfig, respond
-    from akidb_pipelines.alerting.routing import load_routing
-    from akidb_pipelines.alerting.tick_reads import FrozenReads
     from akidb_pipelines.chaos.gameday_report import scenario_result, sent_pages
     from akidb_pipelines.chaos.matching import Injected
-    from akidb_pipelines.forecast.config import load_forecast_config
-    from tests.test_rootcause_relative import golden_lake
+    from tests.test_rootcause_relative import golden_lake, respond_three_ticks
 
     at = DAY + timedelta(hours=10, minutes=17)
     lake = golden_lake(tmp_path, telemetry(seed=4, spot_lost=((at, 10, 3),)))
-    slo = alert("akidb-rest", at, 10, source="slo", rule="availability", severity="P0")
-    inputs = Inputs([], load_forecast_config(), load_routing(), cause_types=TYPES, sources=())
-    reads = FrozenReads(lake, TYPES, at, at + timedelta(hours=1), RespondConfig().lookback)
-    clock = [0.0]
-    box = Outbox(tmp_path / "o.sqlite", clock=lambda: clock[0])
-    causes = []
-    for k in (1, 2, 3):
-        now = at + timedelta(minutes=k, seconds=20)
-        clock[0] = now.timestamp()
-        (row,) = respond(lake, now, inputs, box, SMAP, extra_alerts=[slo], reads=reads).incidents
-        box.deliver(lambda ev: ev.dedup_key)
-        causes.append(row["cause"])
+    row, causes, box = respond_three_ticks(tmp_path, lake, at)
     assert causes == [SPOT, SPOT, SPOT]
     assert [r["idempotency_key"] for r in box.rows()] == [f"{row['id']}:trigger"]
     pages = [p for _, p in sent_pages(box.rows())]

@@ -355,16 +355,31 @@ def test_a_page_sent_before_its_cause_was_known_is_updated_once_the_evidence_is_
     showing the spot instances gone: the open PagerDuty alert is updated with the cause (same dedup key), once; the
     game day credits the incident from the update's time. (When the first minute shows the loss, the first page
     names the cause: test_rootcause_edge.py.)"""
+    from akidb_pipelines.chaos.gameday_report import scenario_result, sent_pages
+    from akidb_pipelines.chaos.matching import Injected
+
+    at = DAY + timedelta(hours=10, minutes=17)
+    lake = golden_lake(tmp_path, telemetry(seed=4, spot_lost=((at + M, 10, 3),)))
+    row, causes, box = respond_three_ticks(tmp_path, lake, at)
+    assert causes == ["unclassified", "unclassified", SPOT]
+    keys = [r["idempotency_key"] for r in box.rows()]
+    assert keys == [f"{row['id']}:trigger", f"{row['id']}:update:{SPOT}@akidb-rest"]
+    pages = [p for _, p in sent_pages(box.rows())]
+    assert [(p.incident, p.cause) for p in pages] == [(row["id"], "unclassified"), (row["id"], SPOT)]
+    spot = Injected("spot", "spot_interruption_cascade", at + M, at + timedelta(minutes=11), ("akidb-rest",))
+    r = scenario_result("s", "incident", 3 / 7, [spot], None, pages)
+    assert r.matched == {"spot": 140.0} and r.false_pages == 0 and len(r.pages) == 1
+
+
+def respond_three_ticks(tmp_path, lake: Lake, at: datetime):  # noqa: ANN001, ANN201
+    """An availability burn on akidb-rest from ``at``, answered by `respond` at 20 s past each of the three minutes
+    after it (each tick's pages delivered): (the incident's last row, its cause at each tick, the outbox)."""
     from akidb_pipelines.alerting.outbox import Outbox
     from akidb_pipelines.alerting.respond import Inputs, RespondConfig, respond
     from akidb_pipelines.alerting.routing import load_routing
     from akidb_pipelines.alerting.tick_reads import FrozenReads
-    from akidb_pipelines.chaos.gameday_report import scenario_result, sent_pages
-    from akidb_pipelines.chaos.matching import Injected
     from akidb_pipelines.forecast.config import load_forecast_config
 
-    at = DAY + timedelta(hours=10, minutes=17)
-    lake = golden_lake(tmp_path, telemetry(seed=4, spot_lost=((at + M, 10, 3),)))
     slo = alert("akidb-rest", at, 10, source="slo", rule="availability", severity="P0")
     inputs = Inputs([], load_forecast_config(), load_routing(), cause_types=TYPES, sources=())
     reads = FrozenReads(lake, TYPES, at, at + timedelta(hours=1), RespondConfig().lookback)
@@ -377,14 +392,7 @@ def test_a_page_sent_before_its_cause_was_known_is_updated_once_the_evidence_is_
         (row,) = respond(lake, now, inputs, box, SMAP, extra_alerts=[slo], reads=reads).incidents
         box.deliver(lambda ev: ev.dedup_key)
         causes.append(row["cause"])
-    assert causes == ["unclassified", "unclassified", SPOT]
-    keys = [r["idempotency_key"] for r in box.rows()]
-    assert keys == [f"{row['id']}:trigger", f"{row['id']}:update:{SPOT}@akidb-rest"]
-    pages = [p for _, p in sent_pages(box.rows())]
-    assert [(p.incident, p.cause) for p in pages] == [(row["id"], "unclassified"), (row["id"], SPOT)]
-    spot = Injected("spot", "spot_interruption_cascade", at + M, at + timedelta(minutes=11), ("akidb-rest",))
-    r = scenario_result("s", "incident", 3 / 7, [spot], None, pages)
-    assert r.matched == {"spot": 140.0} and r.false_pages == 0 and len(r.pages) == 1
+    return row, causes, box
 
 
 def golden_lake(tmp_path, tel: dict) -> Lake:  # noqa: ANN001
