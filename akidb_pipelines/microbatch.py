@@ -14,6 +14,10 @@ from datetime import datetime, timedelta
 
 from akidb_pipelines.storage.lake import PartitionKey
 
+# The `akidb/trigger` tag of a detection run: the newest hour's whole chain, or an older hour's catch-up (late files)
+NEW_TELEMETRY = "new telemetry"
+LATE_TELEMETRY = "late telemetry"
+
 
 @dataclass(frozen=True)
 class Request:

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta, timezone
 import dagster as dg
 
 from akidb_pipelines.landing import list_partition, signature
-from akidb_pipelines.microbatch import load_cursor, plan_api, plan_landing
+from akidb_pipelines.microbatch import LATE_TELEMETRY, NEW_TELEMETRY, load_cursor, plan_api, plan_landing
 from akidb_pipelines.storage import hour_partitions
 from assets.alerting import INCIDENTS
 from assets.forecast import SCORES
@@ -72,12 +72,12 @@ def detect_sensor(context: dg.SensorEvaluationContext, telemetry: TelemetrySourc
     for hour in sorted(by_hour):
         kinds = sorted({r.kind for r in by_hour[hour]})
         key = "detect:" + hour.dagster_key + ":" + "+".join(r.run_key.rsplit(":", 1)[-1] for r in by_hour[hour])
-        tags = {"akidb/trigger": "new telemetry", "akidb/changed": "+".join(kinds)}
+        tags = {"akidb/trigger": NEW_TELEMETRY, "akidb/changed": "+".join(kinds)}
         if hour == newest:
             out.append(dg.RunRequest(run_key=key, partition_key=hour.dagster_key, tags=tags))
         else:  # a late file in a closed hour: its rows, models and scores, not another response tick
             out.append(dg.RunRequest(run_key=key, partition_key=hour.dagster_key, asset_selection=HOURLY_KEYS,
-                                     tags={**tags, "akidb/trigger": "late telemetry"}))
+                                     tags={**tags, "akidb/trigger": LATE_TELEMETRY}))
     return out
 
 

@@ -157,3 +157,24 @@ def test_the_report_attributes_pages_to_injections_and_measures_from_the_minute_
     assert rep["minute_close_to_page_s"]["p50"] == 18.0  # received 18 s after the minute it detected on closed
     assert rep["mttd_by_type"]["spot_interruption_cascade"]["met"] is True
     assert rep["detect_runs"]["minutes_with_more_than_one_run"] == 0
+
+
+def test_a_late_hours_catch_up_beside_the_newest_hours_run_is_not_a_second_run_that_minute():
+    """Resuming after an hour boundary, one sensor evaluation asks for the newest hour's whole chain and for the
+    older hour's late files (ingest, models, scores): the cadence counts only the first, the other is counted apart.
+    Two runs of the newest hour in one minute still count."""
+    onset = H + timedelta(minutes=20)
+    written = [(onset + timedelta(minutes=k), onset + timedelta(minutes=k + 1, seconds=1)) for k in range(-5, 5)]
+
+    def run(k: int, sec: int, late: bool) -> DetectRun:
+        at = onset + timedelta(minutes=k + 1, seconds=sec)
+        return DetectRun(f"r{k}-{sec}", "SUCCESS", at, at + timedelta(seconds=2), at + timedelta(seconds=9),
+                         "2026-12-02-10:00", late)
+
+    rep = build_report([], [], [run(0, 5, True), run(0, 6, False), run(1, 5, False)], written, H, H, 30.0)
+    assert rep["detect_runs"]["minutes_with_more_than_one_run"] == 0
+    assert rep["detect_runs"]["late_hour_runs"] == 1
+    assert [c["late_hour"] for c in rep["cycles"]] == [True, False, False]
+    rep = build_report([], [], [run(0, 5, False), run(0, 30, False)], written, H, H, 30.0)
+    assert rep["detect_runs"]["minutes_with_more_than_one_run"] == 1
+    assert rep["detect_runs"]["late_hour_runs"] == 0

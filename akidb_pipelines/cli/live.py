@@ -22,6 +22,7 @@ from akidb_pipelines.live.feed import LiveFeed
 from akidb_pipelines.live.injections import enqueue, make_injection, parse_schedule, read_queue
 from akidb_pipelines.live.report import DetectRun, Received, build_report
 from akidb_pipelines.live.session import Services, bootstrap, run_loop
+from akidb_pipelines.microbatch import LATE_TELEMETRY
 from akidb_pipelines.synthetic.scenario import ScenarioError
 
 
@@ -42,7 +43,8 @@ def _detect_runs(dagster_home: Path, since: datetime) -> list[DetectRun]:
         return datetime.fromtimestamp(x, timezone.utc) if x else None
 
     return sorted((DetectRun(r.dagster_run.run_id, r.dagster_run.status.value, r.create_timestamp.astimezone(
-        timezone.utc), ts(r.start_time), ts(r.end_time), r.dagster_run.tags.get("dagster/partition", ""))
+        timezone.utc), ts(r.start_time), ts(r.end_time), r.dagster_run.tags.get("dagster/partition", ""),
+        r.dagster_run.tags.get("akidb/trigger") == LATE_TELEMETRY)
         for r in records), key=lambda r: r.created)
 
 
@@ -127,7 +129,8 @@ def _summary(rep: dict) -> None:
                 f"({'right' if r['cause_right'] else 'WRONG'})" if r["mttd_s"] is not None else "NONE"))
     d = rep["detect_runs"]
     _say(f"detection runs: {d['launched']} launched, {d['succeeded']} succeeded, {d['minutes_written']} minutes "
-         f"written, {d['minutes_with_more_than_one_run']} minutes with more than one run; minute close -> run end "
+         f"written, {d['minutes_with_more_than_one_run']} minutes with more than one run (and {d['late_hour_runs']} "
+         f"catch-up runs of an older hour); minute close -> run end "
          f"p50 {d['minute_close_to_run_end_s']['p50']} s, p95 {d['minute_close_to_run_end_s']['p95']} s")
     c = rep["minute_close_to_page_s"]
     _say(f"minute close -> PagerDuty: p50 {c['p50']} s, p95 {c['p95']} s over {c['n']} page(s); "
