@@ -9,7 +9,8 @@ import os
 import subprocess
 import sys
 
-MTTD_GOAL_S = 120
+from akidb_pipelines.live.report import MTTD_GOAL_S
+
 # The cause is usually named on the first page (the open-edge evidence, docs/root-causes.md); when the first closed
 # minute does not show it, the three-minute evidence names it a minute later (docs/live.md): the bound allows that.
 CAUSE_GOAL_S = MTTD_GOAL_S + 60
