@@ -30,11 +30,11 @@ from akidb_pipelines.slo.spec import load_specs
 def load_inputs(problems: list[str] | None = None) -> Inputs:
     """Every policy a tick reads, from the configuration files and the silence store. A runbooks file that does
     not load gives no runbooks, its error appended to ``problems`` (and logged); any other raises its ConfigError."""
-    slos, _ = load_specs()
+    slos, windows = load_specs()
     runbooks, error = runbooks_or_error()
     if error is not None:
         logging.getLogger(__name__).error("runbooks not loaded, no runbook acts: %s", error)
         if problems is not None:
             problems.append(str(error))
     return Inputs(slos, load_forecast_config(), load_routing(), load_static_rules(), active_silences(),
-                  load_calendar(), runbooks, load_cause_types())
+                  load_calendar(), runbooks, load_cause_types(), windows=windows)

@@ -4,6 +4,11 @@ A burn-rate tier that fires for consecutive minutes is one alert (source ``slo``
 fast P0, medium P1, slow P2); flagged anomaly minutes of one series no more than ``gap`` apart are one alert (source
 ``anomaly``). The component is the tier the SLI or the series is measured at. How long an anomaly lasted is read
 from the scores (:func:`anomaly_spans`): the detector flags an ongoing excursion once.
+
+Given the window table, a burn-rate alert also says how many minutes of its tier's short window burned above the
+tier's factor on their own (``burning_minutes`` in its context, the most over its firing minutes): one slow minute
+of a timeslice SLO fires the fast tier by itself (1 h burn 16.7 > 14.4, 5 min burn 200), and an alert that rests on
+fewer than the table's ``min_burning_minutes`` with nothing beside it is a ticket (:func:`rests_on_one_blip`).
 """
 
 from __future__ import annotations
@@ -12,10 +17,12 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from akidb_pipelines.alerting.correlate import SEVERITY_RANK, Alert, ServiceMap, episodes, service_map_sql
+import numpy as np
+
+from akidb_pipelines.alerting.correlate import SEVERITY_RANK, Alert, Incident, ServiceMap, episodes, service_map_sql
 from akidb_pipelines.alerting.golden_columns import golden_signal
 from akidb_pipelines.forecast.config import ForecastConfig
-from akidb_pipelines.slo.spec import SLO, UNGROUPED, split_key
+from akidb_pipelines.slo.spec import SLO, UNGROUPED, BurnTier, WindowTable, split_key
 from akidb_pipelines.storage import Lake, hour_partitions
 from akidb_pipelines.storage.sqltext import duckdb_path
 
@@ -39,24 +46,74 @@ BURN_SQL = """
     SELECT slo, alert_state, severity, minute, burn_1h, burn_5m, burn_6h, budget_remaining, hours_to_exhaustion
     FROM {src} WHERE minute >= ? AND minute < ? AND alert_state IN ('fast', 'medium', 'slow')
     ORDER BY slo, minute"""
+HOT_SQL = """
+    SELECT slo, CAST(epoch(minute) // 60 AS BIGINT) AS m, ((total - good) / total) / (1 - target) AS burn
+    FROM {src} WHERE minute >= ? AND minute < ? AND total > good
+    ORDER BY slo, m"""
 ANOMALY_SQL = """
     SELECT series, minute, actual, yhat, lower, upper, anomaly_score, direction FROM {src}
     WHERE minute >= ? AND minute < ? ORDER BY series, minute"""
 
 
+Hot = dict[str, tuple[np.ndarray, np.ndarray]]   # SLO instance -> (epoch minutes with bad events, their burn rates)
+_NONE = np.zeros(0)
+
+
+def hot_since(start: datetime, table: WindowTable) -> datetime:
+    """Where the minutes with bad events are read from for alerts from ``start`` on: a short window earlier."""
+    return start - max(t.short_window for t in table.tiers)
+
+
+def hot_minutes(rows: list[tuple]) -> Hot:
+    """``HOT_SQL``'s rows (sorted by instance and minute) as arrays per SLO instance."""
+    out: dict[str, tuple[list, list]] = {}
+    for slo, m, burn in rows:
+        ms, bs = out.setdefault(slo, ([], []))
+        ms.append(m)
+        bs.append(burn)
+    return {k: (np.array(ms, dtype=np.int64), np.array(bs, dtype=float)) for k, (ms, bs) in out.items()}
+
+
+def burning_minutes(hot: Hot, slo: str, minute: datetime, tier: BurnTier) -> int:
+    """How many minutes of ``tier``'s short window ending with ``minute`` burned above the tier's factor on their
+    own (a minute's burn rate: its bad share over the SLO's error budget share)."""
+    ms, burns = hot.get(slo, (_NONE, _NONE))
+    m = int(minute.timestamp()) // 60
+    lo = np.searchsorted(ms, m - int(tier.short_window.total_seconds() // 60) + 1, "left")
+    hi = np.searchsorted(ms, m, "right")
+    return int(np.count_nonzero(burns[lo:hi] > tier.factor))
+
+
+def rests_on_one_blip(inc: Incident, table: WindowTable | None) -> int | None:
+    """The burning minutes of ``inc``'s burn-rate alert when the incident is that alert alone and they are fewer than
+    the table's ``min_burning_minutes`` (it is then a ticket, not a page); None otherwise."""
+    if table is None or len(inc.alerts) != 1 or inc.root.source != "slo":
+        return None
+    n = dict(inc.root.context).get("burning_minutes")
+    return n if n is not None and n < table.min_burning_minutes else None
+
+
 def slo_alerts(lake: Lake, slos: list[SLO], start: datetime, end: datetime,
-               gap: timedelta = timedelta(minutes=15)) -> list[Alert]:
+               gap: timedelta = timedelta(minutes=15), table: WindowTable | None = None) -> list[Alert]:
     """One alert per firing episode of each SLO: firing minutes no more than ``gap`` apart (a burn rate hovering
-    at its threshold after a fault drops out for a minute or two; that is the same story, not a new alert)."""
-    return slo_alerts_of(lake.query_table(BURN_TABLE, BURN_SQL, [start, end]), slos, gap)
+    at its threshold after a fault drops out for a minute or two; that is the same story, not a new alert).
+    ``table``: the window table, for each alert's burning minutes (none without it)."""
+    rows = lake.query_table(BURN_TABLE, BURN_SQL, [start, end])
+    hot = (hot_minutes(lake.query_table(BURN_TABLE, HOT_SQL, [hot_since(start, table), end]))
+           if rows and table is not None else {})
+    return slo_alerts_of(rows, slos, gap, table, hot)
 
 
-def slo_alerts_of(rows: list[tuple], slos: list[SLO], gap: timedelta = timedelta(minutes=15)) -> list[Alert]:
-    """:func:`slo_alerts` from the firing rows of the burn-rate table (``BURN_SQL``'s columns, in its order)."""
+def slo_alerts_of(rows: list[tuple], slos: list[SLO], gap: timedelta = timedelta(minutes=15),
+                  table: WindowTable | None = None, hot: Hot | None = None) -> list[Alert]:
+    """:func:`slo_alerts` from the firing rows of the burn-rate table (``BURN_SQL``'s columns, in its order) and,
+    with ``table``, the minutes with bad events before them (``hot``: :func:`hot_minutes` of ``HOT_SQL``)."""
     comp = {s.name: slo_component(s) for s in slos}
+    tiers = {t.name: t for t in table.tiers} if table is not None else {}
     by_slo: dict[str, list] = {}
     for slo, state, sev, minute, b1h, b5m, b6h, remaining, tte in rows:
-        by_slo.setdefault(slo, []).append((minute, (sev, state, b1h, b5m, b6h, remaining, tte)))
+        burning = burning_minutes(hot or {}, slo, minute, tiers[state]) if state in tiers else None
+        by_slo.setdefault(slo, []).append((minute, (sev, state, b1h, b5m, b6h, remaining, tte, burning)))
     out = []
     for slo, pts in by_slo.items():
         # an SLO instance: the SLO itself, or one edge location of an SLO grouped by edge location (<name>.<location>)
@@ -69,7 +126,9 @@ def slo_alerts_of(rows: list[tuple], slos: list[SLO], gap: timedelta = timedelta
             out.append(Alert("slo", slo, comp.get(spec, "akidb"), worst[0], s, e, edge, labels=labels,
                              context=(("worst_tier", worst[1]), ("burn_rate_1h", peak[2]), ("burn_rate_5m", peak[3]),
                                       ("burn_rate_6h", peak[4]), ("budget_remaining", payloads[-1][5]),
-                                      ("hours_to_exhaustion", payloads[-1][6]))))
+                                      ("hours_to_exhaustion", payloads[-1][6]))
+                             + ((("burning_minutes", max((p[7] for p in payloads if p[7] is not None), default=None)),)
+                                if tiers else ())))
     return out
 
 

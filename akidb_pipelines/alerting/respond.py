@@ -37,6 +37,7 @@ from datetime import datetime, timedelta, timezone
 
 import pandas as pd
 
+from akidb_pipelines.alerting.alert_sources import rests_on_one_blip
 from akidb_pipelines.alerting.correlate import SEVERITY_RANK, Alert, Incident, ServiceMap, correlate
 from akidb_pipelines.alerting.events import escalation, held_notice, label, trigger_event
 from akidb_pipelines.alerting.digest import digest_items, digests, stale_digests, ticket_gate
@@ -49,7 +50,7 @@ from akidb_pipelines.alerting.static_rules import StaticRule
 from akidb_pipelines.alerting.tick_reads import LakeReads
 from akidb_pipelines.clients.pagerduty import Event
 from akidb_pipelines.forecast.config import ForecastConfig
-from akidb_pipelines.slo.spec import SLO
+from akidb_pipelines.slo.spec import SLO, WindowTable
 from akidb_pipelines.storage import Lake
 
 INCIDENTS_OBJECT = "alerting/incidents.parquet"
@@ -106,6 +107,7 @@ class Inputs:
     runbooks: list = ()
     cause_types: list[CauseType] = ()
     sources: tuple[str, ...] = ("slo", "anomaly", "static")  # the detectors whose alerts count (chaos compares them)
+    windows: WindowTable | None = None   # the burn-rate window table: an SLO alert's burning minutes (none: not counted)
 
 
 def collect_alerts(lake: Lake, inputs: Inputs, start: datetime, end: datetime,
@@ -115,7 +117,7 @@ def collect_alerts(lake: Lake, inputs: Inputs, start: datetime, end: datetime,
     reads = reads or LakeReads(lake)
     out: list[Alert] = []
     if "slo" in inputs.sources:
-        out += reads.slo_alerts(inputs.slos, start, end)
+        out += reads.slo_alerts(inputs.slos, start, end, inputs.windows)
     if "anomaly" in inputs.sources:
         out += reads.anomaly_alerts(inputs.forecast, start, end)
     if "static" in inputs.sources:
@@ -175,6 +177,11 @@ def respond(lake: Lake, now: datetime, inputs: Inputs, outbox: Outbox, smap: Ser
             report.decide(inc.id, "severity", floor, f"raised from {inc.severity}: {inc.cause} confirmed by "
                                                       f"{inc.cause_evidence}")
             inc.severity = floor
+        blip = rests_on_one_blip(inc, inputs.windows) if inc.cause == UNCLASSIFIED else None
+        if blip is not None and SEVERITY_RANK[inc.severity] < SEVERITY_RANK["P2"]:
+            report.decide(inc.id, "severity", "P2", f"lowered from {inc.severity}: {label(inc.root)} rests on {blip} "
+                          f"burning minute(s) of its short window and nothing else is wrong beside it")
+            inc.severity = "P2"
         for a in inc.alerts:
             role = "root" if a is inc.root else ("inhibited by root" if a in inc.inhibited else "related")
             report.decide(inc.id, "alert", a.fingerprint, f"{role}: {label(a)} {a.severity} "

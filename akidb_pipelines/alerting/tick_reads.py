@@ -19,14 +19,14 @@ from datetime import datetime, timedelta, timezone
 import numpy as np
 
 from akidb_pipelines.alerting.alert_sources import (
-    ANOMALIES_TABLE, ANOMALY_SQL, BURN_SQL, BURN_TABLE, SCORES_TABLE, SPAN_BEFORE, Span, anomaly_alerts,
-    anomaly_alerts_of, anomaly_spans, slo_alerts, slo_alerts_of, spans_of)
+    ANOMALIES_TABLE, ANOMALY_SQL, BURN_SQL, BURN_TABLE, HOT_SQL, SCORES_TABLE, SPAN_BEFORE, Hot, Span,
+    anomaly_alerts, anomaly_alerts_of, anomaly_spans, hot_minutes, hot_since, slo_alerts, slo_alerts_of, spans_of)
 from akidb_pipelines.alerting.correlate import Alert
 from akidb_pipelines.alerting.evidence import AFTER, BEFORE, DAYS, HOUR, SPAN, Condition, fetch
 from akidb_pipelines.alerting.rootcause import CauseType, conditions_of, evidence_frame
 from akidb_pipelines.alerting.static_rules import StaticRule, static_alerts
 from akidb_pipelines.forecast.config import ForecastConfig
-from akidb_pipelines.slo.spec import SLO
+from akidb_pipelines.slo.spec import SLO, WindowTable
 from akidb_pipelines.storage import Lake
 
 Frame = Mapping[tuple[str, str, str], Mapping[datetime, float]]
@@ -44,8 +44,9 @@ class LakeReads:
     def __init__(self, lake: Lake) -> None:
         self.lake = lake
 
-    def slo_alerts(self, slos: list[SLO], start: datetime, end: datetime) -> list[Alert]:
-        return slo_alerts(self.lake, slos, start, end)
+    def slo_alerts(self, slos: list[SLO], start: datetime, end: datetime,
+                   table: WindowTable | None = None) -> list[Alert]:
+        return slo_alerts(self.lake, slos, start, end, table=table)
 
     def anomaly_alerts(self, cfg: ForecastConfig, start: datetime, end: datetime) -> list[Alert]:
         return anomaly_alerts(self.lake, cfg, start, end)
@@ -129,7 +130,9 @@ class FrozenReads(LakeReads):
                  lookback: timedelta) -> None:
         super().__init__(lake)
         lo, hi = start - lookback, end + timedelta(minutes=1)
+        self._lo, self._hi = lo, hi
         self._burn = _keyed(lake.query_table(BURN_TABLE, BURN_SQL, [lo, hi]), 3)
+        self._hot: Hot | None = None   # the minutes with bad events, read at the first tick given a window table
         self._anomalies = _keyed(lake.query_table(ANOMALIES_TABLE, ANOMALY_SQL, [lo, hi]), 1)
         self._runs: dict[tuple[str, str], np.ndarray] = {}
         for series, direction, minutes in lake.query_table(SCORES_TABLE, """
@@ -142,8 +145,11 @@ class FrozenReads(LakeReads):
         self._golden = fetch(lake, conditions, [(first, hi + AFTER)]) if conditions else {}
         self._baselines: dict = {}
 
-    def slo_alerts(self, slos: list[SLO], start: datetime, end: datetime) -> list[Alert]:
-        return slo_alerts_of(_slice(self._burn, start, closed(end)), slos)
+    def slo_alerts(self, slos: list[SLO], start: datetime, end: datetime,
+                   table: WindowTable | None = None) -> list[Alert]:
+        if table is not None and self._hot is None:  # a firing minute counts only minutes up to itself: causal
+            self._hot = hot_minutes(self.lake.query_table(BURN_TABLE, HOT_SQL, [hot_since(self._lo, table), self._hi]))
+        return slo_alerts_of(_slice(self._burn, start, closed(end)), slos, table=table, hot=self._hot)
 
     def anomaly_alerts(self, cfg: ForecastConfig, start: datetime, end: datetime) -> list[Alert]:
         return anomaly_alerts_of(_slice(self._anomalies, start, closed(end)), cfg)

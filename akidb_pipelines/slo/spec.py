@@ -104,6 +104,9 @@ class WindowTable:
     period: timedelta
     tiers: tuple[BurnTier, ...]   # fastest first
     min_events: int
+    # a paging tier's alert that rests on fewer minutes of its short window burning above the tier's factor, with
+    # no other alert and no root-cause type beside it, is a ticket (``alerting.alert_sources.burning_minutes``)
+    min_burning_minutes: int = 1
 
     @property
     def windows(self) -> list[timedelta]:
@@ -251,7 +254,7 @@ def split_key(key: str) -> tuple[str, str]:
 
 
 def parse_windows(doc: Any, source: str) -> WindowTable:
-    d = Fields(doc, source, SpecError, ("period", "tiers", "min_events"), top=True)
+    d = Fields(doc, source, SpecError, ("period", "tiers", "min_events", "min_burning_minutes"), top=True)
     period = parse_duration(d.get("period"), f"{source}: period")
     tiers = []
     for i, item in enumerate(d.list("tiers", [])):
@@ -286,7 +289,10 @@ def parse_windows(doc: Any, source: str) -> WindowTable:
     me = d.get("min_events", 0)
     if isinstance(me, bool) or not isinstance(me, int) or me < 0:
         raise SpecError(f"{source}: min_events: a non-negative integer, got {me!r}")
-    return WindowTable(period, tuple(tiers), me)
+    mb = d.get("min_burning_minutes", 1)
+    if isinstance(mb, bool) or not isinstance(mb, int) or mb < 1:
+        raise SpecError(f"{source}: min_burning_minutes: a positive integer, got {mb!r}")
+    return WindowTable(period, tuple(tiers), me, mb)
 
 
 @dataclass(frozen=True)
