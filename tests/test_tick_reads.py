@@ -26,8 +26,9 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module")
 def setup(scored_lake):
     lake, cfg, smap, _ = scored_lake
-    slos, _ = load_specs()
-    inputs = Inputs(slos, cfg, load_routing(), cause_types=load_cause_types(), sources=("slo", "anomaly"))
+    slos, table = load_specs()
+    inputs = Inputs(slos, cfg, load_routing(), cause_types=load_cause_types(), sources=("slo", "anomaly"),
+                    windows=table)
     frozen = FrozenReads(lake, list(inputs.cause_types), DAY3 + timedelta(hours=5), DAY3 + timedelta(hours=12),
                          RespondConfig().lookback)
     return lake, smap, inputs, frozen
@@ -46,8 +47,9 @@ def test_alerts_and_spans_are_the_lakes(setup, now):
     # a tick sees the minutes closed before it: off the minute, what the lake gives at that minute's start
     live = collect_alerts(lake, inputs, start, closed(now), LakeReads(lake))
     served = collect_alerts(lake, inputs, start, now, frozen)
-    assert served == live
+    assert served == live   # burn-rate alerts with their burning minutes (from the minutes before each firing one)
     assert any(a.source == "slo" for a in live) and any(a.source == "anomaly" for a in live) or now < SPOT
+    assert any(dict(a.context)["burning_minutes"] >= 1 for a in live if a.source == "slo") or now < SPOT
     anomalies = [a for a in live if a.source == "anomaly"]
     assert frozen.anomaly_spans(anomalies, start, now) == LakeReads(lake).anomaly_spans(anomalies, start, closed(now))
 
