@@ -5,6 +5,7 @@ these keys and decisions; see its module docstring for the policy."""
 from __future__ import annotations
 
 import dataclasses
+import json
 from datetime import datetime, timedelta
 
 from akidb_pipelines.alerting.correlate import Alert, Incident
@@ -21,6 +22,26 @@ def cause_key(inc: Incident) -> tuple | None:
     earlier one lasts or within the flap window after it, is the same fault seen again (an over-provisioning of
     hours shows new anomalies on other series of akidb-rest long after its first page)."""
     return None if inc.cause == UNCLASSIFIED else ("cause", inc.cause, inc.root.component)
+
+
+def paged_as_another(rows: list[dict], said: dict[str, tuple], inc: Incident, window: timedelta,
+                     present: set[str]) -> str | None:
+    """The incident this tick no longer has that was paged for ``inc``'s cause on its root's component and began
+    within ``window`` of it (``rows``: the outbox; ``said``: ``outbox.said_by_triggers``), or None. An overlap's
+    alerts can be grouped otherwise one tick later (a storm's alerts drawn into a spot cascade's incident, then
+    split off again): the same fault then has a new first alert, so a new id, and would page a second time."""
+    if inc.cause == UNCLASSIFIED:
+        return None
+    for r in rows:
+        other = r["dedup_key"]
+        if r["idempotency_key"] != f"{other}:trigger" or other in present or other == inc.id:
+            continue
+        if said.get(other) != (inc.root.component, inc.cause):
+            continue
+        first = (json.loads(r["event"]).get("custom_details") or {}).get("first_alert")
+        if first and abs(datetime.fromisoformat(first) - inc.start) <= window:
+            return other
+    return None
 
 
 def flap_decision(inc: Incident, decision: Decision, flap_of: str, now: datetime, hold: timedelta) -> Decision:

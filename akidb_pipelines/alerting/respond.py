@@ -17,7 +17,10 @@ PagerDuty incident, ``<id>-escalation``); an incident quiet for ``resolve_after`
 anomalies only is quiet once its series are back inside their bands, however long ago the detector flagged them).
 A paged incident typed or rooted otherwise by a later tick (its evidence needs minutes that had not closed at
 the page) sends an update (``<id>:update:<cause>@<root>``: a trigger with the same dedup key, appended to the open
-PagerDuty alert). Runbooks matching a paged incident are listed on the page and in the ledger; the runbook sensor
+PagerDuty alert). An incident of a typed cause whose page went out under another id that no tick has any more
+(an overlap's alerts grouped otherwise one tick later: a new first alert, a new id) continues that page
+(``flapping.paged_as_another``) and resolves it when quiet. One burn-rate alert resting on a single burning minute,
+alone and untyped, is P2 (``alert_sources.rests_on_one_blip``). Runbooks matching a paged incident are listed on the page and in the ledger; the runbook sensor
 launches them (``akidb_pipelines.runbooks.lifecycle``).
 
 Two ledgers land in the lake: ``alerting/incidents.parquet`` (one row per incident: first alert, first page,
@@ -41,7 +44,7 @@ from akidb_pipelines.alerting.alert_sources import rests_on_one_blip
 from akidb_pipelines.alerting.correlate import SEVERITY_RANK, Alert, Incident, ServiceMap, correlate
 from akidb_pipelines.alerting.events import escalation, held_notice, label, trigger_event
 from akidb_pipelines.alerting.digest import digest_items, digests, stale_digests, ticket_gate
-from akidb_pipelines.alerting.flapping import cause_key, flap_decision, flap_key
+from akidb_pipelines.alerting.flapping import cause_key, flap_decision, flap_key, paged_as_another
 from akidb_pipelines.alerting.outbox import Outbox, said_by_triggers
 from akidb_pipelines.alerting.rootcause import UNCLASSIFIED, CauseType, classify, severity_floor, split_by_cause
 from akidb_pipelines.alerting.routing import RoutingPolicy
@@ -169,6 +172,7 @@ def respond(lake: Lake, now: datetime, inputs: Inputs, outbox: Outbox, smap: Ser
     sent_at = {r["idempotency_key"]: r["sent_at"] for r in rows if r["status"] == "sent"}
     said = said_by_triggers(rows)
     last_by_root: dict[tuple, Incident] = {}
+    present = {inc.id for inc in incidents}
     continued: set[str] = set()  # incidents suppressed as the continuation of a paged one (same cause)
     for inc in incidents:
         inc.cause, inc.cause_evidence = classify(inc, list(inputs.cause_types), frame)
@@ -209,6 +213,9 @@ def respond(lake: Lake, now: datetime, inputs: Inputs, outbox: Outbox, smap: Ser
                 paged = routed.get(prev.id) in ("page", "hold") or prev.id in continued
                 same_cause = prev if key[0] == "cause" and paged else None
                 break
+        regrouped = (paged_as_another(rows, said, inc, cfg.window, present)
+                     if flap_of is None and decision.action not in ("ticket", "digest") else None)
+        flap_of = flap_of or regrouped
         inc.flap_of = flap_of
         for key in keys:
             last_by_root[key] = inc
@@ -217,11 +224,12 @@ def respond(lake: Lake, now: datetime, inputs: Inputs, outbox: Outbox, smap: Ser
             decision = dataclasses.replace(decision, action="silenced",
                                            reason=f"silenced by maintenance window {silence.id} "
                                                   f"(until {silence.end:%Y-%m-%d %H:%M}Z)")
-        elif same_cause is not None and decision.action not in ("ticket", "digest"):  # its page is out already
+        elif (same_cause or regrouped) is not None and decision.action not in ("ticket", "digest"):  # paged already
             continued.add(inc.id)
             decision = dataclasses.replace(decision, action="suppressed",
                                            reason=f"continues {flap_of}: the same cause ({inc.cause}) on "
-                                                  f"{inc.root.component}, paged already")
+                                                  f"{inc.root.component}, paged already"
+                                                  + (" (its alerts since grouped otherwise)" if regrouped else ""))
         elif flap_of is not None and decision.action != "digest":  # a recurring blip is one more digest line
             decision = flap_decision(inc, decision, flap_of, now, cfg.flap_hold)
         routed[inc.id] = decision.action
@@ -270,6 +278,8 @@ def respond(lake: Lake, now: datetime, inputs: Inputs, outbox: Outbox, smap: Ser
             esc = escalation(trigger_event(inc, "critical", cfg, planned), inputs.policy.p0_ack_timeout)
             if _enqueue(report, outbox, stored, esc, f"{inc.id}:escalation"):
                 report.escalated.append(inc.id)
+        if quiet and regrouped is not None and f"{regrouped}:trigger" in stored:  # the page it continues: no tick
+            _enqueue(report, outbox, stored, Event("resolve", regrouped), f"{regrouped}:resolve")  # has it any more
         if quiet and f"{inc.id}:trigger" in stored:
             _enqueue(report, outbox, stored, Event("resolve", inc.id), f"{inc.id}:resolve")
             if f"{inc.id}:escalation" in stored:

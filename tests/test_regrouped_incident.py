@@ -1,0 +1,70 @@
+"""A fault paged once is not paged again when a later tick groups its alerts otherwise.
+
+Held-out game day seed 84092, scenario 026: a storm at an edge location at 16:27 and a spot cascade at 16:32. At
+16:33:20 the spot cascade's alerts and the storm's were one incident (first alert 16:27, root akidb-rest's latency
+SLO, cause spot_interruption) and it paged; at 16:34:20 the storm's alerts were split off, the spot cascade's
+incident had a new first alert (16:32), so a new id, and paged a second time with the same root and cause."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from akidb_pipelines.alerting.flapping import paged_as_another
+from akidb_pipelines.alerting.outbox import Outbox, said_by_triggers
+from akidb_pipelines.alerting.respond import Inputs, respond
+from akidb_pipelines.alerting.routing import load_routing
+from akidb_pipelines.forecast.config import load_forecast_config
+from tests.test_rootcause_relative import DAY, SMAP, SPOT, TYPES, alert, golden_lake, telemetry
+
+
+def test_the_same_cause_paged_under_an_id_no_tick_has_any_more_is_continued_not_paged_again(tmp_path):
+    at = DAY + timedelta(hours=16, minutes=32)
+    lake = golden_lake(tmp_path, telemetry(seed=4, spot_lost=((at, 10, 3),)))
+    slo = alert("akidb-rest", at, 10, source="slo", rule="latency", severity="P0")
+    storm = alert("lambda-edge", at - timedelta(minutes=3), 5, rule="lambda-edge.LHR62.emf_latency_p95_ms",
+                  edge="LHR62")
+    inputs = Inputs([], load_forecast_config(), load_routing(), cause_types=TYPES, sources=())
+    clock = [0.0]
+    box = Outbox(tmp_path / "o.sqlite", clock=lambda: clock[0])
+
+    def tick(minutes: float, alerts):  # noqa: ANN001, ANN202
+        now = at + timedelta(minutes=minutes)
+        clock[0] = now.timestamp()
+        rep = respond(lake, now, inputs, box, SMAP, extra_alerts=alerts)
+        box.deliver(lambda ev: ev.dedup_key)
+        return rep
+
+    (first,) = tick(1 + 1 / 3, [slo, storm]).incidents        # one incident from the storm's first minute
+    assert first["cause"] == SPOT and first["decision"] == "page" and first["first_alert"] == storm.start
+    (again,) = tick(2 + 1 / 3, [slo]).incidents                # the storm's alert grouped elsewhere: a new id
+    assert again["id"] != first["id"] and again["cause"] == SPOT
+    assert again["decision"] == "suppressed" and again["flap_of"] == first["id"]
+    assert "grouped otherwise" in again["reason"]
+    triggers = [r["idempotency_key"] for r in box.rows() if r["action"] == "trigger"]
+    assert triggers == [f"{first['id']}:trigger"]               # one page for one fault
+    # once the fault is over, the page that no tick has any more is resolved with it
+    tick(30, [slo])
+    assert {r["idempotency_key"] for r in box.rows() if r["action"] == "resolve"} == {f"{first['id']}:resolve"}
+
+
+def test_only_a_page_of_the_same_root_and_cause_near_in_time_and_gone_from_the_tick_is_continued(tmp_path):
+    at = DAY + timedelta(hours=16, minutes=32)
+    lake = golden_lake(tmp_path, telemetry(seed=4, spot_lost=((at, 10, 3),)))
+    inputs = Inputs([], load_forecast_config(), load_routing(), cause_types=TYPES, sources=())
+    box = Outbox(tmp_path / "o.sqlite", clock=lambda: (at + timedelta(minutes=2)).timestamp())
+    (inc,) = respond(lake, at + timedelta(minutes=1, seconds=20), inputs, box, SMAP,
+                     extra_alerts=[alert("akidb-rest", at, 10, source="slo", rule="latency", severity="P0")]).incidents
+    rows = box.rows()
+    said = said_by_triggers(rows)
+    assert said[inc["id"]] == ("akidb-rest", SPOT)
+
+    class Later:  # the same fault seen by a later tick under another id
+        def __init__(self, start, component="akidb-rest", cause=SPOT, id_="inc-other"):  # noqa: ANN001
+            self.id, self.start, self.cause = id_, start, cause
+            self.root = alert(component, start, 1)
+
+    assert paged_as_another(rows, said, Later(at + timedelta(minutes=5)), timedelta(minutes=15), set()) == inc["id"]
+    assert paged_as_another(rows, said, Later(at + timedelta(minutes=16)), timedelta(minutes=15), set()) is None
+    assert paged_as_another(rows, said, Later(at, component="lambda-edge"), timedelta(minutes=15), set()) is None
+    assert paged_as_another(rows, said, Later(at, cause="unclassified"), timedelta(minutes=15), set()) is None
+    assert paged_as_another(rows, said, Later(at), timedelta(minutes=15), {inc["id"]}) is None   # still there
