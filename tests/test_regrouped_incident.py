@@ -13,6 +13,7 @@ from akidb_pipelines.alerting.flapping import paged_as_another
 from akidb_pipelines.alerting.outbox import Outbox, said_by_triggers
 from akidb_pipelines.alerting.respond import Inputs, respond
 from akidb_pipelines.alerting.routing import load_routing
+from akidb_pipelines.clients.pagerduty import Event
 from akidb_pipelines.forecast.config import load_forecast_config
 from tests.test_rootcause_relative import DAY, SMAP, SPOT, TYPES, alert, golden_lake, telemetry
 
@@ -36,12 +37,15 @@ def test_the_same_cause_paged_under_an_id_no_tick_has_any_more_is_continued_not_
 
     (first,) = tick(1 + 1 / 3, [slo, storm]).incidents        # one incident from the storm's first minute
     assert first["cause"] == SPOT and first["decision"] == "page" and first["first_alert"] == storm.start
+    # a runbook's escalation is a trigger of the same dedup key that names no cause: it must not hide the page's
+    box.enqueue(Event("trigger", first["id"], summary="escalated: runbook rb: verify failed"),
+                f"{first['id']}:escalate:rb:verify")
     (again,) = tick(2 + 1 / 3, [slo]).incidents                # the storm's alert grouped elsewhere: a new id
     assert again["id"] != first["id"] and again["cause"] == SPOT
     assert again["decision"] == "suppressed" and again["flap_of"] == first["id"]
     assert "grouped otherwise" in again["reason"]
     triggers = [r["idempotency_key"] for r in box.rows() if r["action"] == "trigger"]
-    assert triggers == [f"{first['id']}:trigger"]               # one page for one fault
+    assert triggers == [f"{first['id']}:trigger", f"{first['id']}:escalate:rb:verify"]   # one page for one fault
     # once the fault is over, the page that no tick has any more is resolved with it
     tick(30, [slo])
     assert {r["idempotency_key"] for r in box.rows() if r["action"] == "resolve"} == {f"{first['id']}:resolve"}
@@ -55,16 +59,15 @@ def test_only_a_page_of_the_same_root_and_cause_near_in_time_and_gone_from_the_t
     (inc,) = respond(lake, at + timedelta(minutes=1, seconds=20), inputs, box, SMAP,
                      extra_alerts=[alert("akidb-rest", at, 10, source="slo", rule="latency", severity="P0")]).incidents
     rows = box.rows()
-    said = said_by_triggers(rows)
-    assert said[inc["id"]] == ("akidb-rest", SPOT)
+    assert said_by_triggers(rows)[inc["id"]] == ("akidb-rest", SPOT)
 
     class Later:  # the same fault seen by a later tick under another id
         def __init__(self, start, component="akidb-rest", cause=SPOT, id_="inc-other"):  # noqa: ANN001
             self.id, self.start, self.cause = id_, start, cause
             self.root = alert(component, start, 1)
 
-    assert paged_as_another(rows, said, Later(at + timedelta(minutes=5)), timedelta(minutes=15), set()) == inc["id"]
-    assert paged_as_another(rows, said, Later(at + timedelta(minutes=16)), timedelta(minutes=15), set()) is None
-    assert paged_as_another(rows, said, Later(at, component="lambda-edge"), timedelta(minutes=15), set()) is None
-    assert paged_as_another(rows, said, Later(at, cause="unclassified"), timedelta(minutes=15), set()) is None
-    assert paged_as_another(rows, said, Later(at), timedelta(minutes=15), {inc["id"]}) is None   # still there
+    assert paged_as_another(rows, Later(at + timedelta(minutes=5)), timedelta(minutes=15), set()) == inc["id"]
+    assert paged_as_another(rows, Later(at + timedelta(minutes=16)), timedelta(minutes=15), set()) is None
+    assert paged_as_another(rows, Later(at, component="lambda-edge"), timedelta(minutes=15), set()) is None
+    assert paged_as_another(rows, Later(at, cause="unclassified"), timedelta(minutes=15), set()) is None
+    assert paged_as_another(rows, Later(at), timedelta(minutes=15), {inc["id"]}) is None   # still there

@@ -213,7 +213,7 @@ def respond(lake: Lake, now: datetime, inputs: Inputs, outbox: Outbox, smap: Ser
                 paged = routed.get(prev.id) in ("page", "hold") or prev.id in continued
                 same_cause = prev if key[0] == "cause" and paged else None
                 break
-        regrouped = (paged_as_another(rows, said, inc, cfg.window, present)
+        regrouped = (paged_as_another(rows, inc, cfg.window, present)
                      if flap_of is None and decision.action not in ("ticket", "digest") else None)
         flap_of = flap_of or regrouped
         inc.flap_of = flap_of
