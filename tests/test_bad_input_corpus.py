@@ -339,6 +339,9 @@ CASES = {
     "gameday --cycle-seconds nan": Case(["gameday", "--cycle-seconds", "nan"], 2),
     "gameday --seed -1": Case(["gameday", "--seed", "-1"], 2),
     "gameday --scenarios 0": Case(["gameday", "--scenarios", "0"], 2),
+    "gameday --only out of the suite": Case(["gameday", "--scenarios", "3", "--only", "3"], 2,
+                                            in_err="--only: a scenario number from 0 to 2, got 3"),
+    "gameday --only not a number": Case(["gameday", "--only", "x"], 2),
     # -- configuration (helper B's defects)
     "config check routing typo": Case(["config", "check"], 2, {"r.yaml": "severitys: {}\n"},
                                       env={"AKIDB_ROUTING_CONFIG": "{in}/r.yaml"}, in_err="severitys"),

@@ -135,9 +135,11 @@ class Suite:
 
 
 def run_gameday(n: int, seed: int, workdir: str | Path, cycle_seconds: float, cycle_source: str = "given",
-                say: Callable[[str], None] = print, keep: bool = False) -> dict[str, Any]:
-    """Draw ``n`` scenarios of suite ``seed``, replay each, and return the report (JSON-ready)."""
-    suite = draw_suite(n, seed)
+                say: Callable[[str], None] = print, keep: bool = False,
+                only: list[int] | None = None) -> dict[str, Any]:
+    """Draw ``n`` scenarios of suite ``seed``, replay each (``only``: those numbers), and return the report
+    (JSON-ready)."""
+    suite = [sc for k, sc in enumerate(draw_suite(n, seed)) if only is None or k in only]
     require_moto()
     work = Path(workdir)
     results = []
@@ -145,13 +147,13 @@ def run_gameday(n: int, seed: int, workdir: str | Path, cycle_seconds: float, cy
     with Sandbox(work / "aws") as sb:
         runner = Suite(work, sb, cycle_seconds, say)
         for k, sc in enumerate(suite, 1):
-            say(f"[{k}/{n}] {sc.name}: {sc.description}")
+            say(f"[{k}/{len(suite)}] {sc.name}: {sc.description}")
             t = time.perf_counter()
             r = runner.run(sc, keep)
             say(f"      injected {len(r.injected)}, matched {len(r.matched)}, pages {len(r.pages)}, "
                 f"tickets {r.tickets}, false pages {r.false_pages} ({time.perf_counter() - t:.0f}s)")
             results.append(r)
-    return {"seed": seed, "split": "held out" if seed >= HELD_OUT_FROM else "development",
+    return {"seed": seed, "split": "held out" if seed >= HELD_OUT_FROM else "development", "only": only,
             "cycle_seconds": cycle_seconds, "cycle_source": cycle_source,
             "elapsed_seconds": round(time.perf_counter() - t0, 1),
             "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),

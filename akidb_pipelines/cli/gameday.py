@@ -19,6 +19,10 @@ def run(args: argparse.Namespace) -> int:
     if args.scenarios < 1:
         print(f"akidb gameday: --scenarios: must be at least 1, got {args.scenarios}", file=sys.stderr)
         return EX_USAGE
+    bad = [k for k in args.only or () if not 0 <= k < args.scenarios]
+    if bad:
+        print(f"akidb gameday: --only: a scenario number from 0 to {args.scenarios - 1}, got {bad[0]}", file=sys.stderr)
+        return EX_USAGE
     for opt, path in (("--workdir", args.workdir), ("--json", args.json)):
         if path is not None and path.exists() and (path.is_dir() if opt == "--json" else not path.is_dir()):
             return fail("gameday", f"{opt}: {path} is {'a folder' if opt == '--json' else 'not a folder'}", EX_USAGE)
@@ -30,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
     work = args.workdir or settings.home / "gameday" / f"seed-{args.seed}"
     try:
         report = run_gameday(args.scenarios, args.seed, work, cycle, source, lambda m: print(m, flush=True),
-                             keep=args.keep)
+                             keep=args.keep, only=args.only)
     except SandboxUnavailable as exc:
         print(f"akidb gameday: {exc}", file=sys.stderr)
         return EX_FAIL

@@ -150,6 +150,9 @@ def build_parser() -> argparse.ArgumentParser:
     gd.add_argument("--cycle-seconds", type=bounded(3600, "seconds"), default=None,
                     help="pipeline cycle time (default: measured by `make bench`, else 60)")
     gd.add_argument("--keep", action="store_true", help="keep each scenario's telemetry and raw tables")
+    gd.add_argument("--only", type=int, action="append", default=None, metavar="K",
+                    help="replay only scenario K of the suite (0-based, as in its name; repeatable): a scenario is "
+                         "drawn from the seed and its number alone, so it replays as in the whole suite")
 
     d = sub.add_parser("demo", help="generate 7 days of telemetry and materialize the whole asset graph",
                        description="The main job on the embedded default: synthetic telemetry with the three "
