@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from akidb_pipelines.alerting.flapping import paged_as_another
+from akidb_pipelines.alerting.flapping import paged_as_another, paged_causes
 from akidb_pipelines.alerting.outbox import Outbox, said_by_triggers
 from akidb_pipelines.alerting.respond import Inputs, respond
 from akidb_pipelines.alerting.routing import load_routing
@@ -60,14 +60,16 @@ def test_only_a_page_of_the_same_root_and_cause_near_in_time_and_gone_from_the_t
                      extra_alerts=[alert("akidb-rest", at, 10, source="slo", rule="latency", severity="P0")]).incidents
     rows = box.rows()
     assert said_by_triggers(rows)[inc["id"]] == ("akidb-rest", SPOT)
+    pages = paged_causes(rows)
+    assert pages == {inc["id"]: (at, {("akidb-rest", SPOT)})}
 
     class Later:  # the same fault seen by a later tick under another id
         def __init__(self, start, component="akidb-rest", cause=SPOT, id_="inc-other"):  # noqa: ANN001
             self.id, self.start, self.cause = id_, start, cause
             self.root = alert(component, start, 1)
 
-    assert paged_as_another(rows, Later(at + timedelta(minutes=5)), timedelta(minutes=15), set()) == inc["id"]
-    assert paged_as_another(rows, Later(at + timedelta(minutes=16)), timedelta(minutes=15), set()) is None
-    assert paged_as_another(rows, Later(at, component="lambda-edge"), timedelta(minutes=15), set()) is None
-    assert paged_as_another(rows, Later(at, cause="unclassified"), timedelta(minutes=15), set()) is None
-    assert paged_as_another(rows, Later(at), timedelta(minutes=15), {inc["id"]}) is None   # still there
+    assert paged_as_another(pages, Later(at + timedelta(minutes=5)), timedelta(minutes=15), set()) == inc["id"]
+    assert paged_as_another(pages, Later(at + timedelta(minutes=16)), timedelta(minutes=15), set()) is None
+    assert paged_as_another(pages, Later(at, component="lambda-edge"), timedelta(minutes=15), set()) is None
+    assert paged_as_another(pages, Later(at, cause="unclassified"), timedelta(minutes=15), set()) is None
+    assert paged_as_another(pages, Later(at), timedelta(minutes=15), {inc["id"]}) is None   # still there

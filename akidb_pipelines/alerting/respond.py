@@ -20,8 +20,8 @@ the page) sends an update (``<id>:update:<cause>@<root>``: a trigger with the sa
 PagerDuty alert). An incident of a typed cause whose page went out under another id that no tick has any more
 (an overlap's alerts grouped otherwise one tick later: a new first alert, a new id) continues that page
 (``flapping.paged_as_another``) and resolves it when quiet. One burn-rate alert resting on a single burning minute,
-alone and untyped, is P2 (``alert_sources.rests_on_one_blip``). Runbooks matching a paged incident are listed on the page and in the ledger; the runbook sensor
-launches them (``akidb_pipelines.runbooks.lifecycle``).
+alone and untyped, is P2 (``alert_sources.rests_on_one_blip``). Runbooks matching a paged incident are listed on
+the page and in the ledger; the runbook sensor launches them (``akidb_pipelines.runbooks.lifecycle``).
 
 Two ledgers land in the lake: ``alerting/incidents.parquet`` (one row per incident: first alert, first page,
 acknowledgement, resolution, pages, cause, runbooks) and ``alerting/decisions.parquet`` (every alert's grouping,
@@ -44,7 +44,7 @@ from akidb_pipelines.alerting.alert_sources import rests_on_one_blip
 from akidb_pipelines.alerting.correlate import SEVERITY_RANK, Alert, Incident, ServiceMap, correlate
 from akidb_pipelines.alerting.events import escalation, held_notice, label, trigger_event
 from akidb_pipelines.alerting.digest import digest_items, digests, stale_digests, ticket_gate
-from akidb_pipelines.alerting.flapping import cause_key, flap_decision, flap_key, paged_as_another
+from akidb_pipelines.alerting.flapping import cause_key, flap_decision, flap_key, paged_as_another, paged_causes
 from akidb_pipelines.alerting.outbox import Outbox, said_by_triggers
 from akidb_pipelines.alerting.rootcause import UNCLASSIFIED, CauseType, classify, severity_floor, split_by_cause
 from akidb_pipelines.alerting.routing import RoutingPolicy
@@ -110,7 +110,7 @@ class Inputs:
     runbooks: list = ()
     cause_types: list[CauseType] = ()
     sources: tuple[str, ...] = ("slo", "anomaly", "static")  # the detectors whose alerts count (chaos compares them)
-    windows: WindowTable | None = None   # the burn-rate window table: an SLO alert's burning minutes (none: not counted)
+    windows: WindowTable | None = None   # the burn-rate window table: SLO alerts' burning minutes (none: not counted)
 
 
 def collect_alerts(lake: Lake, inputs: Inputs, start: datetime, end: datetime,
@@ -173,6 +173,7 @@ def respond(lake: Lake, now: datetime, inputs: Inputs, outbox: Outbox, smap: Ser
     said = said_by_triggers(rows)
     last_by_root: dict[tuple, Incident] = {}
     present = {inc.id for inc in incidents}
+    pages = paged_causes(rows)  # the pages out already (an incident regrouped since continues its page)
     continued: set[str] = set()  # incidents suppressed as the continuation of a paged one (same cause)
     for inc in incidents:
         inc.cause, inc.cause_evidence = classify(inc, list(inputs.cause_types), frame)
@@ -213,7 +214,7 @@ def respond(lake: Lake, now: datetime, inputs: Inputs, outbox: Outbox, smap: Ser
                 paged = routed.get(prev.id) in ("page", "hold") or prev.id in continued
                 same_cause = prev if key[0] == "cause" and paged else None
                 break
-        regrouped = (paged_as_another(rows, inc, cfg.window, present)
+        regrouped = (paged_as_another(pages, inc, cfg.window, present)
                      if flap_of is None and decision.action not in ("ticket", "digest") else None)
         flap_of = flap_of or regrouped
         inc.flap_of = flap_of
