@@ -62,3 +62,23 @@ def test_a_byte_order_mark_is_dropped_at_the_start_only_whatever_the_chunk_size(
     assert _got(str(p)) == [bom[:2] + b"x"]
     p.write_bytes(bom)  # a file of only the mark has no lines
     assert _got(str(p)) == []
+
+
+@pytest.mark.parametrize("copy_rows", [1, 3, 1 << 17])
+def test_lines_reach_duckdb_once_in_file_order_whatever_the_copy_batch(tmp_path, monkeypatch, copy_rows):
+    import duckdb
+
+    a, b = tmp_path / "a.ndjson", tmp_path / "b.ndjson"
+    a.write_bytes(b"".join(b"a%d\n" % i for i in range(7)) + b"\n\xff\n" + b"a-last\n")
+    b.write_bytes(b"\n".join(b"b%d" % i for i in range(5)))
+    monkeypatch.setattr(L, "CHUNK_BYTES", 9)  # several chunks per file, so several batches to slice
+    monkeypatch.setattr(L, "_COPY_ROWS", copy_rows)
+    with duckdb.connect() as con:
+        stats = L.load_lines(con, [str(a), str(b)])
+        got = con.execute("SELECT rec_id, source, raw FROM lines").fetchall()
+        rejected = con.execute("SELECT line, reason FROM line_rejects").fetchall()
+    want = [(i + 1, str(a), f"a{i}") for i in range(7)] + [(10, str(a), "a-last")]
+    want += [(11 + i, str(b), f"b{i}") for i in range(5)]
+    assert got == want
+    assert rejected == [(9, "invalid_utf8")]
+    assert (stats.lines, stats.blank, stats.rejected) == (13, 1, 1)

@@ -29,6 +29,7 @@ CHUNK_BYTES = 1 << 30      # most files are one chunk: no carry-over copy (Arrow
 MAX_LINE_BYTES = 1 << 30   # a "line" longer than this means the file is not line-oriented
 BOM = b"\xef\xbb\xbf"       # a UTF-8 byte order mark, dropped at the start of a file
 _SCAN_BYTES = 1 << 22      # newlines are searched block by block through one reused mask (no 1-byte-per-byte array)
+_COPY_ROWS = 1 << 17       # DuckDB copies an Arrow table in one batch per thread: batches this long keep both busy
 
 
 class SourceFileError(OSError):
@@ -185,7 +186,8 @@ def load_lines(con: duckdb.DuckDBPyConnection, paths: list[str], max_record_byte
             line_base += len(sizes)
         rec_base += line_base
     if batches:  # one statement over every chunk: DuckDB copies them in on all its threads
-        con.register("akidb_lines", pa.Table.from_batches(batches))
+        parts = [b.slice(i, _COPY_ROWS) for b in batches for i in range(0, b.num_rows, _COPY_ROWS)]  # no copy
+        con.register("akidb_lines", pa.Table.from_batches(parts, schema=batches[0].schema))
         con.execute("CREATE TEMP TABLE lines AS SELECT rec_id, source::VARCHAR AS source, raw FROM akidb_lines")
         con.unregister("akidb_lines")
     else:
