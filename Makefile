@@ -59,6 +59,7 @@ bench: $(STAMP)
 	-$(BIN)/python -m tests.benchmarks.bench_ingest
 	-$(BIN)/python -m tests.benchmarks.bench_burn_rates
 	-$(BIN)/python -m tests.benchmarks.bench_burn_incremental
+	-$(BIN)/python -m tests.benchmarks.bench_tick_reads
 	-$(BIN)/python -m tests.benchmarks.bench_forecast
 	-$(BIN)/python -m tests.benchmarks.bench_cycle
 	-$(BIN)/python -m tests.benchmarks.bench_live

@@ -98,9 +98,9 @@ def replay_response(lake: Lake, inputs: Inputs, start: datetime, events: Iterabl
     heapq.heapify(queue)
     ticks = [t for t, kind in queue if kind == RESPOND]  # pages add runbook evaluations only
     # the telemetry is in the lake already and stays as it is: read once, each tick seeing only what precedes it
-    reads = FrozenReads(lake, list(inputs.cause_types), start, max(ticks, default=start),
-                        RespondConfig().lookback)
-    smap = service_map(lake)
+    last = max(ticks, default=start)
+    reads = FrozenReads(lake, list(inputs.cause_types), start, last, RespondConfig().lookback)
+    smap = service_map(lake, start - RespondConfig().lookback, last + timedelta(minutes=1))  # as the ticks would
     acks: dict[str, float] = {}
     done: set[Event] = set()
     while queue:

@@ -1,17 +1,19 @@
 """Alerting as an asset: ``alerting/incidents`` is the response tick (alerts -> incidents -> routing -> outbox ->
 PagerDuty) and the ledgers it leaves in the lake. The core does the work (``akidb_pipelines.alerting``)."""
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import dagster as dg
 
 from akidb_pipelines.alerting.alert_sources import newest_alert_minutes, service_map
 from akidb_pipelines.alerting.respond import (
     DECISIONS_OBJECT, INCIDENTS_OBJECT, TICKETS_OBJECT, respond, write_incidents)
+from akidb_pipelines.alerting.respond import RespondConfig as TickSettings
 from akidb_pipelines.response_inputs import load_inputs
 from assets.resources import LakeResource, PagerDutyResource, RunbookResource
 
 INCIDENTS = dg.AssetKey(["alerting", "incidents"])
+TICK_DEFAULTS = TickSettings()
 RUNBOOK_CONFIG_CHECK = dg.AssetCheckSpec(
     "runbook_config", asset=INCIDENTS,
     description="The runbooks file loads. When it does not, the tick still pages but no runbook is planned or acts "
@@ -40,7 +42,9 @@ def incidents(context: dg.AssetExecutionContext, config: RespondConfig, lake: La
     outbox = pagerduty.outbox()
     problems: list[str] = []  # a runbooks file that does not load: no runbook acts, the check below fails
     seen = newest_alert_minutes(the_lake)  # the alert sensor compares what lands later with this
-    report = respond(the_lake, now, load_inputs(problems), outbox, service_map(the_lake))
+    # the topology the lookback's spans show (reading every span ever stored grew with the lake's history)
+    smap = service_map(the_lake, now - TICK_DEFAULTS.lookback, now + timedelta(minutes=1))
+    report = respond(the_lake, now, load_inputs(problems), outbox, smap, TICK_DEFAULTS)
     for problem in problems:
         context.log.error(f"runbooks not loaded, no runbook acts: {problem}")
     client = pagerduty.client()

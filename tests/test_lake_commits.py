@@ -62,6 +62,20 @@ def test_a_publish_replaces_its_batch_in_its_scope_and_leaves_other_batches(tmp_
     assert [r.batch for r in lake.records(TABLE)].count("a") == 1  # and the records nothing is visible from
 
 
+def test_a_query_of_hours_opens_the_committed_files_of_the_hours_it_overlaps_and_no_other(tmp_path):
+    lake = Lake(tmp_path / "lake")
+    lake.publish(TABLE, "a", stage(lake, {K0: [1], K1: [2], K2: [3]}), [])
+    lake.publish(TABLE, "b", stage(lake, {K1: [20]}), [])
+    lake.publish(TABLE, "a", stage(lake, {K1: [4]}), [])  # replaces a's K1: its old file must not come back
+    sql = "SELECT v FROM {src} ORDER BY v"
+    assert lake.query_hours(TABLE, sql, K1.start, K1.end) == [(4,), (20,)]
+    assert lake.query_hours(TABLE, sql, K0.start + timedelta(minutes=59), K1.start + timedelta(seconds=1)) == [
+        (1,), (4,), (20,)]
+    assert lake.query_hours(TABLE, sql, K0.start, K2.end) == lake.query_table(TABLE, sql)
+    assert lake.query_hours(TABLE, sql, K2.end, K2.end + timedelta(hours=5)) == []
+    assert lake.hour_files(TABLE, K2.start, K2.end) == lake.list_files(TABLE, K2)
+
+
 def test_an_empty_publish_with_nothing_to_replace_writes_no_record(tmp_path):
     lake = Lake(tmp_path / "lake")
     assert lake.publish(TABLE, "a", stage(lake, {}), [K0]) == {K0.path: 0}

@@ -71,6 +71,9 @@ def _edge_model(blip_after: timedelta):
         def query_table(self, table, sql, params=()):  # noqa: ANN001, ANN201
             return con.execute(sql.format(src="burn"), list(params)).fetchall()
 
+        def query_hours(self, table, sql, start, end, params=()):  # noqa: ANN001, ANN201
+            return self.query_table(table, sql, params)
+
     return BurnTable(), onset, blip
 
 

@@ -286,6 +286,9 @@ def test_slo_alerts_of_a_storm_carry_lambda_edge_and_the_location(tmp_path):
         def query_table(self, table, sql, params=()):  # noqa: ANN001, ANN201
             return con.execute(sql.format(src="burn"), list(params)).fetchall()
 
+        def query_hours(self, table, sql, start, end, params=()):  # noqa: ANN001, ANN201
+            return self.query_table(table, sql, params)
+
     alerts = [a for a in slo_alerts(BurnTable(), SLOS, DAY3, DAY3 + timedelta(hours=12)) if a.rule.startswith("edge")]
     assert [(a.rule, a.component, a.edge_location, a.severity) for a in alerts] == [
         (key(STORMED), "lambda-edge", STORMED, "P0")]

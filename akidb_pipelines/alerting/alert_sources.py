@@ -23,7 +23,7 @@ from akidb_pipelines.alerting.correlate import SEVERITY_RANK, Alert, Incident, S
 from akidb_pipelines.alerting.golden_columns import golden_signal
 from akidb_pipelines.forecast.config import ForecastConfig
 from akidb_pipelines.slo.spec import SLO, UNGROUPED, BurnTier, WindowTable, split_key
-from akidb_pipelines.storage import Lake, hour_partitions
+from akidb_pipelines.storage import Lake
 from akidb_pipelines.storage.sqltext import duckdb_path
 
 BURN_TABLE = "models/marts/slo_burn_rates_1m"
@@ -98,9 +98,11 @@ def slo_alerts(lake: Lake, slos: list[SLO], start: datetime, end: datetime,
     """One alert per firing episode of each SLO: firing minutes no more than ``gap`` apart (a burn rate hovering
     at its threshold after a fault drops out for a minute or two; that is the same story, not a new alert).
     ``table``: the window table, for each alert's burning minutes (none without it)."""
-    rows = lake.query_table(BURN_TABLE, BURN_SQL, [start, end])
-    hot = (hot_minutes(lake.query_table(BURN_TABLE, HOT_SQL, [hot_since(start, table), end]))
-           if rows and table is not None else {})
+    rows = lake.query_hours(BURN_TABLE, BURN_SQL, start, end, [start, end])
+    hot: Hot = {}
+    if rows and table is not None:  # the minutes a firing minute looks back on, from the first firing minute on
+        lo = hot_since(min(r[3] for r in rows), table)
+        hot = hot_minutes(lake.query_hours(BURN_TABLE, HOT_SQL, lo, end, [lo, end]))
     return slo_alerts_of(rows, slos, gap, table, hot)
 
 
@@ -134,7 +136,7 @@ def slo_alerts_of(rows: list[tuple], slos: list[SLO], gap: timedelta = timedelta
 
 def anomaly_alerts(lake: Lake, cfg: ForecastConfig, start: datetime, end: datetime,
                    gap: timedelta = timedelta(minutes=5)) -> list[Alert]:
-    return anomaly_alerts_of(lake.query_table(ANOMALIES_TABLE, ANOMALY_SQL, [start, end]), cfg, gap)
+    return anomaly_alerts_of(lake.query_hours(ANOMALIES_TABLE, ANOMALY_SQL, start, end, [start, end]), cfg, gap)
 
 
 def anomaly_alerts_of(rows: list[tuple], cfg: ForecastConfig, gap: timedelta = timedelta(minutes=5)) -> list[Alert]:
@@ -182,8 +184,7 @@ def anomaly_spans(lake: Lake, alerts: list[Alert], start: datetime, end: datetim
     if not series:
         return spans_of(anomalies, {})
     start = max(start, min(a.start for a in anomalies) - SPAN_BEFORE)
-    hours = {k.path for k in hour_partitions(start, end)}
-    files = [f for f in lake.list_files(SCORES_TABLE) if "/".join(f.split("/")[-3:-1]) in hours]
+    files = lake.hour_files(SCORES_TABLE, start, end)
     if not files:
         return spans_of(anomalies, {})
     # runs of consecutive minutes per series and side, as epoch minutes (islands: minute - rank is constant), read
@@ -222,9 +223,12 @@ def _at(epoch_minute: int) -> datetime:
     return datetime.fromtimestamp(epoch_minute * 60, tz=timezone.utc)
 
 
-def service_map(lake: Lake) -> ServiceMap:
-    """The service map of the X-Ray spans in the lake (empty before any spans are modelled)."""
-    return ServiceMap({tuple(r) for r in lake.query_table(SPANS_TABLE, service_map_sql("{src}"))})
+def service_map(lake: Lake, start: datetime | None = None, end: datetime | None = None) -> ServiceMap:
+    """The service map of the X-Ray spans in the lake (empty before any spans are modelled); of the spans of the
+    hours overlapping ``[start, end)`` only when given (a tick reads its lookback, not months of spans)."""
+    if start is None or end is None:
+        return ServiceMap({tuple(r) for r in lake.query_table(SPANS_TABLE, service_map_sql("{src}"))})
+    return ServiceMap({tuple(r) for r in lake.query_hours(SPANS_TABLE, service_map_sql("{src}"), start, end)})
 
 
 def newest_alert_minutes(lake: Lake) -> dict[str, str]:

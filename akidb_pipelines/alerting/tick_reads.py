@@ -131,14 +131,14 @@ class FrozenReads(LakeReads):
         super().__init__(lake)
         lo, hi = start - lookback, end + timedelta(minutes=1)
         self._lo, self._hi = lo, hi
-        self._burn = _keyed(lake.query_table(BURN_TABLE, BURN_SQL, [lo, hi]), 3)
+        self._burn = _keyed(lake.query_hours(BURN_TABLE, BURN_SQL, lo, hi, [lo, hi]), 3)
         self._hot: Hot | None = None   # the minutes with bad events, read at the first tick given a window table
-        self._anomalies = _keyed(lake.query_table(ANOMALIES_TABLE, ANOMALY_SQL, [lo, hi]), 1)
+        self._anomalies = _keyed(lake.query_hours(ANOMALIES_TABLE, ANOMALY_SQL, lo, hi, [lo, hi]), 1)
         self._runs: dict[tuple[str, str], np.ndarray] = {}
-        for series, direction, minutes in lake.query_table(SCORES_TABLE, """
+        for series, direction, minutes in lake.query_hours(SCORES_TABLE, """
                 SELECT series, direction, list(DISTINCT CAST(epoch(minute) // 60 AS BIGINT))
                 FROM {src} WHERE minute >= ? AND minute < ? AND direction IS NOT NULL
-                GROUP BY series, direction""", [lo - SPAN_BEFORE, hi]):
+                GROUP BY series, direction""", lo - SPAN_BEFORE, hi, [lo - SPAN_BEFORE, hi]):
             self._runs[(series, direction)] = np.array(sorted(minutes), dtype=np.int64)
         conditions: list[Condition] = conditions_of(cause_types)
         first = lo - timedelta(days=DAYS) - SPAN - BEFORE - HOUR
@@ -148,7 +148,8 @@ class FrozenReads(LakeReads):
     def slo_alerts(self, slos: list[SLO], start: datetime, end: datetime,
                    table: WindowTable | None = None) -> list[Alert]:
         if table is not None and self._hot is None:  # a firing minute counts only minutes up to itself: causal
-            self._hot = hot_minutes(self.lake.query_table(BURN_TABLE, HOT_SQL, [hot_since(self._lo, table), self._hi]))
+            since = hot_since(self._lo, table)
+            self._hot = hot_minutes(self.lake.query_hours(BURN_TABLE, HOT_SQL, since, self._hi, [since, self._hi]))
         return slo_alerts_of(_slice(self._burn, start, closed(end)), slos, table=table, hot=self._hot)
 
     def anomaly_alerts(self, cfg: ForecastConfig, start: datetime, end: datetime) -> list[Alert]:
