@@ -37,6 +37,7 @@ from akidb_pipelines.telemetry.emf import EMF_COLUMNS, parse_emf
 from akidb_pipelines.telemetry.lines import check_readable, load_lines, read_bytes
 from akidb_pipelines.telemetry.otlp import parse_otlp
 from akidb_pipelines.telemetry.prom import PROM_SCHEMA, PromParse, parse_prometheus_bytes
+from akidb_pipelines.telemetry.strict_json import reject_lenient_json
 from akidb_pipelines.telemetry.xray import XRAY_COLUMNS, parse_xray
 
 KINDS = tuple(RAW_TABLES)
@@ -149,6 +150,7 @@ def ingest_files(
         else:
             good_table, raw_table = "good_recs", "lines"
             stats = load_lines(con, paths, max_record_bytes)
+            reject_lenient_json(con, stats)  # e.g. {"a":1,}: DuckDB reads it, RFC 8259 does not
             records = stats.lines
             report.blank_lines = stats.blank
             if kind == "emf":

@@ -307,3 +307,31 @@ def test_a_lake_that_cannot_be_written_is_exit_1_with_one_line(tmp_path, monkeyp
     f = write(tmp_path / "in.ndjson", [emf_line()])
     code, _, err = run(["ingest", "emf", str(f)], capsys)
     assert code == 1 and one_line(err).startswith("akidb ingest: ")
+
+
+XRAY_DOC = ('{"trace_id":"1-6907a0bc-0123456789abcdef01234567","id":"0123456789abcdef","name":"akidb-rest",'
+            '"start_time":%s,"end_time":%s}' % (T0.timestamp() + 60, T0.timestamp() + 60.1))
+
+
+@pytest.mark.parametrize(("kind", "good", "lenient"), [
+    ("emf", emf_line(service="a,]"), emf_line()[:-1] + ",}"),
+    ("emf", emf_line(service="b, }"), emf_line().replace('"Metrics":[{', '"Metrics":[{"Unit":"Count",').replace(
+        '"Milliseconds"}]', '"Milliseconds"},]')),
+    ("xray", XRAY_DOC.replace("akidb-rest", "x,}"), XRAY_DOC[:-1] + ",\t}"),
+    ("otlp", '{"resourceSpans":[]}', '{"resourceSpans":[{"scopeSpans":[],}]}'),
+])
+def test_a_trailing_comma_is_invalid_json_though_duckdb_reads_it_and_one_inside_a_string_is_not(
+        tmp_path, kind, good, lenient):
+    """DuckDB's JSON reader accepts a comma before a closing bracket; RFC 8259 does not, so neither does ingest.
+    The text ",]" inside a string value is no such comma."""
+    assert duckdb.execute("SELECT json_valid(?)", [lenient]).fetchone()[0]  # what the check is for
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(lenient)
+    json.loads(good)
+    lake = Lake(tmp_path / "lake")
+    r = ingest_files(kind, [str(write(tmp_path / "in.ndjson", [good, lenient, good]))], lake, batch="b")
+    assert r.conserved and r.records_quarantined == 1, r.to_dict()
+    assert r.quarantine_by_reason == {Reason.INVALID_JSON: 1}
+    assert r.records_read == r.records_stored + r.duplicates_dropped + 1  # every line but the lenient one kept
+    (row,) = query(lake, QUARANTINE_TABLES[kind], "SELECT raw, detail FROM {src}")
+    assert row[0] == lenient and row[1].startswith("not JSON by RFC 8259: ")
