@@ -17,6 +17,7 @@ import pytest
 from akidb_pipelines.ingest import IngestReport, ingest_files
 from akidb_pipelines.storage import Lake
 from akidb_pipelines.telemetry.conventions import QUARANTINE_TABLES, RAW_TABLES, Reason
+from akidb_pipelines.telemetry.xray import MAX_DEPTH
 
 T0 = datetime(2026, 11, 2, 0, 0, tzinfo=timezone.utc)
 T0_MS = int(T0.timestamp() * 1000)   # 1793577600000
@@ -349,6 +350,26 @@ def test_a_four_level_document_flattens_to_one_row_per_node_with_parent_root_and
         (hid(0xC2), hid(0xB1), root, "subsegment", 2, "cache", "cloudfront", TRACE),
         (hid(0xD1), hid(0xC1), root, "subsegment", 3, "akidb-rest", "cloudfront", TRACE),
     ]
+
+
+def _chain(levels: int) -> dict:
+    """A segment whose subsegments nest ``levels`` deep, one per level."""
+    node: dict | None = None
+    for n in range(levels, 0, -1):
+        node = sub(0x100 + n, f"s{n}", 0.0, 0.1, *([node] if node else []))
+    return segment(0xA2, subsegments=[node])
+
+
+@pytest.mark.parametrize("levels", [MAX_DEPTH, MAX_DEPTH + 1])
+def test_a_document_is_stored_whole_to_the_depth_limit_and_quarantined_past_it_never_cut(tmp_path, lake, levels):
+    r = ingest("xray", tmp_path, lake, [_chain(levels), segment(0xA3)])
+    assert_conserved(r)
+    if levels <= MAX_DEPTH:
+        assert (r.records_stored, r.rows_stored, r.records_quarantined) == (2, levels + 2, 0)
+        assert query(lake, XRAY, "SELECT max(depth) FROM t") == [(levels,)]
+    else:
+        assert (r.records_stored, r.rows_stored, r.quarantine_by_reason) == (1, 1, {Reason.LIMIT_EXCEEDED: 1})
+        assert query(lake, XRAY_Q, "SELECT detail FROM t") == [(f"subsegments nested deeper than {MAX_DEPTH} levels",)]
 
 
 def test_xray_columns_carry_http_annotations_times_and_flags(tmp_path, lake):

@@ -2,7 +2,8 @@
 
 Document format: https://docs.aws.amazon.com/xray/latest/devguide/xray-api-segmentdocuments.html
 A line holds one segment document (or an independent subsegment document, ``"type": "subsegment"``). Nested
-``subsegments`` are flattened level by level until none remain; each row keeps its parent's id, the id of the
+``subsegments`` are flattened level by level until none remain (at most ``MAX_DEPTH`` levels: a document nested
+deeper is quarantined, not cut); each row keeps its parent's id, the id of the
 document's root and its depth. The document is the record: one invalid node quarantines the whole document.
 Duplicate documents (same trace id and id) keep the most complete copy (finished over in-progress) and are counted.
 """
@@ -20,7 +21,7 @@ _NODE = (
     '"http":{"request":{"method":"VARCHAR","url":"VARCHAR"},"response":{"status":"JSON"}},'
     '"annotations":"MAP(VARCHAR, VARCHAR)","subsegments":["JSON"]}'
 )
-MAX_DEPTH = 64
+MAX_DEPTH = 64   # levels of subsegments flattened; a document nested deeper is quarantined whole (limit_exceeded)
 
 XRAY_COLUMNS = (
     "rec_id", "source", "trace_id", "id", "parent_id", "segment_id", "kind", "depth", "name", "origin", "namespace",
@@ -77,6 +78,7 @@ def parse_xray(con: duckdb.DuckDBPyConnection, lo_s: float, hi_s: float) -> int:
         SELECT rec_id, min_by(reason, depth) AS reason, min_by(detail, depth) AS detail FROM (
           SELECT rec_id, depth,
             CASE WHEN n IS NULL THEN '{Reason.WRONG_TYPE}'
+                 WHEN depth >= {MAX_DEPTH} AND len(n.subsegments) > 0 THEN '{Reason.LIMIT_EXCEEDED}'
                  WHEN n.id IS NULL THEN '{Reason.MISSING_FIELD}'
                  WHEN NOT regexp_full_match(n.id, '[0-9a-f]{{16}}') THEN '{Reason.INVALID_ID}'
                  WHEN depth = 0 AND n.trace_id IS NULL THEN '{Reason.MISSING_FIELD}'
@@ -95,6 +97,8 @@ def parse_xray(con: duckdb.DuckDBPyConnection, lo_s: float, hi_s: float) -> int:
                      THEN '{Reason.OUTSIDE_PARTITION}'
             END AS reason,
             CASE WHEN n IS NULL THEN 'subsegment at depth ' || depth || ' is not an object'
+                 WHEN depth >= {MAX_DEPTH} AND len(n.subsegments) > 0
+                     THEN 'subsegments nested deeper than {MAX_DEPTH} levels'
                  WHEN n.id IS NULL THEN 'id missing at depth ' || depth
                  WHEN NOT regexp_full_match(n.id, '[0-9a-f]{{16}}') THEN 'id ' || n.id || ' is not 16 hex digits'
                  WHEN depth = 0 AND n.trace_id IS NULL THEN 'trace_id missing'
