@@ -27,7 +27,7 @@ from akidb_pipelines.storage.catalog import Catalog
 from akidb_pipelines.storage.lake import Lake, PartitionKey, duckdb_connection
 from akidb_pipelines.storage.sqltext import check_batch_name, duckdb_path
 from akidb_pipelines.telemetry.conventions import (
-    MAX_RECORD_BYTES,
+    LINE_LIMITS,
     Reason,
     PARTITION_TOLERANCE_S,
     QUARANTINE_TABLES,
@@ -101,7 +101,7 @@ def ingest_files(
     catalog: Catalog | None = None,
     tolerance_s: int = PARTITION_TOLERANCE_S,
     now: datetime | None = None,
-    max_record_bytes: int = MAX_RECORD_BYTES,
+    max_record_bytes: int | None = None,
     replace_all: bool | None = None,
 ) -> IngestReport:
     """Parse ``paths`` (all of one ``kind``) and publish rows and quarantine rows to ``lake``.
@@ -116,6 +116,9 @@ def ingest_files(
     mapping, the landing zone) or explicit ``owned`` hours replace the batch in those hours only, so one hour can
     be re-ingested alone; files given by hand (``partition_of`` one key or None) replace everything the batch
     stored before, in every partition, quarantine included.
+
+    ``max_record_bytes``: a longer line is quarantined unparsed (``line_too_long``); by default 1 MiB for an EMF
+    event or an X-Ray document, 64 MiB for an OTLP/JSON line (a whole export batch): ``LINE_LIMITS``.
 
     ``batch`` must match :data:`~akidb_pipelines.storage.sqltext.BATCH_NAME` (ValueError otherwise).
     """
@@ -149,7 +152,7 @@ def ingest_files(
             con.execute("CREATE TEMP VIEW rows_out AS SELECT * FROM prom_rows")
         else:
             good_table, raw_table = "good_recs", "lines"
-            stats = load_lines(con, paths, max_record_bytes)
+            stats = load_lines(con, paths, LINE_LIMITS[kind] if max_record_bytes is None else max_record_bytes)
             reject_lenient_json(con, stats)  # e.g. {"a":1,}: DuckDB reads it, RFC 8259 does not
             records = stats.lines
             report.blank_lines = stats.blank

@@ -18,7 +18,7 @@ from akidb_pipelines.ingest import UNKNOWN_TIME_PARTITION, ingest_files, verify_
 from akidb_pipelines.landing import list_partition
 from akidb_pipelines.storage import Lake, PartitionKey, hour_partitions
 from akidb_pipelines.synthetic import generate
-from akidb_pipelines.telemetry.conventions import QUARANTINE_TABLES, RAW_TABLES, Reason
+from akidb_pipelines.telemetry.conventions import MAX_RECORD_BYTES, QUARANTINE_TABLES, RAW_TABLES, Reason
 from tests.test_ingest import unversioned
 from tests.test_parsers import EVENT_S, T0, assert_conserved, ingest, query, write_lines
 
@@ -398,3 +398,17 @@ def test_collector_files_dropped_in_landing_otlp_feed_the_spans_asset_and_the_se
     (landing / "otlp" / key.path / "traces-2.ndjson").write_text(json.dumps(request(resource("svc", span(1, "x", kind=2)))) + "\n")
     ctx2 = dg.build_sensor_context(cursor=ctx.cursor, resources={"telemetry": source}, instance=instance)
     assert [(r.tags["akidb/changed"], r.partition_key) for r in detect_sensor(ctx2)] == [("otlp", key.dagster_key)]
+
+
+def test_a_collector_batch_of_8192_spans_on_one_line_is_data_not_a_line_too_long(tmp_path, lake):
+    """The Collector's file exporter writes one request per batch (8192 spans by default), several MiB on one line:
+    over the 1 MiB an EMF event or an X-Ray document may take, within OTLP's own limit."""
+    spans = [span(0x1000 + i, "hnsw.search", 0.001 * (i % 100), 0.001 * (i % 100) + 0.01,
+                  trace=f"{i // 4 + 1:032x}", tier="akidb-rest", model="bge-small") for i in range(8192)]
+    p = write_lines(tmp_path / "batch.ndjson", [request(resource("akidb-rest", *spans))])
+    assert p.stat().st_size > MAX_RECORD_BYTES
+    r = ingest_files("otlp", [str(p)], lake, batch="landing", partition_of=K0)
+    assert_conserved(r)
+    assert (r.records_read, r.records_stored, r.records_quarantined) == (8192, 8192, 0)
+    assert ingest_files("otlp", [str(p)], lake, batch="cap", partition_of=K0,
+                        max_record_bytes=MAX_RECORD_BYTES).quarantine_by_reason == {Reason.LINE_TOO_LONG: 1}

@@ -12,6 +12,10 @@ QUARANTINE_TABLES = {kind: f"quarantine/{t.split('/')[1]}" for kind, t in RAW_TA
 
 # A line longer than this is quarantined unparsed (CloudWatch Logs caps an event at 256 KiB, X-Ray a document at 64 KiB).
 MAX_RECORD_BYTES = 1024 * 1024
+# An OTLP/JSON line is a whole ExportTraceServiceRequest: the Collector's file exporter writes one per batch, and a
+# batch of the batch processor's default 8192 spans is several MiB. Such a line is data, not garbage.
+MAX_OTLP_LINE_BYTES = 64 * 1024 * 1024
+LINE_LIMITS = {"xray": MAX_RECORD_BYTES, "emf": MAX_RECORD_BYTES, "otlp": MAX_OTLP_LINE_BYTES}
 # EMF specification limits.
 EMF_MAX_VALUES = 100
 EMF_MAX_METRICS = 100
