@@ -597,6 +597,14 @@ def test_a_seconds_timestamp_in_a_classic_file_reads_as_milliseconds_in_1970(tmp
     assert query(lake, PROM_Q, "SELECT record_ts FROM t") == [(at(EVENT_S / 1000),)]
 
 
+@pytest.mark.parametrize("ts", [f"{EVENT_MS}.5", f"{EVENT_MS / 1000}e3", f"{EVENT_MS:_}"])
+def test_a_classic_timestamp_is_integer_milliseconds_or_wrong_type(tmp_path, lake, ts):
+    """Prometheus reads the classic format's timestamp as an int64 (ParseInt); OpenMetrics' are seconds, floats."""
+    r = ingest("prom", tmp_path, lake, [f"up 1 {EVENT_MS}", f"up 1 {ts}"])
+    assert (r.records_stored, r.quarantine_by_reason) == (1, {Reason.WRONG_TYPE: 1})
+    assert query(lake, PROM_Q, "SELECT detail FROM t") == [(f"timestamp {ts!r} is not an integer of milliseconds",)]
+
+
 def test_prometheus_labels_with_escapes_le_inf_and_exemplars(tmp_path, lake):
     lines = [
         "# TYPE req_total counter",
@@ -630,6 +638,8 @@ PROM_BAD = [
     pytest.param("req_only", Reason.INVALID_SAMPLE, id="a name without a value is invalid_sample"),
     pytest.param(f'req{{service="x"}} abc {EVENT_S}', Reason.WRONG_TYPE, id="the value abc is wrong_type"),
     pytest.param('req{service="x"} 1 soon', Reason.WRONG_TYPE, id="a non-numeric timestamp is wrong_type"),
+    pytest.param(f'req{{service="x"}} 1_0 {EVENT_S}', Reason.WRONG_TYPE,
+                 id="a value with a digit separator is wrong_type (Python reads it, Prometheus does not)"),
     pytest.param('req{service="x"} 1', Reason.MISSING_FIELD, id="a sample without timestamp is missing_field"),
     pytest.param(f'req{{service="x"}} NaN {EVENT_S}', Reason.NON_FINITE, id="a NaN value is non_finite_value"),
     pytest.param(f'req{{service="x"}} +Inf {EVENT_S}', Reason.NON_FINITE, id="a +Inf value is non_finite_value"),
@@ -651,19 +661,23 @@ def test_a_bad_prometheus_line_is_quarantined_with_its_exact_reason(tmp_path, la
     assert query(lake, PROM, "SELECT value FROM t ORDER BY value") == [(1.0,), (2.0,)]
 
 
-def test_a_repeated_series_and_timestamp_keeps_the_first_value_and_counts_a_duplicate(tmp_path, lake):
+def test_a_repeated_series_and_timestamp_keeps_the_first_value_a_copy_is_a_duplicate_another_value_quarantined(
+        tmp_path, lake):
     lines = [
         f'req{{service="a",code="200"}} 1 {EVENT_S}',
-        f'req{{service="a",code="200"}} 99 {EVENT_S}',     # same series, same time
-        f'req{{code="200",service="a"}} 98 {EVENT_S}',     # same series, labels in another order
+        f'req{{service="a",code="200"}} 1.0 {EVENT_S}',    # same series, same time, same value: a re-delivery
+        f'req{{code="200",service="a"}} 1 {EVENT_S}',      # the same, labels in another order
+        f'req{{service="a",code="200"}} 99 {EVENT_S}',     # same series, same time, another value: a conflict
         f'req{{service="a",code="500"}} 2 {EVENT_S}',      # another series
         f'req{{service="a",code="200"}} 3 {EVENT_S + 15}',  # same series, later
         "# EOF",
     ]
     r = ingest("prom", tmp_path, lake, lines, name="m.om")
-    assert (r.records_read, r.records_stored, r.duplicates_dropped, r.records_quarantined) == (5, 3, 2, 0)
+    assert (r.records_read, r.records_stored, r.duplicates_dropped, r.records_quarantined) == (6, 3, 2, 1)
     assert query(lake, PROM, "SELECT labels['code'], value FROM t ORDER BY value") == [
         ("200", 1.0), ("500", 2.0), ("200", 3.0)]
+    assert query(lake, PROM_Q, "SELECT reason, line, detail FROM t") == [
+        (Reason.INVALID_SAMPLE, 4, "the series already has value 1.0 at this timestamp (first kept)")]
 
 
 def test_a_prometheus_file_with_windows_line_endings_parses(tmp_path, lake):

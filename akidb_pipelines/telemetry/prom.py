@@ -2,7 +2,8 @@
 
 OpenMetrics files end with ``# EOF`` and carry timestamps in seconds; the classic text format carries them in
 milliseconds. A sample line is ``name{label="value",...} value [timestamp] [# exemplar]``. Bad lines are
-quarantined with a reason; a repeated (series, timestamp) keeps the first value and is counted as a duplicate.
+quarantined with a reason; a repeated (series, timestamp) keeps the first value: the same value again is counted as a
+duplicate, another value is quarantined (Prometheus refuses it as a "duplicate sample for timestamp").
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ _SAMPLE = re.compile(
 )
 _LABEL = re.compile(r'\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*=\s*"((?:[^"\\]|\\.)*)"\s*(,|$)')
 _UNESCAPE = re.compile(r"\\(.)")
+_INT_MS = re.compile(r"-?[0-9]+")   # the classic format's timestamp: integer milliseconds (Prometheus: ParseInt)
 
 PROM_SCHEMA = pa.schema(
     [
@@ -93,7 +95,7 @@ def parse_prometheus_bytes(
     out = into or PromParse()
     openmetrics = b"\n# EOF" in data or data.startswith(b"# EOF")
     ts_scale = 1000.0 if openmetrics else 1.0
-    seen: set[tuple[str, tuple, int]] = set()
+    seen: dict[tuple[str, tuple, int], float] = {}   # (series, ms) -> the value stored
     # label text -> (labels, canonical key) or None when malformed; a series is its name and label set, whatever
     # the order the labels were written in
     label_cache: dict[str, tuple[dict[str, str], tuple] | None] = {}
@@ -144,6 +146,8 @@ def parse_prometheus_bytes(
             continue
         labels, canon = cached
         try:
+            if "_" in vtxt:  # Python reads 1_000 as a number; Prometheus does not
+                raise ValueError
             value = float(vtxt)
         except ValueError:
             quarantine(lineno, Reason.WRONG_TYPE, f"value {vtxt!r} is not a number", line)
@@ -151,7 +155,12 @@ def parse_prometheus_bytes(
         if tstxt is None:
             quarantine(lineno, Reason.MISSING_FIELD, "sample has no timestamp", line)
             continue
+        if not openmetrics and not _INT_MS.fullmatch(tstxt):
+            quarantine(lineno, Reason.WRONG_TYPE, f"timestamp {tstxt!r} is not an integer of milliseconds", line)
+            continue
         try:
+            if "_" in tstxt:
+                raise ValueError
             ts_ms = float(tstxt) * ts_scale
         except ValueError:
             quarantine(lineno, Reason.WRONG_TYPE, f"timestamp {tstxt!r} is not a number", line)
@@ -167,9 +176,14 @@ def parse_prometheus_bytes(
             continue
         key = (name, canon, int(ts_ms))
         if key in seen:
-            out.duplicates += 1
+            first = seen[key]
+            if first == value:  # the same sample again: a re-delivery
+                out.duplicates += 1
+            else:  # what Prometheus refuses as "duplicate sample for timestamp": which one is true is unknown
+                quarantine(lineno, Reason.INVALID_SAMPLE,
+                           f"the series already has value {first!r} at this timestamp (first kept)", line, ts_ms)
             continue
-        seen.add(key)
+        seen[key] = value
         r_rec.append(out.records)
         r_src.append(source)
         r_ts.append(int(ts_ms))
