@@ -200,6 +200,9 @@ CASES = {
     "no command": Case([], 2),
     "unknown command": Case(["frobnicate;rm"], 2),
     # -- generate
+    "live --port 99999": Case(["live", "--port", "99999"], 2, in_err="1 .. 65535"),
+    "live --port 0": Case(["live", "--port", "0"], 2, in_err="1 .. 65535"),
+    "live --port abc": Case(["live", "--port", "abc"], 2, in_err="not a port"),
     "generate --days nan": Case(["generate", "--days", "nan"], 2, in_err="finite"),
     "generate --days inf": Case(["generate", "--days", "inf"], 2, in_err="finite"),
     "generate --days 1e9": Case(["generate", "--days", "1e9"], 2, in_err="at most"),

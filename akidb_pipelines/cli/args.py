@@ -73,6 +73,17 @@ def seed_arg(text: str) -> int:
     return v
 
 
+def port_arg(text: str) -> int:
+    """A TCP port to listen on: 1 .. 65535."""
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 1 <= v <= 65535:
+        raise argparse.ArgumentTypeError(f"must be a TCP port, 1 .. 65535: {text!r}")
+    return v
+
+
 def fraction(text: str) -> float:
     v = _number(text)
     if not 0 <= v < 1:

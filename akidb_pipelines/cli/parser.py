@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from akidb_pipelines.cli.args import MAX_DAYS, MAX_SILENCE_HOURS, bounded, date_arg, fraction, seed_arg
+from akidb_pipelines.cli.args import MAX_DAYS, MAX_SILENCE_HOURS, bounded, date_arg, fraction, port_arg, seed_arg
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -175,7 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
                          "TYPE: spot, storm, lstm or a scenario type name")
     lv.add_argument("--report", type=Path, default=None, help="with --duration: write the run's report (JSON) here")
     lv.add_argument("--no-ui", action="store_true", help="the Dagster daemon only, no webserver")
-    lv.add_argument("--port", type=int, default=3000, help="the UI's port on 127.0.0.1 (default 3000)")
+    lv.add_argument("--port", type=port_arg, default=3000, help="the UI's port on 127.0.0.1 (default 3000)")
     lv.add_argument("--fresh", action="store_true", help="bootstrap again even when the home could be resumed")
 
     ij = sub.add_parser("inject", help="inject an incident into the running live feed, from the next minute",
