@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from akidb_pipelines.alerting.flapping import paged_as_another, paged_causes
-from akidb_pipelines.alerting.outbox import Outbox, said_by_triggers
+from akidb_pipelines.alerting.flapping import paged_as_another
+from akidb_pipelines.alerting.outbox import Outbox, paged_causes, said_by_triggers
 from akidb_pipelines.alerting.respond import Inputs, respond
 from akidb_pipelines.alerting.routing import load_routing
 from akidb_pipelines.clients.pagerduty import Event
@@ -62,6 +62,10 @@ def test_only_a_page_of_the_same_root_and_cause_near_in_time_and_gone_from_the_t
     assert said_by_triggers(rows)[inc["id"]] == ("akidb-rest", SPOT)
     pages = paged_causes(rows)
     assert pages == {inc["id"]: (at, {("akidb-rest", SPOT)})}
+    box.enqueue(Event("trigger", inc["id"], summary="escalated: runbook rb: verify failed"),
+                f"{inc['id']}:escalate:rb:verify")
+    assert said_by_triggers(box.rows())[inc["id"]] == ("akidb-rest", SPOT)  # a runbook's trigger names no cause
+    assert paged_causes(box.rows()) == pages
 
     class Later:  # the same fault seen by a later tick under another id
         def __init__(self, start, component="akidb-rest", cause=SPOT, id_="inc-other"):  # noqa: ANN001

@@ -5,7 +5,6 @@ these keys and decisions; see its module docstring for the policy."""
 from __future__ import annotations
 
 import dataclasses
-import json
 from datetime import datetime, timedelta
 
 from akidb_pipelines.alerting.correlate import Alert, Incident
@@ -24,27 +23,10 @@ def cause_key(inc: Incident) -> tuple | None:
     return None if inc.cause == UNCLASSIFIED else ("cause", inc.cause, inc.root.component)
 
 
-def paged_causes(rows: list[dict]) -> dict[str, tuple[datetime, set[tuple]]]:
-    """{incident: (its first alert, the (root component, cause) pairs its page and its updates named)} for every
-    page in the outbox ``rows`` (read once a tick; a runbook's escalation is a trigger of the same key naming none)."""
-    first: dict[str, datetime] = {}
-    named: dict[str, set[tuple]] = {}
-    for r in rows:
-        other, key = r["dedup_key"], r["idempotency_key"]
-        if not (key == f"{other}:trigger" or key.startswith(f"{other}:update:")):
-            continue
-        details = json.loads(r["event"]).get("custom_details") or {}
-        root = details.get("root_cause") or {}
-        named.setdefault(other, set()).add((root.get("component"), root.get("type")))
-        if key == f"{other}:trigger" and details.get("first_alert"):
-            first[other] = datetime.fromisoformat(details["first_alert"])
-    return {k: (t, named[k]) for k, t in first.items()}
-
-
 def paged_as_another(pages: dict[str, tuple[datetime, set[tuple]]], inc: Incident, window: timedelta,
                      present: set[str]) -> str | None:
     """The incident this tick no longer has that was paged for ``inc``'s cause on its root's component and began
-    within ``window`` of it (``pages``: :func:`paged_causes`), or None. An overlap's alerts can be grouped otherwise one
+    within ``window`` of it (``pages``: :func:`outbox.paged_causes`), or None. An overlap's alerts can be grouped otherwise one
     tick later (a storm's alerts drawn into a spot cascade's incident, then split off again): the same fault then
     has a new first alert, so a new id, and would page a second time."""
     if inc.cause == UNCLASSIFIED:

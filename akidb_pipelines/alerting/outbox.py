@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from akidb_pipelines.clients.pagerduty import DeliveryError, Event
@@ -157,12 +158,33 @@ class Outbox:
             return con.execute("SELECT count(*) FROM outbox WHERE status = 'pending'").fetchone()[0]
 
 
+def _pages_and_updates(rows: list[dict]):  # noqa: ANN202 - an iterator of (incident, is the page, custom details)
+    """The outbox rows that are an incident's page (``<id>:trigger``) or an update of it (``<id>:update:...``), in
+    the order they were stored, with their details. Other triggers of the same dedup key are left out: a P0's
+    escalation and a runbook's (``<id>:escalate:...``) name no root or cause."""
+    for r in rows:
+        incident, key = r["dedup_key"], r["idempotency_key"]
+        if key == f"{incident}:trigger" or key.startswith(f"{incident}:update:"):
+            yield incident, key == f"{incident}:trigger", json.loads(r["event"]).get("custom_details") or {}
+
+
 def said_by_triggers(rows: list[dict]) -> dict[str, tuple[str | None, str | None]]:
-    """{incident: (root component, cause)} as its newest trigger or update in the outbox named them (escalations
-    aside)."""
+    """{incident: (root component, cause)} as its page or newest update in the outbox named them."""
     out: dict[str, tuple[str | None, str | None]] = {}
-    for r in rows:  # in the order they were stored
-        if r["action"] == "trigger" and not r["idempotency_key"].endswith(":escalation"):
-            root = (json.loads(r["event"]).get("custom_details") or {}).get("root_cause") or {}
-            out[r["dedup_key"]] = (root.get("component"), root.get("type"))
+    for incident, _, details in _pages_and_updates(rows):
+        root = details.get("root_cause") or {}
+        out[incident] = (root.get("component"), root.get("type"))
     return out
+
+
+def paged_causes(rows: list[dict]) -> dict[str, tuple[datetime, set[tuple]]]:
+    """{incident: (its first alert, the (root component, cause) pairs its page and its updates named)} for every
+    page in the outbox ``rows`` (read once a tick)."""
+    first: dict[str, datetime] = {}
+    named: dict[str, set[tuple]] = {}
+    for incident, is_page, details in _pages_and_updates(rows):
+        root = details.get("root_cause") or {}
+        named.setdefault(incident, set()).add((root.get("component"), root.get("type")))
+        if is_page and details.get("first_alert"):
+            first[incident] = datetime.fromisoformat(details["first_alert"])
+    return {k: (t, named[k]) for k, t in first.items()}

@@ -44,8 +44,8 @@ from akidb_pipelines.alerting.alert_sources import rests_on_one_blip
 from akidb_pipelines.alerting.correlate import SEVERITY_RANK, Alert, Incident, ServiceMap, correlate
 from akidb_pipelines.alerting.events import escalation, held_notice, label, trigger_event
 from akidb_pipelines.alerting.digest import digest_items, digests, stale_digests, ticket_gate
-from akidb_pipelines.alerting.flapping import cause_key, flap_decision, flap_key, paged_as_another, paged_causes
-from akidb_pipelines.alerting.outbox import Outbox, said_by_triggers
+from akidb_pipelines.alerting.flapping import cause_key, flap_decision, flap_key, paged_as_another
+from akidb_pipelines.alerting.outbox import Outbox, paged_causes, said_by_triggers
 from akidb_pipelines.alerting.rootcause import UNCLASSIFIED, CauseType, classify, severity_floor, split_by_cause
 from akidb_pipelines.alerting.routing import RoutingPolicy
 from akidb_pipelines.alerting.silences import Silence, silenced_by
