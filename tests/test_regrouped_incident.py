@@ -77,3 +77,32 @@ def test_only_a_page_of_the_same_root_and_cause_near_in_time_and_gone_from_the_t
     assert paged_as_another(pages, Later(at, component="lambda-edge"), timedelta(minutes=15), set()) is None
     assert paged_as_another(pages, Later(at, cause="unclassified"), timedelta(minutes=15), set()) is None
     assert paged_as_another(pages, Later(at), timedelta(minutes=15), {inc["id"]}) is None   # still there
+
+
+def test_a_page_whose_incident_no_tick_has_any_more_is_resolved_when_the_incidents_around_it_are_quiet(tmp_path):
+    """An untyped page (no cause to be continued by) whose alerts a later tick groups under another first alert:
+    its id is gone from every later tick, and before, its PagerDuty alert stayed open forever."""
+    at = DAY + timedelta(hours=16, minutes=32)
+    lake = golden_lake(tmp_path, telemetry(seed=4))
+    slo = alert("akidb-rest", at, 10, source="slo", rule="availability", severity="P0")
+    earlier = alert("akidb-rest", at - timedelta(minutes=4), 14, rule="akidb-rest.errors")  # seen late, began earlier
+    inputs = Inputs([], load_forecast_config(), load_routing(), cause_types=TYPES, sources=())
+    box = Outbox(tmp_path / "o.sqlite", clock=lambda: at.timestamp())
+
+    def tick(minutes: float, alerts):  # noqa: ANN001, ANN202
+        rep = respond(lake, at + timedelta(minutes=minutes), inputs, box, SMAP, extra_alerts=alerts)
+        box.deliver(lambda ev: ev.dedup_key)
+        return rep
+
+    (first,) = tick(1, [slo]).incidents
+    assert first["decision"] == "page" and first["cause"] == "unclassified"
+    (later,) = tick(3, [slo, earlier]).incidents
+    assert later["id"] != first["id"]                                   # regrouped: the first id is gone
+    resolves = lambda: {r["dedup_key"] for r in box.rows() if r["action"] == "resolve"}  # noqa: E731
+    tick(20, [slo, earlier])                                         # the alerts ended at 16:42: not quiet yet
+    assert first["id"] not in resolves()
+    rep = tick(30, [slo, earlier])                                   # quiet for 15 minutes
+    assert first["id"] in resolves() and later["id"] in resolves()
+    assert any(d["kind"] == "resolve" and d["incident"] == first["id"] for d in rep.decisions)
+    tick(31, [slo, earlier])
+    assert [r["idempotency_key"] for r in box.rows()].count(f"{first['id']}:resolve") == 1

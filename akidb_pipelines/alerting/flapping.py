@@ -38,6 +38,27 @@ def paged_as_another(pages: dict[str, tuple[datetime, set[tuple]]], inc: Inciden
     return None
 
 
+def orphaned_pages(pages: dict[str, tuple[datetime, set[tuple]]], incidents: list[Incident], continued: set[str],
+                   resolved: set[str], now: datetime, window: timedelta, resolve_after: timedelta) -> list[str]:
+    """Pages to resolve that no incident of this tick carries any more (``pages``: :func:`outbox.paged_causes`).
+
+    Correlation is recomputed every tick; when a later tick groups a paged incident's alerts otherwise, its id is
+    gone and nothing would ever resolve its PagerDuty alert. Such a page is resolved once every incident of this
+    tick whose span (widened by ``window``) holds the page's first alert is quiet for ``resolve_after`` (none: once
+    its first alert is ``resolve_after`` old). ``continued``: pages an incident of this tick continues (resolved
+    with it); ``resolved``: pages resolved already."""
+    present = {inc.id for inc in incidents}
+    out = []
+    for page, (first, _) in pages.items():
+        if page in present or page in continued or page in resolved:
+            continue
+        near = [inc for inc in incidents if inc.start - window <= first <= inc.end + window]
+        last = max([inc.end for inc in near], default=first)
+        if last + resolve_after <= now:
+            out.append(page)
+    return out
+
+
 def flap_decision(inc: Incident, decision: Decision, flap_of: str, now: datetime, hold: timedelta) -> Decision:
     """A recurrence of a recent root: a ticket is not opened twice; a page waits ``flap_hold`` and is sent only
     if the alerts still fire ``hold`` after its onset (``RespondConfig.flap_hold``), else it is suppressed

@@ -44,7 +44,7 @@ from akidb_pipelines.alerting.alert_sources import rests_on_one_blip
 from akidb_pipelines.alerting.correlate import SEVERITY_RANK, Alert, Incident, ServiceMap, correlate
 from akidb_pipelines.alerting.events import escalation, held_notice, label, trigger_event
 from akidb_pipelines.alerting.digest import digest_items, digests, stale_digests, ticket_gate
-from akidb_pipelines.alerting.flapping import cause_key, flap_decision, flap_key, paged_as_another
+from akidb_pipelines.alerting.flapping import cause_key, flap_decision, flap_key, orphaned_pages, paged_as_another
 from akidb_pipelines.alerting.outbox import Outbox, paged_causes, said_by_triggers
 from akidb_pipelines.alerting.rootcause import UNCLASSIFIED, CauseType, classify, severity_floor, split_by_cause
 from akidb_pipelines.alerting.routing import RoutingPolicy
@@ -289,6 +289,12 @@ def respond(lake: Lake, now: datetime, inputs: Inputs, outbox: Outbox, smap: Ser
             _enqueue(report, outbox, stored, Event("resolve", f"{inc.id}-held"), f"{inc.id}:held-resolve")
         row["resolved"] = quiet
         report.incidents.append(row)
+    resolved = {r["dedup_key"] for r in rows if r["idempotency_key"] == f"{r['dedup_key']}:resolve"}
+    for page in orphaned_pages(pages, incidents, {i.flap_of for i in incidents if i.id in continued}, resolved, now,
+                               cfg.window, cfg.resolve_after):  # its alerts grouped otherwise since, and quiet
+        report.decide(page, "resolve", page, "paged earlier; no incident of this tick carries it, and the incidents "
+                                             "around its first alert are quiet")
+        _enqueue(report, outbox, stored, Event("resolve", page), f"{page}:resolve")
     report.digest_scope = (start + cfg.window, now)  # the periods wholly inside the lookback are rebuilt
     report.digests = digests(report.digest_items, *report.digest_scope)
     for d in report.digests:
