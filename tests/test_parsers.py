@@ -372,6 +372,19 @@ def test_a_document_is_stored_whole_to_the_depth_limit_and_quarantined_past_it_n
         assert query(lake, XRAY_Q, "SELECT detail FROM t") == [(f"subsegments nested deeper than {MAX_DEPTH} levels",)]
 
 
+@pytest.mark.parametrize(("flag", "value"), [("fault", "yes"), ("error", [1]), ("throttle", 2.5), ("fault", {}),
+                                             ("in_progress", "true")])
+def test_a_flag_that_is_not_true_or_false_is_wrong_type_not_read_leniently(tmp_path, lake, flag, value):
+    """DuckDB's lenient cast reads "yes" and 2.5 as true and [1] or {} as absent: a fault not counted, silently."""
+    deep = sub(0xB7, "hnsw", 0.1, 0.2, **{flag: value})
+    r = ingest("xray", tmp_path, lake, [segment(0xA5, **{flag: value}), segment(0xA6, subsegments=[deep]),
+                                         segment(0xA7, fault=True, error=False, throttle=False, in_progress=False)])
+    assert (r.records_stored, r.quarantine_by_reason) == (1, {Reason.WRONG_TYPE: 2})
+    assert query(lake, XRAY_Q, "SELECT detail FROM t ORDER BY detail") == [
+        (f"{flag} is not true or false at depth 0",), (f"{flag} is not true or false at depth 1",)]
+    assert query(lake, XRAY, "SELECT fault, error, throttle, in_progress FROM t") == [(True, False, False, False)]
+
+
 def test_xray_columns_carry_http_annotations_times_and_flags(tmp_path, lake):
     ingest("xray", tmp_path, lake, [NESTED])
     rows = query(lake, XRAY, """SELECT id, start_time, end_time, round(duration_ms, 3), in_progress, http_method,

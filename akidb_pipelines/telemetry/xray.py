@@ -16,11 +16,18 @@ from akidb_pipelines.telemetry.conventions import Reason
 
 _NODE = (
     '{"id":"VARCHAR","name":"VARCHAR","trace_id":"VARCHAR","parent_id":"VARCHAR","type":"VARCHAR",'
-    '"start_time":"DOUBLE","end_time":"DOUBLE","in_progress":"BOOLEAN","origin":"VARCHAR","namespace":"VARCHAR",'
-    '"error":"BOOLEAN","fault":"BOOLEAN","throttle":"BOOLEAN",'
+    '"start_time":"DOUBLE","end_time":"DOUBLE","in_progress":"JSON","origin":"VARCHAR","namespace":"VARCHAR",'
+    '"error":"JSON","fault":"JSON","throttle":"JSON",'
     '"http":{"request":{"method":"VARCHAR","url":"VARCHAR"},"response":{"status":"JSON"}},'
     '"annotations":"MAP(VARCHAR, VARCHAR)","subsegments":["JSON"]}'
 )
+# The flags are read as JSON and must be true, false or absent: DuckDB's lenient cast would read "yes" and 2.5 as
+# true and [1] or {} as absent (a fault silently not counted).
+FLAGS = ("error", "fault", "throttle", "in_progress")
+_NOT_A_FLAG = " OR ".join(f"coalesce(json_type(n.{f}) NOT IN ('BOOLEAN', 'NULL'), false)" for f in FLAGS)
+_BAD_FLAG = "list_filter([" + ", ".join(
+    f"CASE WHEN coalesce(json_type(n.{f}) NOT IN ('BOOLEAN', 'NULL'), false) THEN '{f}' END" for f in FLAGS
+) + "], x -> x IS NOT NULL)[1]"
 MAX_DEPTH = 64   # levels of subsegments flattened; a document nested deeper is quarantined whole (limit_exceeded)
 
 XRAY_COLUMNS = (
@@ -85,10 +92,11 @@ def parse_xray(con: duckdb.DuckDBPyConnection, lo_s: float, hi_s: float) -> int:
                  WHEN depth = 0 AND NOT regexp_full_match(n.trace_id, '1-[0-9a-f]{{8}}-[0-9a-f]{{24}}') THEN '{Reason.INVALID_ID}'
                  WHEN depth = 0 AND n.type = 'subsegment' AND n.parent_id IS NULL THEN '{Reason.MISSING_FIELD}'
                  WHEN n.name IS NULL OR n.name = '' THEN '{Reason.MISSING_FIELD}'
+                 WHEN {_NOT_A_FLAG} THEN '{Reason.WRONG_TYPE}'
                  WHEN n.start_time IS NULL THEN '{Reason.MISSING_FIELD}'
                  WHEN isnan(n.start_time) OR isinf(n.start_time) OR isnan(n.end_time) OR isinf(n.end_time)
                      THEN '{Reason.NON_FINITE}'
-                 WHEN n.end_time IS NULL AND NOT coalesce(n.in_progress, false) THEN '{Reason.MISSING_FIELD}'
+                 WHEN n.end_time IS NULL AND NOT coalesce(n.in_progress = 'true', false) THEN '{Reason.MISSING_FIELD}'
                  WHEN n.end_time < n.start_time THEN '{Reason.NEGATIVE_DURATION}'
                  WHEN n.http.response.status IS NOT NULL AND (
                       json_type(n.http.response.status) NOT IN ('BIGINT', 'UBIGINT')
@@ -106,10 +114,11 @@ def parse_xray(con: duckdb.DuckDBPyConnection, lo_s: float, hi_s: float) -> int:
                      THEN 'trace_id ' || n.trace_id || ' is not 1-<8 hex>-<24 hex>'
                  WHEN depth = 0 AND n.type = 'subsegment' AND n.parent_id IS NULL THEN 'independent subsegment without parent_id'
                  WHEN n.name IS NULL OR n.name = '' THEN 'name missing at depth ' || depth
+                 WHEN {_NOT_A_FLAG} THEN {_BAD_FLAG} || ' is not true or false at depth ' || depth
                  WHEN n.start_time IS NULL THEN 'start_time missing or not a number at depth ' || depth
                  WHEN isnan(n.start_time) OR isinf(n.start_time) OR isnan(n.end_time) OR isinf(n.end_time)
                      THEN 'start_time/end_time is NaN or Infinity at depth ' || depth
-                 WHEN n.end_time IS NULL AND NOT coalesce(n.in_progress, false)
+                 WHEN n.end_time IS NULL AND NOT coalesce(n.in_progress = 'true', false)
                      THEN 'end_time missing (and not in_progress) at depth ' || depth
                  WHEN n.end_time < n.start_time THEN 'end_time before start_time at depth ' || depth
                  WHEN n.http.response.status IS NOT NULL
@@ -155,11 +164,11 @@ def parse_xray(con: duckdb.DuckDBPyConnection, lo_s: float, hi_s: float) -> int:
                x.tier,
                to_timestamp(x.n.start_time) AS start_time, to_timestamp(x.n.end_time) AS end_time,
                (x.n.end_time - x.n.start_time) * 1000.0 AS duration_ms,
-               coalesce(x.n.in_progress, false) AS in_progress,
+               coalesce(x.n.in_progress = 'true', false) AS in_progress,
                x.n.http.request.method AS http_method, x.n.http.request.url AS http_url,
                TRY_CAST(x.n.http.response.status AS INTEGER) AS http_status,
-               coalesce(x.n.error, false) AS error, coalesce(x.n.fault, false) AS fault,
-               coalesce(x.n.throttle, false) AS throttle,
+               coalesce(x.n.error = 'true', false) AS error, coalesce(x.n.fault = 'true', false) AS fault,
+               coalesce(x.n.throttle = 'true', false) AS throttle,
                x.n.annotations AS annotations,
                x.n.annotations['edge_location'] AS edge_location, x.n.annotations['model'] AS model,
                x.n.annotations['instance_lifecycle'] AS instance_lifecycle
