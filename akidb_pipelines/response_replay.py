@@ -21,7 +21,7 @@ from typing import Any
 from akidb_pipelines.alerting.outbox import Outbox
 from akidb_pipelines.alerting.respond import Inputs, RespondConfig, acknowledge, respond, write_incidents
 from akidb_pipelines.alerting.tick_reads import FrozenReads
-from akidb_pipelines.alerting.alert_sources import service_map
+from akidb_pipelines.alerting.alert_sources import lookback_service_map
 from akidb_pipelines.runbooks import lifecycle
 from akidb_pipelines.storage import Lake
 
@@ -100,7 +100,7 @@ def replay_response(lake: Lake, inputs: Inputs, start: datetime, events: Iterabl
     # the telemetry is in the lake already and stays as it is: read once, each tick seeing only what precedes it
     last = max(ticks, default=start)
     reads = FrozenReads(lake, list(inputs.cause_types), start, last, RespondConfig().lookback)
-    smap = service_map(lake, start - RespondConfig().lookback, last + timedelta(minutes=1))  # as the ticks would
+    smap = lookback_service_map(lake, start, last, RespondConfig().lookback)  # as the ticks would
     acks: dict[str, float] = {}
     done: set[Event] = set()
     while queue:

@@ -1,11 +1,11 @@
 """Alerting as an asset: ``alerting/incidents`` is the response tick (alerts -> incidents -> routing -> outbox ->
 PagerDuty) and the ledgers it leaves in the lake. The core does the work (``akidb_pipelines.alerting``)."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 import dagster as dg
 
-from akidb_pipelines.alerting.alert_sources import newest_alert_minutes, service_map
+from akidb_pipelines.alerting.alert_sources import lookback_service_map, newest_alert_minutes
 from akidb_pipelines.alerting.respond import (
     DECISIONS_OBJECT, INCIDENTS_OBJECT, TICKETS_OBJECT, respond, write_incidents)
 from akidb_pipelines.alerting.respond import RespondConfig as TickSettings
@@ -42,8 +42,7 @@ def incidents(context: dg.AssetExecutionContext, config: RespondConfig, lake: La
     outbox = pagerduty.outbox()
     problems: list[str] = []  # a runbooks file that does not load: no runbook acts, the check below fails
     seen = newest_alert_minutes(the_lake)  # the alert sensor compares what lands later with this
-    # the topology the lookback's spans show (reading every span ever stored grew with the lake's history)
-    smap = service_map(the_lake, now - TICK_DEFAULTS.lookback, now + timedelta(minutes=1))
+    smap = lookback_service_map(the_lake, now, now, TICK_DEFAULTS.lookback)
     report = respond(the_lake, now, load_inputs(problems), outbox, smap, TICK_DEFAULTS)
     for problem in problems:
         context.log.error(f"runbooks not loaded, no runbook acts: {problem}")

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from akidb_pipelines.alerting.alert_sources import service_map
+from akidb_pipelines.alerting.alert_sources import lookback_service_map, service_map
 from akidb_pipelines.alerting.correlate import Alert, correlate, episodes
 
 T0 = datetime(2026, 11, 11, 6, 0, tzinfo=timezone.utc)
@@ -31,6 +31,18 @@ def test_the_service_map_from_xray_spans_knows_who_calls_whom(smap):
             ("akidb-rest", "hnsw_index"), ("akidb-rest", "lstm_predictor")} <= smap.edges
     assert smap.depth("cloudfront") == 0 < smap.depth("alb") < smap.depth("akidb-rest") < smap.depth("sqlite")
     assert "sqlite" in smap.downstream_of("cloudfront") and "cloudfront" not in smap.downstream_of("sqlite")
+
+
+def test_a_tick_sees_the_topology_of_its_lookback_spans_only(days_lake, smap):
+    from tests.conftest import DAYS, DAYS_START
+
+    lake, _ = days_lake
+    end = DAYS_START + timedelta(days=DAYS)
+    assert lookback_service_map(lake, end, end, timedelta(hours=6)).edges == smap.edges
+    later = end + timedelta(days=5)  # five days after the last span: a 4-day lookback holds none
+    assert lookback_service_map(lake, later, later, timedelta(days=4)).edges == set()
+    # a replay's ticks from `end` to `later` see the spans of the first tick's lookback
+    assert lookback_service_map(lake, end, later, timedelta(hours=6)).edges == smap.edges
 
 
 def test_a_downstream_fault_is_the_root_and_inhibits_the_symptoms_above_it(smap):

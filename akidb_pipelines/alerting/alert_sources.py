@@ -257,6 +257,12 @@ def service_map(lake: Lake, start: datetime | None = None, end: datetime | None 
     return ServiceMap({tuple(r) for r in lake.query_hours(SPANS_TABLE, service_map_sql("{src}"), start, end)})
 
 
+def lookback_service_map(lake: Lake, first_tick: datetime, last_tick: datetime, lookback: timedelta) -> ServiceMap:
+    """The service map the ticks from ``first_tick`` to ``last_tick`` see: the spans of their lookback windows
+    (one tick: ``first_tick == last_tick``; a replay: its first and last tick)."""
+    return service_map(lake, first_tick - lookback, last_tick + timedelta(minutes=1))
+
+
 def newest_alert_minutes(lake: Lake) -> dict[str, str]:
     """The newest minute with a firing burn-rate tier and the newest anomaly (ISO strings; '' when none): what the
     alert sensor's cursor follows."""

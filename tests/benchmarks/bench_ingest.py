@@ -17,10 +17,8 @@ import gzip
 import json
 import os
 import shutil
-import statistics
 import sys
 import tempfile
-import time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -31,6 +29,7 @@ from akidb_pipelines.ingest import ingest_files
 from akidb_pipelines.storage import Lake
 from akidb_pipelines.synthetic import generate
 from tests.benchmarks import results as bench_results
+from tests.benchmarks.results import timed
 
 EMF_TARGET = int(os.environ.get("BENCH_EMF_EVENTS", 1_000_000))
 XRAY_TARGET = int(os.environ.get("BENCH_XRAY_DOCS", 200_000))
@@ -169,15 +168,6 @@ def naive(kind: str, path: Path, work: Path) -> int:
     return len(df)
 
 
-def timed(fn, *args) -> tuple[float, int]:  # noqa: ANN001
-    times, n = [], 0
-    for _ in range(REPEAT):
-        t = time.perf_counter()
-        n = fn(*args)
-        times.append(time.perf_counter() - t)
-    return statistics.median(times), n
-
-
 def main() -> int:
     home = Path(os.environ.get("AKIDB_HOME", ".akidb")).resolve()
     files = prepare(home)
@@ -190,9 +180,9 @@ def main() -> int:
             path = files[name]
             mb = files[kind].stat().st_size / 1e6
             print(f"{name}: {mb:.0f} MB uncompressed ({path.stat().st_size / 1e6:.0f} MB on disk)", flush=True)
-            tb, nb = timed(bare_parse, path)
-            tf, nf = timed(full_ingest, kind, path, work)
-            tn, nn = timed(naive, kind, path, work)
+            tb, nb = timed(bare_parse, path, repeat=REPEAT)
+            tf, nf = timed(full_ingest, kind, path, work, repeat=REPEAT)
+            tn, nn = timed(naive, kind, path, work, repeat=REPEAT)
             assert nf == nn, f"full ingest rows {nf} != naive rows {nn}"
             results.append((name, mb, nb, nf, tb, tf, tn))
             print(f"  bare {tb:.2f}s  full {tf:.2f}s  naive {tn:.2f}s", flush=True)

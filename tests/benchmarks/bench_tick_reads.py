@@ -19,10 +19,8 @@ median of 5:
 from __future__ import annotations
 
 import os
-import statistics
 import sys
 import tempfile
-import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -36,6 +34,7 @@ from akidb_pipelines.forecast.config import ForecastConfig, load_forecast_config
 from akidb_pipelines.slo.spec import load_specs
 from akidb_pipelines.storage import Lake
 from tests.benchmarks import results as bench_results
+from tests.benchmarks.results import timed
 
 END = datetime(2026, 12, 1, tzinfo=timezone.utc)
 LOOKBACK = timedelta(days=4)
@@ -100,15 +99,6 @@ def every_file(lake: Lake, table, cfg: ForecastConfig) -> tuple:  # noqa: ANN001
             ServiceMap({tuple(r) for r in lake.query_table(SPANS_TABLE, service_map_sql("{src}"))}).edges)
 
 
-def timed(fn, *args) -> tuple[float, tuple]:  # noqa: ANN001
-    times, out = [], ()
-    for _ in range(REPEAT):
-        t = time.perf_counter()
-        out = fn(*args)
-        times.append(time.perf_counter() - t)
-    return statistics.median(times), out
-
-
 def main() -> int:
     os.environ.setdefault("AKIDB_HOME", ".akidb")
     load = bench_results.load_avg()
@@ -117,9 +107,9 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         short, long_ = build(Path(tmp) / "d7", 7), build(Path(tmp) / "d90", 90)
         files = len(long_.list_files(BURN_TABLE))
-        t7, got7 = timed(ours, short, table, cfg)
-        t90, got90 = timed(ours, long_, table, cfg)
-        tall, before = timed(every_file, long_, table, cfg)
+        t7, got7 = timed(ours, short, table, cfg, repeat=REPEAT)
+        t90, got90 = timed(ours, long_, table, cfg, repeat=REPEAT)
+        tall, before = timed(every_file, long_, table, cfg, repeat=REPEAT)
     assert got90 == got7 == before and got90[0] and got90[1] and got90[2], "the reads disagree"
     print(f"tick reads, 4-day lookback: 7 days stored {t7 * 1000:.0f} ms, 90 days stored {t90 * 1000:.0f} ms, "
           f"90 days with every file {tall * 1000:.0f} ms ({files} files per table)")

@@ -16,11 +16,22 @@ from __future__ import annotations
 
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+def timed(fn, *args, repeat: int = 1) -> tuple[float, object]:  # noqa: ANN001 - any callable
+    """The median wall time of ``repeat`` calls of ``fn(*args)`` and the last call's result."""
+    times, out = [], None
+    for _ in range(repeat):
+        t = time.perf_counter()
+        out = fn(*args)
+        times.append(time.perf_counter() - t)
+    return statistics.median(times), out
+
 
 FIELDS = ("name", "baseline", "baseline_s", "ours_s", "ratio", "goal", "met", "rows", "bytes", "load_avg_at_start",
           "commit")
