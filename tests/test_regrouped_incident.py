@@ -106,3 +106,34 @@ def test_a_page_whose_incident_no_tick_has_any_more_is_resolved_when_the_inciden
     assert any(d["kind"] == "resolve" and d["incident"] == first["id"] for d in rep.decisions)
     tick(31, [slo, earlier])
     assert [r["idempotency_key"] for r in box.rows()].count(f"{first['id']}:resolve") == 1
+
+
+def test_a_held_page_whose_incident_no_tick_has_any_more_has_its_notice_resolved(tmp_path):
+    """A P1 on a Saturday is held to Monday's opening and PagerDuty gets its low-urgency notice (``<id>-held``) at
+    once; when a later tick groups its alerts under another first alert, that notice too must be resolved once the
+    incidents around it are quiet (before, only pages were)."""
+    at = DAY - timedelta(days=2) + timedelta(hours=16, minutes=32)  # Saturday: every team is closed
+    lake = golden_lake(tmp_path, telemetry(seed=4))
+    slo = alert("akidb-rest", at, 10, source="slo", rule="availability", severity="P1")
+    earlier = alert("akidb-rest", at - timedelta(minutes=4), 14, rule="akidb-rest.errors")
+    inputs = Inputs([], load_forecast_config(), load_routing(), cause_types=TYPES, sources=())
+    box = Outbox(tmp_path / "o.sqlite", clock=lambda: at.timestamp())
+
+    def tick(minutes: float, alerts):  # noqa: ANN001, ANN202
+        rep = respond(lake, at + timedelta(minutes=minutes), inputs, box, SMAP, extra_alerts=alerts)
+        box.deliver(lambda ev: ev.dedup_key)
+        return rep
+
+    (first,) = tick(1, [slo]).incidents
+    assert first["decision"] == "hold"
+    assert [r["dedup_key"] for r in box.rows() if r["action"] == "trigger"] == [f"{first['id']}-held"]
+    (later,) = tick(3, [slo, earlier]).incidents
+    assert later["id"] != first["id"]
+    resolves = lambda: {r["dedup_key"] for r in box.rows() if r["action"] == "resolve"}  # noqa: E731
+    tick(20, [slo, earlier])
+    assert f"{first['id']}-held" not in resolves()
+    tick(30, [slo, earlier])
+    assert {f"{first['id']}-held", f"{later['id']}-held"} <= resolves()
+    assert first["id"] not in resolves()                             # it never paged: nothing else to resolve
+    tick(31, [slo, earlier])
+    assert [r["idempotency_key"] for r in box.rows()].count(f"{first['id']}:held-resolve") == 1

@@ -50,7 +50,7 @@ def telemetry(seed: int = 1, days: int = 8, traffic: tuple = (), over: tuple = (
     t = pd.date_range(START, periods=days * 1440, freq="min", tz="UTC")
     n, rng = len(t), np.random.default_rng(seed)
     hours = (t.hour + t.minute / 60).to_numpy()
-    weekend = (t.weekday >= 5)
+    weekend = (t.day_of_week >= 5)
     demand = 3000 * (1 + 0.45 * np.sin(2 * np.pi * (hours - 9) / 24)) * np.where(weekend, 0.72, 1.0)
     demand = demand * np.exp(rng.normal(0, 0.04, n))
 

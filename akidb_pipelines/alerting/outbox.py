@@ -188,3 +188,16 @@ def paged_causes(rows: list[dict]) -> dict[str, tuple[datetime, set[tuple]]]:
         if is_page and details.get("first_alert"):
             first[incident] = datetime.fromisoformat(details["first_alert"])
     return {k: (t, named[k]) for k, t in first.items()}
+
+
+def held_notices(rows: list[dict]) -> dict[str, tuple[datetime, set[tuple]]]:
+    """{incident: (its first alert, no causes)} for every held page's low-urgency notice in the outbox ``rows``
+    (dedup key ``<id>-held``): what a tick must resolve when no incident carries the id any more."""
+    out: dict[str, tuple[datetime, set[tuple]]] = {}
+    for r in rows:
+        incident = r["dedup_key"].removesuffix("-held")
+        if r["idempotency_key"] == f"{incident}:held":
+            first = (json.loads(r["event"]).get("custom_details") or {}).get("first_alert")
+            if first:
+                out[incident] = (datetime.fromisoformat(first), set())
+    return out

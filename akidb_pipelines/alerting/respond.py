@@ -45,7 +45,7 @@ from akidb_pipelines.alerting.correlate import SEVERITY_RANK, Alert, Incident, S
 from akidb_pipelines.alerting.events import escalation, held_notice, label, trigger_event
 from akidb_pipelines.alerting.digest import digest_items, digests, stale_digests, ticket_gate
 from akidb_pipelines.alerting.flapping import cause_key, flap_decision, flap_key, orphaned_pages, paged_as_another
-from akidb_pipelines.alerting.outbox import Outbox, paged_causes, said_by_triggers
+from akidb_pipelines.alerting.outbox import Outbox, held_notices, paged_causes, said_by_triggers
 from akidb_pipelines.alerting.rootcause import UNCLASSIFIED, CauseType, classify, severity_floor, split_by_cause
 from akidb_pipelines.alerting.routing import RoutingPolicy
 from akidb_pipelines.alerting.silences import Silence, silenced_by
@@ -281,20 +281,17 @@ def respond(lake: Lake, now: datetime, inputs: Inputs, outbox: Outbox, smap: Ser
                 report.escalated.append(inc.id)
         if quiet and regrouped is not None and f"{regrouped}:trigger" in stored:  # the page it continues: no tick
             _enqueue(report, outbox, stored, Event("resolve", regrouped), f"{regrouped}:resolve")  # has it any more
-        if quiet and f"{inc.id}:trigger" in stored:
-            _enqueue(report, outbox, stored, Event("resolve", inc.id), f"{inc.id}:resolve")
-            if f"{inc.id}:escalation" in stored:
-                _enqueue(report, outbox, stored, Event("resolve", f"{inc.id}-escalation"), f"{inc.id}:escalation-resolve")
-        if quiet and f"{inc.id}:held" in stored:
-            _enqueue(report, outbox, stored, Event("resolve", f"{inc.id}-held"), f"{inc.id}:held-resolve")
+        if quiet:
+            _resolve_opened(report, outbox, stored, inc.id)
         row["resolved"] = quiet
         report.incidents.append(row)
-    resolved = {r["dedup_key"] for r in rows if r["idempotency_key"] == f"{r['dedup_key']}:resolve"}
-    for page in orphaned_pages(pages, incidents, {i.flap_of for i in incidents if i.id in continued}, resolved, now,
+    opened = {**held_notices(rows), **pages}  # a held page's notice, or the page itself
+    done = {i for i in opened if f"{i}:resolve" in stored or (i not in pages and f"{i}:held-resolve" in stored)}
+    for page in orphaned_pages(opened, incidents, {i.flap_of for i in incidents if i.id in continued}, done, now,
                                cfg.window, cfg.resolve_after):  # its alerts grouped otherwise since, and quiet
-        report.decide(page, "resolve", page, "paged earlier; no incident of this tick carries it, and the incidents "
-                                             "around its first alert are quiet")
-        _enqueue(report, outbox, stored, Event("resolve", page), f"{page}:resolve")
+        report.decide(page, "resolve", page, "paged or held earlier; no incident of this tick carries it, and the "
+                                             "incidents around its first alert are quiet")
+        _resolve_opened(report, outbox, stored, page)
     report.digest_scope = (start + cfg.window, now)  # the periods wholly inside the lookback are rebuilt
     report.digests = digests(report.digest_items, *report.digest_scope)
     for d in report.digests:
@@ -310,6 +307,15 @@ def _enqueue(report: RespondReport, outbox: Outbox, stored: set[str], ev: Event,
         report.decide(ev.dedup_key.removesuffix("-escalation"), "enqueue", key,
                       f"{ev.action} {ev.severity if ev.action == 'trigger' else ''} {ev.summary}".strip())
     return new
+
+
+def _resolve_opened(report: RespondReport, outbox: Outbox, stored: set[str], incident: str) -> None:
+    """Resolve every PagerDuty alert ``incident`` opened: its page, its P0 escalation, its held page's notice."""
+    for opened, dedup, key in ((":trigger", incident, ":resolve"), (":escalation", f"{incident}-escalation",
+                                                                     ":escalation-resolve"),
+                               (":held", f"{incident}-held", ":held-resolve")):
+        if f"{incident}{opened}" in stored:
+            _enqueue(report, outbox, stored, Event("resolve", dedup), f"{incident}{key}")
 
 
 def acknowledge(outbox: Outbox, incident: str, by: str = "") -> bool:
