@@ -222,6 +222,20 @@ EMF_BAD = [
     pytest.param(emf_event(Latency=[]), Reason.WRONG_TYPE, id="an empty value array is wrong_type"),
     pytest.param(emf_event(_aws=_aws(CloudWatchMetrics=[_directive(Metrics=[{"Name": "Latency", "StorageResolution": 30}])])),
                  Reason.WRONG_TYPE, id="StorageResolution 30 is wrong_type"),
+    pytest.param(emf_event(_aws=_aws(CloudWatchMetrics=[_directive(Metrics=[{"Name": 5}])]), **{"5": 1.0}),
+                 Reason.WRONG_TYPE, id="a numeric metric Name is wrong_type (was read as the text 5)"),
+    pytest.param(emf_event(_aws=_aws(CloudWatchMetrics=[_directive(Namespace={"a": 1})])), Reason.WRONG_TYPE,
+                 id="an object Namespace is wrong_type"),
+    pytest.param(emf_event(_aws=_aws(CloudWatchMetrics=[_directive(Metrics=[{"Name": "Latency", "Unit": 7}])])),
+                 Reason.WRONG_TYPE, id="a numeric Unit is wrong_type"),
+    pytest.param(emf_event(_aws=_aws(CloudWatchMetrics=[_directive(Metrics=[{"Name": "Latency", "StorageResolution": "1"}])])),
+                 Reason.WRONG_TYPE, id="a string StorageResolution is wrong_type (was read as 1)"),
+    pytest.param(emf_event(_aws=_aws(CloudWatchMetrics=[_directive(Metrics=[{"Name": "Latency", "StorageResolution": 60.4}])])),
+                 Reason.WRONG_TYPE, id="a fractional StorageResolution is wrong_type (was read as 60)"),
+    pytest.param(emf_event(_aws=_aws(CloudWatchMetrics=[_directive(Dimensions=[["Service"], "Model"])])),
+                 Reason.WRONG_TYPE, id="a dimension set that is a string is wrong_type (was dropped without a word)"),
+    pytest.param(emf_event(_aws=_aws(CloudWatchMetrics=[_directive(Dimensions=[["Service", 5]])]), **{"5": "x"}),
+                 Reason.WRONG_TYPE, id="a numeric dimension name is wrong_type"),
     pytest.param(without(emf_event(), "Latency"), Reason.MISSING_METRIC_VALUE,
                  id="a metric named in the directive but absent from the root is missing_metric_value"),
     pytest.param(json.dumps(emf_event(Latency=[1.0, math.nan])), Reason.NON_FINITE,
@@ -234,6 +248,16 @@ EMF_BAD = [
                            **{f"M{i}": 1 for i in range(101)}),
                  Reason.LIMIT_EXCEEDED, id="a directive with 101 metrics is limit_exceeded"),
 ]
+
+
+def test_emf_directives_written_with_blanks_and_every_type_right_are_stored(tmp_path, lake):
+    """The strict look at the directives must not quarantine a good event however its ``_aws`` is spaced, nor one
+    with a null Unit or StorageResolution (absent), nor an ``_aws`` member of its own holding numbers."""
+    pretty = json.dumps(emf_event(), indent=2).replace("\n", " ")
+    extra = emf_event(_aws=_aws(LogGroupName="g", Sizes=[1, 2], CloudWatchMetrics=[_directive(
+        Metrics=[{"Name": "Latency", "Unit": None, "StorageResolution": None}])]))
+    r = ingest("emf", tmp_path, lake, [pretty, extra])
+    assert (r.records_read, r.records_stored, r.records_quarantined) == (2, 2, 0)
 
 
 def _one_of_three_quarantined(r, reason: str) -> None:  # noqa: ANN001
@@ -531,6 +555,12 @@ XRAY_BAD = [
                  id="an independent subsegment without parent_id is missing_field"),
     pytest.param(segment(1, subsegments=[5]), Reason.WRONG_TYPE, id="a subsegment that is a number is wrong_type"),
     pytest.param(segment(1, subsegments=["child"]), Reason.WRONG_TYPE, id="a subsegment that is a string is wrong_type"),
+    pytest.param(segment(1, subsegments=sub(2, "child", 0, 0.1)), Reason.WRONG_TYPE,
+                 id="subsegments that is one object, not an array, is wrong_type (was read as none: the child lost)"),
+    pytest.param(segment(1, subsegments=[sub(2, "c", 0, 0.2, subsegments="x")]), Reason.WRONG_TYPE,
+                 id="subsegments that is a string at depth one is wrong_type"),
+    pytest.param('{"subsegments" :\t{}, ' + json.dumps(segment(1))[1:], Reason.WRONG_TYPE,
+                 id="subsegments {} with blanks around the colon is wrong_type"),
     pytest.param(json.dumps(segment(1, start_time=math.nan)), Reason.NON_FINITE, id="a NaN start_time is non_finite_value"),
     pytest.param(json.dumps(segment(1, end_time=math.inf)), Reason.NON_FINITE, id="an Infinity end_time is non_finite_value"),
     pytest.param(segment(1, start_time=1000.0, end_time=1000.5), Reason.OUTSIDE_PARTITION,
@@ -551,6 +581,15 @@ def test_a_bad_xray_document_is_quarantined_with_its_exact_reason(tmp_path, lake
     _one_of_three_quarantined(r, reason)
     assert query(lake, XRAY_Q, "SELECT reason, raw FROM t") == [(reason, bad_text)]
     assert query(lake, XRAY, "SELECT id FROM t ORDER BY id") == [(hid(1),), (hid(2),), (hid(3),)]
+
+
+def test_a_metadata_key_named_subsegments_is_no_reason_to_quarantine(tmp_path, lake):
+    """Only ``subsegments`` of a segment or subsegment must be an array; a key of that name elsewhere is data."""
+    docs = [segment(1, metadata={"default": {"subsegments": {"n": 3}}}, subsegments=[sub(2, "c", 0, 0.1)]),
+            segment(4, subsegments=None)]
+    r = ingest("xray", tmp_path, lake, docs)
+    assert (r.records_read, r.records_stored, r.records_quarantined) == (2, 2, 0)
+    assert query(lake, XRAY, "SELECT id FROM t ORDER BY id") == [(hid(1),), (hid(2),), (hid(4),)]
 
 
 def test_the_shallowest_failing_node_names_the_document_reason(tmp_path, lake):

@@ -28,6 +28,34 @@ _AWS_TYPE = (
     '"Metrics":[{"Name":"VARCHAR","Unit":"VARCHAR","StorageResolution":"INTEGER"}]}]}'
 )
 
+# The directives are read leniently (a Name 5 would be the text '5', a dimension set "Model" no set at all), so a
+# strict look is needed; it costs a second parse of `_aws`, so only events whose `_aws` text (as DuckDB
+# re-serialised it: no blanks) shows a non-string Namespace, Name or Unit, a StorageResolution that is no integer, or
+# an array element that is neither a string, an array nor an object get it. A dimension set that is not an array
+# reads as NULL and is caught without it.
+_SUSPECT = r'"(Namespace|Name|Unit)":[^"]|"StorageResolution":([^0-9n]|[0-9]+[.eE])|[\[,][^"\[{\]]'
+_AWS_LEAVES = (
+    '{"CloudWatchMetrics":[{"Namespace":"JSON","Dimensions":[["JSON"]],'
+    '"Metrics":[{"Name":"JSON","Unit":"JSON","StorageResolution":"JSON"}]}]}'
+)
+_NOT = "json_type({v}) NOT IN ({ok})"
+_NAME = "json_extract_string(x.Name, '$')"
+_WRONG_TYPED = (  # the first wrong-typed member of a suspect event's directives, described; NULL when none
+    "list_filter(flatten(list_transform(json_transform(aws_json, '" + _AWS_LEAVES + "').CloudWatchMetrics, d -> "
+    "[CASE WHEN " + _NOT.format(v="d.Namespace", ok="'VARCHAR', 'NULL'")
+    + " THEN 'Namespace is ' || json_type(d.Namespace) || ', not a string' END] "
+    "|| list_transform(flatten(d.Dimensions), k -> CASE WHEN " + _NOT.format(v="k", ok="'VARCHAR'")
+    + " THEN 'a dimension name is ' || json_type(k) || ', not a string' END) "
+    "|| list_transform(d.Metrics, x -> CASE "
+    "WHEN " + _NOT.format(v="x.Name", ok="'VARCHAR', 'NULL'")
+    + " THEN 'Name is ' || json_type(x.Name) || ', not a string' "
+    "WHEN " + _NOT.format(v="x.Unit", ok="'VARCHAR', 'NULL'")
+    + " THEN 'Unit of ' || " + _NAME + " || ' is ' || json_type(x.Unit) || ', not a string' "
+    "WHEN " + _NOT.format(v="x.StorageResolution", ok="'BIGINT', 'UBIGINT', 'NULL'")
+    + " THEN 'StorageResolution of ' || " + _NAME + " || ' is ' || json_type(x.StorageResolution) "
+    "|| ', not an integer' END))), v -> v IS NOT NULL)[1]"
+)
+
 EMF_COLUMNS = (
     "rec_id", "source", "ts", "namespace", "metric_name", "unit", "storage_resolution", "value", "value_index",
     "service", "edge_location", "model", "dimensions", "dimension_sets",
@@ -56,7 +84,9 @@ def parse_emf(con: duckdb.DuckDBPyConnection, lo_ms: int, hi_ms: int) -> int:
         WITH p AS (
             SELECT rec_id, source, raw, try(json_transform_strict(raw, '"MAP(VARCHAR, JSON)"')) AS m FROM lines
         ), a AS (
-            SELECT rec_id, source, raw, m, m['_aws'] AS aws_json, json_transform(m['_aws'], '{_AWS_TYPE}') AS aws FROM p
+            SELECT rec_id, source, raw, m, m['_aws'] AS aws_json, json_transform(m['_aws'], '{_AWS_TYPE}') AS aws,
+                   regexp_matches(m['_aws'], $suspect) AS suspect
+            FROM p
         ), b AS (
             SELECT *, list_distinct(flatten(flatten(list_transform(aws.CloudWatchMetrics, d -> d.Dimensions))))
                       AS dim_keys,
@@ -85,6 +115,9 @@ def parse_emf(con: duckdb.DuckDBPyConnection, lo_ms: int, hi_ms: int) -> int:
                 WHEN ts_ms < $lo_ms OR ts_ms >= $hi_ms THEN 'Timestamp ' || ts_ms
             END AS detail0,
             ts_ms,
+            CASE WHEN suspect AND starts_with(aws_json, '{{') THEN {_WRONG_TYPED} END AS wrong_typed,
+            list_bool_or(list_transform(aws.CloudWatchMetrics, d -> list_bool_or(list_transform(d.Dimensions,
+                s -> s IS NULL)))) AS set_not_array,
             list_filter(dim_keys, (k, i) -> dim_vals[i] IS NULL) AS dim_missing,
             list_filter(dim_keys, (k, i) -> NOT starts_with(dim_vals[i], '"')) AS dim_not_string,
             map(dim_keys, list_transform(dim_vals, v -> json_extract_string(v, '$'))) AS dims,
@@ -92,7 +125,7 @@ def parse_emf(con: duckdb.DuckDBPyConnection, lo_ms: int, hi_ms: int) -> int:
                 'ns': d.Namespace, 'sets': d.Dimensions, 'has_metrics': d.Metrics IS NOT NULL,
                 'metrics': list_transform(d.Metrics, x -> {{
                     'name': x.Name, 'unit': x.Unit, 'res': x.StorageResolution, 'vj': m[x.Name]}})}}) AS dirs
-        FROM c""", {"lo_ms": int(lo_ms), "hi_ms": int(hi_ms)}
+        FROM c""", {"lo_ms": int(lo_ms), "hi_ms": int(hi_ms), "suspect": _SUSPECT}
     )
     # 2. Directive, dimension and value checks per event; the first failing rule names the reason.
     bad_metric = (
@@ -126,6 +159,7 @@ def parse_emf(con: duckdb.DuckDBPyConnection, lo_ms: int, hi_ms: int) -> int:
         SELECT rec_id,
             CASE WHEN no_ns THEN '{Reason.MISSING_FIELD}'
                  WHEN no_parts THEN '{Reason.MISSING_FIELD}'
+                 WHEN wrong_typed IS NOT NULL OR set_not_array THEN '{Reason.WRONG_TYPE}'
                  WHEN over_limit THEN '{Reason.LIMIT_EXCEEDED}'
                  WHEN unnamed THEN '{Reason.MISSING_FIELD}'
                  WHEN len(dim_missing) > 0 THEN '{Reason.MISSING_DIMENSION}'
@@ -140,6 +174,8 @@ def parse_emf(con: duckdb.DuckDBPyConnection, lo_ms: int, hi_ms: int) -> int:
             END AS reason,
             CASE WHEN no_ns THEN 'Namespace missing in a CloudWatchMetrics directive'
                  WHEN no_parts THEN 'Metrics or Dimensions missing in a CloudWatchMetrics directive'
+                 WHEN wrong_typed IS NOT NULL THEN 'CloudWatchMetrics: ' || wrong_typed
+                 WHEN set_not_array THEN 'CloudWatchMetrics: a dimension set is not an array'
                  WHEN over_limit THEN 'more than {EMF_MAX_METRICS} metrics or {EMF_MAX_DIMENSIONS} dimensions in a set'
                  WHEN unnamed THEN 'a metric without Name'
                  WHEN len(dim_missing) > 0 THEN 'dimension ' || dim_missing[1] || ' has no member'

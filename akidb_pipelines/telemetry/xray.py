@@ -28,6 +28,12 @@ _NOT_A_FLAG = " OR ".join(f"coalesce(json_type(n.{f}) NOT IN ('BOOLEAN', 'NULL')
 _BAD_FLAG = "list_filter([" + ", ".join(
     f"CASE WHEN coalesce(json_type(n.{f}) NOT IN ('BOOLEAN', 'NULL'), false) THEN '{f}' END" for f in FLAGS
 ) + "], x -> x IS NOT NULL)[1]"
+# ``subsegments`` that is not an array (an object, a string) reads as no subsegments: whatever it holds would be
+# lost without a word. A document whose text shows such a member somewhere (the regular expression; a key in its
+# metadata may match too) keeps its nodes' texts, and only those are parsed a second time to check it.
+_SUSPECT = r'"subsegments"\s*:\s*[^\s\[n]'
+_SUBSEGMENTS_NOT_A_LIST = ("txt IS NOT NULL AND n.subsegments IS NULL "
+                           "AND coalesce(json_type(txt, '$.subsegments') NOT IN ('ARRAY', 'NULL'), false)")
 MAX_DEPTH = 64   # levels of subsegments flattened; a document nested deeper is quarantined whole (limit_exceeded)
 
 XRAY_COLUMNS = (
@@ -46,12 +52,14 @@ def parse_xray(con: duckdb.DuckDBPyConnection, lo_s: float, hi_s: float) -> int:
     con.execute(
         f"""CREATE TEMP TABLE xr_docs AS
         SELECT rec_id, source, raw, starts_with(ltrim(raw), '{{') AS is_object,  -- valid JSON that opens with a brace is an object
-               try(json_transform(raw, '{_NODE}')) AS n
-        FROM lines"""
+               try(json_transform(raw, '{_NODE}')) AS n,
+               regexp_matches(raw, $suspect) AS suspect
+        FROM lines""", {"suspect": _SUSPECT}
     )
     con.execute(
         """CREATE TEMP TABLE xr_level AS
         SELECT rec_id, 0 AS depth, n, n.trace_id AS trace_id, n.parent_id AS parent_id, n.id AS segment_id,
+               suspect, CASE WHEN suspect THEN raw END AS txt,
                coalesce(n.annotations['tier'],
                         CASE WHEN n.origin LIKE 'AWS::CloudFront%' THEN 'cloudfront'
                              WHEN n.origin LIKE 'AWS::Lambda%' THEN 'lambda-edge'
@@ -62,7 +70,7 @@ def parse_xray(con: duckdb.DuckDBPyConnection, lo_s: float, hi_s: float) -> int:
     con.execute("CREATE TEMP TABLE xr_nodes AS SELECT * EXCLUDE (n), n FROM xr_level WHERE false")
     depth = 0
     while True:
-        con.execute("INSERT INTO xr_nodes SELECT rec_id, depth, trace_id, parent_id, segment_id, tier, n FROM xr_level")
+        con.execute("INSERT INTO xr_nodes BY NAME SELECT * FROM xr_level")
         if depth >= MAX_DEPTH:
             break
         con.execute(
@@ -70,8 +78,8 @@ def parse_xray(con: duckdb.DuckDBPyConnection, lo_s: float, hi_s: float) -> int:
             SELECT rec_id, depth + 1 AS depth,
                    CASE WHEN json_type(s) = 'OBJECT' THEN try(json_transform(s, '{_NODE}')) END AS n,
                    trace_id, parent_id, segment_id,
-                   tier
-            FROM (SELECT rec_id, depth, trace_id, n.id AS parent_id, segment_id, tier, unnest(n.subsegments) AS s
+                   tier, suspect, CASE WHEN suspect THEN s END AS txt
+            FROM (SELECT rec_id, depth, trace_id, n.id AS parent_id, segment_id, tier, suspect, unnest(n.subsegments) AS s
                   FROM xr_level WHERE len(n.subsegments) > 0)"""
         )
         con.execute("DROP TABLE xr_level; ALTER TABLE xr_next RENAME TO xr_level")
@@ -85,6 +93,7 @@ def parse_xray(con: duckdb.DuckDBPyConnection, lo_s: float, hi_s: float) -> int:
         SELECT rec_id, min_by(reason, depth) AS reason, min_by(detail, depth) AS detail FROM (
           SELECT rec_id, depth,
             CASE WHEN n IS NULL THEN '{Reason.WRONG_TYPE}'
+                 WHEN {_SUBSEGMENTS_NOT_A_LIST} THEN '{Reason.WRONG_TYPE}'
                  WHEN depth >= {MAX_DEPTH} AND len(n.subsegments) > 0 THEN '{Reason.LIMIT_EXCEEDED}'
                  WHEN n.id IS NULL THEN '{Reason.MISSING_FIELD}'
                  WHEN NOT regexp_full_match(n.id, '[0-9a-f]{{16}}') THEN '{Reason.INVALID_ID}'
@@ -105,6 +114,8 @@ def parse_xray(con: duckdb.DuckDBPyConnection, lo_s: float, hi_s: float) -> int:
                      THEN '{Reason.OUTSIDE_PARTITION}'
             END AS reason,
             CASE WHEN n IS NULL THEN 'subsegment at depth ' || depth || ' is not an object'
+                 WHEN {_SUBSEGMENTS_NOT_A_LIST}
+                     THEN 'subsegments at depth ' || depth || ' is ' || json_type(txt, '$.subsegments') || ', not an array'
                  WHEN depth >= {MAX_DEPTH} AND len(n.subsegments) > 0
                      THEN 'subsegments nested deeper than {MAX_DEPTH} levels'
                  WHEN n.id IS NULL THEN 'id missing at depth ' || depth
