@@ -127,7 +127,8 @@ def parse_otlp(con: duckdb.DuckDBPyConnection, lo_s: float, hi_s: float) -> Otlp
     )
     con.execute(
         """CREATE OR REPLACE TEMP MACRO ot_attrs_ok(a) AS
-           a IS NOT NULL AND NOT list_contains(list_transform(a, x -> x IS NULL OR x.key IS NULL OR x.key = ''), true)
+           a IS NOT NULL AND NOT list_contains(list_transform(a, x -> x IS NULL OR x.key IS NULL OR x.key = ''
+                                                           OR NOT coalesce(starts_with(x.value, '{'), true)), true)
            AND len(list_distinct(list_transform(a, x -> x.key))) = len(a)"""
     )
     con.execute(
@@ -256,9 +257,14 @@ def parse_otlp(con: duckdb.DuckDBPyConnection, lo_s: float, hi_s: float) -> Otlp
         ("start_ns IS NULL OR end_ns IS NULL", Reason.WRONG_TYPE,
          "'startTimeUnixNano/endTimeUnixNano ' || st_raw || '/' || en_raw || ' is not an integer of nanoseconds'"),
         ("kind = -1", Reason.WRONG_TYPE, "'kind ' || (sp->'$.kind') || ' is not a SpanKind'"),
+        ("json_type(sp, '$.status') NOT IN ('OBJECT', 'NULL')", Reason.WRONG_TYPE,
+         "'status is ' || json_type(sp, '$.status') || ', not an object'"),
         ("code = -1", Reason.WRONG_TYPE, "'status.code ' || (sp->'$.status.code') || ' is not a StatusCode'"),
+        ("json_type(sp, '$.flags') <> 'NULL' AND flags IS NULL", Reason.WRONG_TYPE,
+         "'flags ' || (sp->'$.flags') || ' is not an unsigned integer'"),
         ("attrs_type NOT IN ('ARRAY', 'NULL') OR (attrs_type = 'ARRAY' AND NOT ot_attrs_ok(attrs))",
-         Reason.INVALID_ATTRIBUTE, "'attributes: not a list of {key, value} with non-empty unique keys'"),
+         Reason.INVALID_ATTRIBUTE,
+         "'attributes: not a list of {key, value} with non-empty unique keys and AnyValue objects'"),
         ("end_ns < start_ns", Reason.NEGATIVE_DURATION,
          "'endTimeUnixNano ' || end_ns || ' before startTimeUnixNano ' || start_ns"),
         ("status_json IS NOT NULL AND NOT coalesce(json_type(status_json, '$.intValue') IN ('VARCHAR', 'BIGINT', 'UBIGINT')"
