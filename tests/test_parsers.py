@@ -561,6 +561,18 @@ XRAY_BAD = [
                  id="subsegments that is a string at depth one is wrong_type"),
     pytest.param('{"subsegments" :\t{}, ' + json.dumps(segment(1))[1:], Reason.WRONG_TYPE,
                  id="subsegments {} with blanks around the colon is wrong_type"),
+    pytest.param(segment(1, name={"a": 1}), Reason.WRONG_TYPE, id="an object name is wrong_type (was its JSON text)"),
+    pytest.param(segment(1, subsegments=[{**sub(2, "c", 0, 0.1), "name": 7}]), Reason.WRONG_TYPE,
+                 id="a numeric name at depth one is wrong_type"),
+    pytest.param(segment(1, start_time=str(EVENT_S)), Reason.WRONG_TYPE,
+                 id="a start_time written as a string of digits is wrong_type (was read as the number)"),
+    pytest.param(segment(1, http={"response": "500"}), Reason.WRONG_TYPE,
+                 id="an http.response that is a string is wrong_type (was no status)"),
+    pytest.param(segment(1, annotations="tier=alb"), Reason.WRONG_TYPE,
+                 id="annotations that are a string are wrong_type (were none)"),
+    pytest.param(segment(1, annotations={"tier": {"a": 1}}), Reason.WRONG_TYPE,
+                 id="an annotation value that is an object is wrong_type"),
+    pytest.param(segment(1, origin=5), Reason.WRONG_TYPE, id="a numeric origin is wrong_type"),
     pytest.param(json.dumps(segment(1, start_time=math.nan)), Reason.NON_FINITE, id="a NaN start_time is non_finite_value"),
     pytest.param(json.dumps(segment(1, end_time=math.inf)), Reason.NON_FINITE, id="an Infinity end_time is non_finite_value"),
     pytest.param(segment(1, start_time=1000.0, end_time=1000.5), Reason.OUTSIDE_PARTITION,
@@ -584,8 +596,10 @@ def test_a_bad_xray_document_is_quarantined_with_its_exact_reason(tmp_path, lake
 
 
 def test_a_metadata_key_named_subsegments_is_no_reason_to_quarantine(tmp_path, lake):
-    """Only ``subsegments`` of a segment or subsegment must be an array; a key of that name elsewhere is data."""
-    docs = [segment(1, metadata={"default": {"subsegments": {"n": 3}}}, subsegments=[sub(2, "c", 0, 0.1)]),
+    """Only a node's own members are checked by type (``subsegments`` an array, ``name`` a string, ...); keys of
+    those names inside ``metadata`` are data, and annotations may be numbers and booleans."""
+    docs = [segment(1, metadata={"default": {"subsegments": {"n": 3}, "name": 5, "http": "x"}},
+                    annotations={"tier": "akidb-rest", "shard": 3, "warm": True}, subsegments=[sub(2, "c", 0, 0.1)]),
             segment(4, subsegments=None)]
     r = ingest("xray", tmp_path, lake, docs)
     assert (r.records_read, r.records_stored, r.records_quarantined) == (2, 2, 0)

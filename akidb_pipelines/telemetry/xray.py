@@ -28,10 +28,29 @@ _NOT_A_FLAG = " OR ".join(f"coalesce(json_type(n.{f}) NOT IN ('BOOLEAN', 'NULL')
 _BAD_FLAG = "list_filter([" + ", ".join(
     f"CASE WHEN coalesce(json_type(n.{f}) NOT IN ('BOOLEAN', 'NULL'), false) THEN '{f}' END" for f in FLAGS
 ) + "], x -> x IS NOT NULL)[1]"
-# ``subsegments`` that is not an array (an object, a string) reads as no subsegments: whatever it holds would be
-# lost without a word. A document whose text shows such a member somewhere (the regular expression; a key in its
-# metadata may match too) keeps its nodes' texts, and only those are parsed a second time to check it.
-_SUSPECT = r'"subsegments"\s*:\s*[^\s\[n]'
+# The node is read leniently: ``subsegments`` that is not an array (an object, a string) reads as no subsegments
+# (whatever it holds lost without a word), a name 5 as the text '5', annotations that are a string as none, a start
+# time "1700000000" as a number. A document whose text shows a member of the wrong JSON type somewhere (the regular
+# expression; a key of the same name in its metadata may match too) keeps its nodes' texts, and only those are
+# parsed a second time to check each member's type.
+_SUSPECT = "|".join((
+    r'"subsegments"\s*:\s*[^\s\[n]',
+    r'"(name|origin|type|namespace|method|url)"\s*:\s*[^\s"n]',
+    r'"(http|request|response|annotations)"\s*:\s*[^\s{n]',
+    r'"(start_time|end_time)"\s*:\s*"',
+    r'"annotations"\s*:\s*\{[^}]*:\s*[\[{]',
+))
+_TYPED = (  # (member, the JSON types it may have besides null)
+    ("name", "VARCHAR"), ("origin", "VARCHAR"), ("type", "VARCHAR"), ("namespace", "VARCHAR"),
+    ("start_time", "DOUBLE BIGINT UBIGINT"), ("end_time", "DOUBLE BIGINT UBIGINT"), ("http", "OBJECT"),
+    ("http.request", "OBJECT"), ("http.response", "OBJECT"), ("http.request.method", "VARCHAR"),
+    ("http.request.url", "VARCHAR"), ("annotations", "OBJECT"),
+)
+_JT = "json_type(txt, [" + ", ".join(f"'$.{m}'" for m, _ in _TYPED) + "])"
+_WRONG_MEMBER = "CASE " + " ".join(
+    f"WHEN jt[{i}] NOT IN ({', '.join(repr(t) for t in ok.split())}, 'NULL') THEN '{m} is ' || jt[{i}]"
+    for i, (m, ok) in enumerate(_TYPED, 1)
+) + " WHEN ann_nested THEN 'an annotation value is an object or array' END"
 _SUBSEGMENTS_NOT_A_LIST = ("txt IS NOT NULL AND n.subsegments IS NULL "
                            "AND coalesce(json_type(txt, '$.subsegments') NOT IN ('ARRAY', 'NULL'), false)")
 MAX_DEPTH = 64   # levels of subsegments flattened; a document nested deeper is quarantined whole (limit_exceeded)
@@ -110,6 +129,7 @@ def parse_xray(con: duckdb.DuckDBPyConnection, lo_s: float, hi_s: float) -> int:
                  WHEN n.http.response.status IS NOT NULL AND (
                       json_type(n.http.response.status) NOT IN ('BIGINT', 'UBIGINT')
                       OR NOT coalesce(TRY_CAST(n.http.response.status AS BIGINT) BETWEEN 100 AND 599, false)) THEN '{Reason.INVALID_STATUS}'
+                 WHEN wrong_member IS NOT NULL THEN '{Reason.WRONG_TYPE}'
                  WHEN depth = 0 AND (n.start_time < $lo_s OR n.start_time >= $hi_s)
                      THEN '{Reason.OUTSIDE_PARTITION}'
             END AS reason,
@@ -134,9 +154,17 @@ def parse_xray(con: duckdb.DuckDBPyConnection, lo_s: float, hi_s: float) -> int:
                  WHEN n.end_time < n.start_time THEN 'end_time before start_time at depth ' || depth
                  WHEN n.http.response.status IS NOT NULL
                      THEN 'http.response.status ' || n.http.response.status || ' is not an HTTP status'
+                 WHEN wrong_member IS NOT NULL THEN wrong_member || ' at depth ' || depth
                  ELSE 'start_time ' || n.start_time
             END AS detail
-          FROM xr_nodes
+          FROM (SELECT *, {_WRONG_MEMBER} AS wrong_member FROM (
+                  SELECT *, {_JT} AS jt,
+                         list_bool_or(list_transform(map_values(json_transform(
+                             txt, '{{"annotations":"MAP(VARCHAR, JSON)"}}').annotations),
+                             v -> json_type(v) IN ('OBJECT', 'ARRAY'))) AS ann_nested
+                  FROM xr_nodes WHERE txt IS NOT NULL)
+                UNION ALL BY NAME
+                SELECT *, NULL AS wrong_member FROM xr_nodes WHERE txt IS NULL)
         ) WHERE reason IS NOT NULL GROUP BY rec_id""", {"lo_s": float(lo_s), "hi_s": float(hi_s)}
     )
     con.execute(
