@@ -573,6 +573,8 @@ XRAY_BAD = [
     pytest.param(segment(1, annotations={"tier": {"a": 1}}), Reason.WRONG_TYPE,
                  id="an annotation value that is an object is wrong_type"),
     pytest.param(segment(1, origin=5), Reason.WRONG_TYPE, id="a numeric origin is wrong_type"),
+    pytest.param(segment(1, subsegments=[{**sub(2, "c", 0, 0.1), "id": 1234567890123456}]), Reason.WRONG_TYPE,
+                 id="a numeric id of 16 digits is wrong_type (its text passed as hex)"),
     pytest.param(json.dumps(segment(1, start_time=math.nan)), Reason.NON_FINITE, id="a NaN start_time is non_finite_value"),
     pytest.param(json.dumps(segment(1, end_time=math.inf)), Reason.NON_FINITE, id="an Infinity end_time is non_finite_value"),
     pytest.param(segment(1, start_time=1000.0, end_time=1000.5), Reason.OUTSIDE_PARTITION,

@@ -35,13 +35,14 @@ _BAD_FLAG = "list_filter([" + ", ".join(
 # parsed a second time to check each member's type.
 _SUSPECT = "|".join((
     r'"subsegments"\s*:\s*[^\s\[n]',
-    r'"(name|origin|type|namespace|method|url)"\s*:\s*[^\s"n]',
+    r'"(id|parent_id|trace_id|name|origin|type|namespace|method|url)"\s*:\s*[^\s"n]',
     r'"(http|request|response|annotations)"\s*:\s*[^\s{n]',
     r'"(start_time|end_time)"\s*:\s*"',
     r'"annotations"\s*:\s*\{[^}]*:\s*[\[{]',
 ))
 _TYPED = (  # (member, the JSON types it may have besides null)
-    ("name", "VARCHAR"), ("origin", "VARCHAR"), ("type", "VARCHAR"), ("namespace", "VARCHAR"),
+    ("id", "VARCHAR"), ("parent_id", "VARCHAR"), ("trace_id", "VARCHAR"), ("name", "VARCHAR"),
+    ("origin", "VARCHAR"), ("type", "VARCHAR"), ("namespace", "VARCHAR"),
     ("start_time", "DOUBLE BIGINT UBIGINT"), ("end_time", "DOUBLE BIGINT UBIGINT"), ("http", "OBJECT"),
     ("http.request", "OBJECT"), ("http.response", "OBJECT"), ("http.request.method", "VARCHAR"),
     ("http.request.url", "VARCHAR"), ("annotations", "OBJECT"),
