@@ -79,12 +79,11 @@ def test_only_a_page_of_the_same_root_and_cause_near_in_time_and_gone_from_the_t
     assert paged_as_another(pages, Later(at), timedelta(minutes=15), {inc["id"]}) is None   # still there
 
 
-def test_a_page_whose_incident_no_tick_has_any_more_is_resolved_when_the_incidents_around_it_are_quiet(tmp_path):
-    """An untyped page (no cause to be continued by) whose alerts a later tick groups under another first alert:
-    its id is gone from every later tick, and before, its PagerDuty alert stayed open forever."""
-    at = DAY + timedelta(hours=16, minutes=32)
+def _regrouping(tmp_path, at, severity: str):  # noqa: ANN001, ANN202
+    """An outbox, a tick function (minutes after ``at``, alerts; delivers what it enqueues) and two alerts: an SLO
+    alert of ``severity`` at ``at`` and an earlier anomaly seen late, which regroups the SLO alert's incident."""
     lake = golden_lake(tmp_path, telemetry(seed=4))
-    slo = alert("akidb-rest", at, 10, source="slo", rule="availability", severity="P0")
+    slo = alert("akidb-rest", at, 10, source="slo", rule="availability", severity=severity)
     earlier = alert("akidb-rest", at - timedelta(minutes=4), 14, rule="akidb-rest.errors")  # seen late, began earlier
     inputs = Inputs([], load_forecast_config(), load_routing(), cause_types=TYPES, sources=())
     box = Outbox(tmp_path / "o.sqlite", clock=lambda: at.timestamp())
@@ -94,6 +93,13 @@ def test_a_page_whose_incident_no_tick_has_any_more_is_resolved_when_the_inciden
         box.deliver(lambda ev: ev.dedup_key)
         return rep
 
+    return box, tick, slo, earlier
+
+
+def test_a_page_whose_incident_no_tick_has_any_more_is_resolved_when_the_incidents_around_it_are_quiet(tmp_path):
+    """An untyped page (no cause to be continued by) whose alerts a later tick groups under another first alert:
+    its id is gone from every later tick, and before, its PagerDuty alert stayed open forever."""
+    box, tick, slo, earlier = _regrouping(tmp_path, DAY + timedelta(hours=16, minutes=32), "P0")
     (first,) = tick(1, [slo]).incidents
     assert first["decision"] == "page" and first["cause"] == "unclassified"
     (later,) = tick(3, [slo, earlier]).incidents
@@ -113,17 +119,7 @@ def test_a_held_page_whose_incident_no_tick_has_any_more_has_its_notice_resolved
     once; when a later tick groups its alerts under another first alert, that notice too must be resolved once the
     incidents around it are quiet (before, only pages were)."""
     at = DAY - timedelta(days=2) + timedelta(hours=16, minutes=32)  # Saturday: every team is closed
-    lake = golden_lake(tmp_path, telemetry(seed=4))
-    slo = alert("akidb-rest", at, 10, source="slo", rule="availability", severity="P1")
-    earlier = alert("akidb-rest", at - timedelta(minutes=4), 14, rule="akidb-rest.errors")
-    inputs = Inputs([], load_forecast_config(), load_routing(), cause_types=TYPES, sources=())
-    box = Outbox(tmp_path / "o.sqlite", clock=lambda: at.timestamp())
-
-    def tick(minutes: float, alerts):  # noqa: ANN001, ANN202
-        rep = respond(lake, at + timedelta(minutes=minutes), inputs, box, SMAP, extra_alerts=alerts)
-        box.deliver(lambda ev: ev.dedup_key)
-        return rep
-
+    box, tick, slo, earlier = _regrouping(tmp_path, at, "P1")
     (first,) = tick(1, [slo]).incidents
     assert first["decision"] == "hold"
     assert [r["dedup_key"] for r in box.rows() if r["action"] == "trigger"] == [f"{first['id']}-held"]

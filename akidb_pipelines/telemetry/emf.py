@@ -73,8 +73,8 @@ def parse_emf(con: duckdb.DuckDBPyConnection, lo_ms: int, hi_ms: int) -> int:
     valid line exactly is a re-delivery: it is dropped and counted, as duplicate X-Ray documents and OTLP spans are.
     The accepted time range is a bound parameter; everything else formatted into the SQL is our own constants.
     """
-    for t in ("emf_good", "emf_bad", "emf_p1", "emf_p2"):
-        con.execute(f"DROP TABLE IF EXISTS {t}")
+    con.execute("DROP TABLE IF EXISTS emf_good; DROP TABLE IF EXISTS emf_bad; DROP TABLE IF EXISTS emf_p1; "
+                "DROP TABLE IF EXISTS emf_p2")
     con.execute("DROP VIEW IF EXISTS emf_rows")
     # 1. One parse per line into a map of root members; everything else reads small member values from the map.
     # The map holds each member as DuckDB re-serialised it (no leading blanks), so `_aws` is an object exactly when its

@@ -112,9 +112,10 @@ def _ts(ns: str) -> str:
 def parse_otlp(con: duckdb.DuckDBPyConnection, lo_s: float, hi_s: float) -> OtlpParse:
     """From ``lines`` build ``otlp_rows`` (X-Ray columns), ``otlp_bad`` (quarantine shape) and the view
     ``otlp_records(rec_id, source, raw)`` (one replayable request per stored span, for later quarantines)."""
-    for t in ("ot_lines", "ot_rs", "ot_ss", "ot_sp", "ot_line_bad", "ot_span", "ot_good", "ot_keep", "ot_walk",
-              "otlp_rows", "otlp_bad"):
-        con.execute(f"DROP TABLE IF EXISTS {t}")
+    con.execute("DROP TABLE IF EXISTS ot_lines; DROP TABLE IF EXISTS ot_rs; DROP TABLE IF EXISTS ot_ss; "
+                "DROP TABLE IF EXISTS ot_sp; DROP TABLE IF EXISTS ot_line_bad; DROP TABLE IF EXISTS ot_span; "
+                "DROP TABLE IF EXISTS ot_good; DROP TABLE IF EXISTS ot_keep; DROP TABLE IF EXISTS ot_walk; "
+                "DROP TABLE IF EXISTS otlp_rows; DROP TABLE IF EXISTS otlp_bad")
     con.execute("DROP VIEW IF EXISTS otlp_records")
     con.execute(
         """CREATE OR REPLACE TEMP MACRO ot_scalar(v) AS
