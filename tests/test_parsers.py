@@ -748,6 +748,16 @@ def test_a_repeated_series_and_timestamp_keeps_the_first_value_a_copy_is_a_dupli
         (Reason.INVALID_SAMPLE, 4, "the series already has value 1.0 at this timestamp (first kept)")]
 
 
+def test_an_openmetrics_file_with_millisecond_timestamps_says_so_in_the_quarantine(tmp_path, lake):
+    ms = EVENT_S * 1000
+    r = ingest("prom", tmp_path, lake, [f'up{{service="a"}} 1 {ms}', f'up{{service="a"}} 1 {EVENT_S * 10}', "# EOF"],
+               name="m.om")
+    assert r.quarantine_by_reason == {Reason.OUTSIDE_PARTITION: 2}
+    assert query(lake, PROM_Q, "SELECT detail FROM t ORDER BY line") == [
+        (f"timestamp {ms} (OpenMetrics timestamps are seconds: this looks like milliseconds)",),
+        (f"timestamp {EVENT_S * 10}",)]
+
+
 def test_a_prometheus_file_with_windows_line_endings_parses(tmp_path, lake):
     p = tmp_path / "crlf.om"
     p.write_bytes(f'up{{service="a"}} 1 {EVENT_S}\r\nup{{service="b"}} 0 {EVENT_S}\r\n# EOF\r\n'.encode())

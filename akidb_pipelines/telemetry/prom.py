@@ -24,6 +24,7 @@ _SAMPLE = re.compile(
 _LABEL = re.compile(r'\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*=\s*"((?:[^"\\]|\\.)*)"\s*(,|$)')
 _UNESCAPE = re.compile(r"\\(.)")
 _INT_MS = re.compile(r"-?[0-9]+")   # the classic format's timestamp: integer milliseconds (Prometheus: ParseInt)
+_MS_AS_S = 1e11 * 1000  # an OpenMetrics timestamp of 1e11 s or more (year 5138) was written in milliseconds
 
 PROM_SCHEMA = pa.schema(
     [
@@ -172,7 +173,9 @@ def parse_prometheus_bytes(
             quarantine(lineno, Reason.NON_FINITE, f"value {vtxt}", line, ts_ms)
             continue
         if not lo_ms <= ts_ms < hi_ms:
-            quarantine(lineno, Reason.OUTSIDE_PARTITION, f"timestamp {tstxt}", line, ts_ms)
+            hint = (" (OpenMetrics timestamps are seconds: this looks like milliseconds)"
+                    if openmetrics and abs(ts_ms) >= _MS_AS_S else "")
+            quarantine(lineno, Reason.OUTSIDE_PARTITION, f"timestamp {tstxt}{hint}", line, ts_ms)
             continue
         key = (name, canon, int(ts_ms))
         if key in seen:
