@@ -206,10 +206,12 @@ def _quarantine_outside(con: duckdb.DuckDBPyConnection, partition_of: dict[str, 
                         tolerance_s: int, good_table: str, raw_table: str = "lines") -> None:
     """Move records whose time lies outside their file's partition (beyond the tolerance) to quarantine.
 
-    ``raw_table(rec_id, source, raw)`` gives each record's raw text (a line, or one OTLP span as a request).
+    ``raw_table(rec_id, source, raw)`` gives each record's raw text (a line, or one OTLP span as a request); a raw
+    table other than ``lines`` also gives its record's line number (``line``).
     ``good_table`` and ``raw_table`` are names of our own temp tables; the tolerance is a parameter."""
     _source_partitions(con, partition_of)
     tol = {"tol": int(tolerance_s)}
+    line = "line_of(l.rec_id)" if raw_table == "lines" else "l.line"
     con.execute(
         """CREATE OR REPLACE TEMP TABLE outside AS
         SELECT g.rec_id, g.t, s.p
@@ -218,7 +220,7 @@ def _quarantine_outside(con: duckdb.DuckDBPyConnection, partition_of: dict[str, 
            OR g.t >= s.p + INTERVAL 1 HOUR + to_seconds($tol::BIGINT)""", tol)
     con.execute(
         f"""INSERT INTO bad_out
-        SELECT l.source, NULL, '{Reason.OUTSIDE_PARTITION}',
+        SELECT l.source, {line}, '{Reason.OUTSIDE_PARTITION}',
                'time ' || strftime(o.t, '%Y-%m-%dT%H:%M:%S') || 'Z outside partition ' || strftime(o.p, '%Y-%m-%dT%H')
                || ' (tolerance ' || $tol || 's)', l.raw, o.t
         FROM outside o JOIN {raw_table} l USING (rec_id)""", tol)

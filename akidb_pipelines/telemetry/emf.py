@@ -198,7 +198,7 @@ def parse_emf(con: duckdb.DuckDBPyConnection, lo_ms: int, hi_ms: int) -> int:
     )
     con.execute(
         """CREATE TEMP TABLE emf_bad AS
-        SELECT l.source, NULL::BIGINT AS line, b.reason, b.detail, l.raw,
+        SELECT l.source, line_of(l.rec_id) AS line, b.reason, b.detail, l.raw,
                CASE WHEN b.ts_ms BETWEEN -62135596800000 AND 253402300799000
                     THEN make_timestamptz(b.ts_ms * 1000) END AS record_ts
         FROM (SELECT rec_id, reason0 AS reason, detail0 AS detail, ts_ms FROM emf_p1 WHERE reason0 IS NOT NULL

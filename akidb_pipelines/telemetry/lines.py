@@ -153,14 +153,21 @@ def _views(starts: np.ndarray, sizes: np.ndarray, data: bytes) -> pa.Array:
 
 
 def load_lines(con: duckdb.DuckDBPyConnection, paths: list[str], max_record_bytes: int = MAX_RECORD_BYTES) -> LineStats:
-    """Create temp tables ``lines(rec_id, source, raw)`` and ``line_rejects`` (quarantine shape) from ``paths``."""
+    """Create temp tables ``lines(rec_id, source, raw)`` and ``line_rejects`` (quarantine shape) from ``paths``.
+
+    A line's ``rec_id`` counts lines over all the files in order, so the macro ``line_of(rec_id)`` (defined here over
+    the table ``line_files`` of each file's ``rec_id`` range) gives its line number in its own file, for the
+    quarantine rows of the parsers."""
     check_readable(paths)
     con.execute("DROP TABLE IF EXISTS lines; DROP TABLE IF EXISTS line_rejects")
+    con.execute("CREATE OR REPLACE TEMP TABLE line_files (lo BIGINT, hi BIGINT)")
+    con.execute("CREATE OR REPLACE TEMP MACRO line_of(r) AS (SELECT r - f.lo FROM line_files f WHERE r > f.lo AND r <= f.hi)")
     con.execute("CREATE TEMP TABLE line_rejects (source VARCHAR, line BIGINT, reason VARCHAR, detail VARCHAR, raw VARCHAR)")
     n_blank = 0
     rejects: list[tuple] = []
     batches: list[pa.RecordBatch] = []
     rec_base = 0
+    file_ranges: list[tuple[int, int]] = []
     for p in paths:
         line_base = 0
         for starts, sizes, data in split_lines(p):
@@ -184,6 +191,7 @@ def load_lines(con: duckdb.DuckDBPyConnection, paths: list[str], max_record_byte
                 "raw": text}))
             n_blank += int(blank.sum())
             line_base += len(sizes)
+        file_ranges.append((rec_base, rec_base + line_base))
         rec_base += line_base
     if batches:  # one statement over every chunk: DuckDB copies them in on all its threads
         parts = [b.slice(i, _COPY_ROWS) for b in batches for i in range(0, b.num_rows, _COPY_ROWS)]  # no copy
@@ -194,6 +202,8 @@ def load_lines(con: duckdb.DuckDBPyConnection, paths: list[str], max_record_byte
         con.execute("CREATE TEMP TABLE lines (rec_id BIGINT, source VARCHAR, raw VARCHAR)")
     if rejects:
         con.executemany("INSERT INTO line_rejects VALUES (?, ?, ?, ?, ?)", rejects)
+    if file_ranges:
+        con.executemany("INSERT INTO line_files VALUES (?, ?)", file_ranges)
     n_lines = sum(b.num_rows for b in batches)
     return LineStats(n_lines, n_blank, len(rejects))
 

@@ -111,7 +111,8 @@ def _ts(ns: str) -> str:
 
 def parse_otlp(con: duckdb.DuckDBPyConnection, lo_s: float, hi_s: float) -> OtlpParse:
     """From ``lines`` build ``otlp_rows`` (X-Ray columns), ``otlp_bad`` (quarantine shape) and the view
-    ``otlp_records(rec_id, source, raw)`` (one replayable request per stored span, for later quarantines)."""
+    ``otlp_records(rec_id, source, raw, line)`` (one replayable request per stored span and the number of its line, for
+    later quarantines)."""
     con.execute("DROP TABLE IF EXISTS ot_lines; DROP TABLE IF EXISTS ot_rs; DROP TABLE IF EXISTS ot_ss; "
                 "DROP TABLE IF EXISTS ot_sp; DROP TABLE IF EXISTS ot_line_bad; DROP TABLE IF EXISTS ot_span; "
                 "DROP TABLE IF EXISTS ot_good; DROP TABLE IF EXISTS ot_keep; DROP TABLE IF EXISTS ot_walk; "
@@ -281,11 +282,11 @@ def parse_otlp(con: duckdb.DuckDBPyConnection, lo_s: float, hi_s: float) -> Otlp
     con.execute(f"UPDATE ot_span SET reason = {reason}, detail = pos || ': ' || {detail}", {"lo_ns": lo, "hi_ns": hi})
     con.execute(
         f"""CREATE TEMP TABLE otlp_bad AS
-        SELECT l.source, NULL::BIGINT AS line, b.reason, b.detail, l.raw,
+        SELECT l.source, line_of(l.rec_id) AS line, b.reason, b.detail, l.raw,
                NULL::TIMESTAMPTZ AS record_ts
         FROM ot_line_bad b JOIN ot_lines l USING (rec_id)
         UNION ALL
-        SELECT l.source, NULL::BIGINT, s.reason, s.detail, {_one_span_request("s")},
+        SELECT l.source, line_of(l.rec_id), s.reason, s.detail, {_one_span_request("s")},
                CASE WHEN s.start_ns BETWEEN 0 AND 253402300799000000000 THEN {_ts("s.start_ns")} END
         FROM ot_span s JOIN ot_lines l ON l.rec_id = s.line_id WHERE s.reason IS NOT NULL"""
     )
@@ -381,7 +382,7 @@ def parse_otlp(con: duckdb.DuckDBPyConnection, lo_s: float, hi_s: float) -> Otlp
     )
     con.execute(
         f"""CREATE TEMP VIEW otlp_records AS
-        SELECT k.span_rec AS rec_id, k.source, {_one_span_request("k")} AS raw FROM ot_keep k"""
+        SELECT k.span_rec AS rec_id, k.source, {_one_span_request("k")} AS raw, line_of(k.line_id) AS line FROM ot_keep k"""
     )
     records = con.execute(
         "SELECT (SELECT count(*) FROM ot_span) + (SELECT count(*) FROM ot_line_bad)").fetchone()[0]

@@ -31,19 +31,19 @@ def reject_lenient_json(con: duckdb.DuckDBPyConnection, stats: LineStats) -> int
     """Move the lines of ``lines`` that only a lenient parser reads to ``line_rejects`` (``invalid_json``) and
     count them in ``stats`` as rejected lines; returns how many."""
     bad = []
-    for rec_id, source, raw in con.execute(
-            "SELECT rec_id, source, raw FROM lines WHERE regexp_matches(raw, $re)", {"re": MAYBE_TRAILING_COMMA}
-    ).fetchall():
+    for rec_id, source, raw, line in con.execute(
+            "SELECT rec_id, source, raw, line_of(rec_id) FROM lines WHERE regexp_matches(raw, $re)",
+            {"re": MAYBE_TRAILING_COMMA}).fetchall():
         try:
             json.loads(raw, parse_constant=_constant)
         except json.JSONDecodeError as e:
-            bad.append((rec_id, source, raw, f"not JSON by RFC 8259: {e.msg} at character {e.pos + 1}"))
+            bad.append((rec_id, source, line, raw, f"not JSON by RFC 8259: {e.msg} at character {e.pos + 1}"))
         except RecursionError:  # nested deeper than Python parses; DuckDB read it, its grammar is not in question
             continue
     if not bad:
         return 0
-    con.executemany("INSERT INTO line_rejects VALUES (?, NULL, ?, ?, ?)",
-                    [(source, Reason.INVALID_JSON, detail, raw) for _, source, raw, detail in bad])
+    con.executemany("INSERT INTO line_rejects VALUES (?, ?, ?, ?, ?)",
+                    [(source, line, Reason.INVALID_JSON, detail, raw) for _, source, line, raw, detail in bad])
     con.execute("DELETE FROM lines WHERE rec_id IN (SELECT unnest($ids::BIGINT[]))", {"ids": [b[0] for b in bad]})
     stats.lines -= len(bad)
     stats.rejected += len(bad)

@@ -115,6 +115,7 @@ def parse_xray(con: duckdb.DuckDBPyConnection, lo_s: float, hi_s: float) -> int:
             CASE WHEN n IS NULL THEN '{Reason.WRONG_TYPE}'
                  WHEN {_SUBSEGMENTS_NOT_A_LIST} THEN '{Reason.WRONG_TYPE}'
                  WHEN depth >= {MAX_DEPTH} AND len(n.subsegments) > 0 THEN '{Reason.LIMIT_EXCEEDED}'
+                 WHEN wrong_member IS NOT NULL THEN '{Reason.WRONG_TYPE}'
                  WHEN n.id IS NULL THEN '{Reason.MISSING_FIELD}'
                  WHEN NOT regexp_full_match(n.id, '[0-9a-f]{{16}}') THEN '{Reason.INVALID_ID}'
                  WHEN depth = 0 AND n.trace_id IS NULL THEN '{Reason.MISSING_FIELD}'
@@ -130,7 +131,6 @@ def parse_xray(con: duckdb.DuckDBPyConnection, lo_s: float, hi_s: float) -> int:
                  WHEN n.http.response.status IS NOT NULL AND (
                       json_type(n.http.response.status) NOT IN ('BIGINT', 'UBIGINT')
                       OR NOT coalesce(TRY_CAST(n.http.response.status AS BIGINT) BETWEEN 100 AND 599, false)) THEN '{Reason.INVALID_STATUS}'
-                 WHEN wrong_member IS NOT NULL THEN '{Reason.WRONG_TYPE}'
                  WHEN depth = 0 AND (n.start_time < $lo_s OR n.start_time >= $hi_s)
                      THEN '{Reason.OUTSIDE_PARTITION}'
             END AS reason,
@@ -139,6 +139,7 @@ def parse_xray(con: duckdb.DuckDBPyConnection, lo_s: float, hi_s: float) -> int:
                      THEN 'subsegments at depth ' || depth || ' is ' || json_type(txt, '$.subsegments') || ', not an array'
                  WHEN depth >= {MAX_DEPTH} AND len(n.subsegments) > 0
                      THEN 'subsegments nested deeper than {MAX_DEPTH} levels'
+                 WHEN wrong_member IS NOT NULL THEN wrong_member || ' at depth ' || depth
                  WHEN n.id IS NULL THEN 'id missing at depth ' || depth
                  WHEN NOT regexp_full_match(n.id, '[0-9a-f]{{16}}') THEN 'id ' || n.id || ' is not 16 hex digits'
                  WHEN depth = 0 AND n.trace_id IS NULL THEN 'trace_id missing'
@@ -155,7 +156,6 @@ def parse_xray(con: duckdb.DuckDBPyConnection, lo_s: float, hi_s: float) -> int:
                  WHEN n.end_time < n.start_time THEN 'end_time before start_time at depth ' || depth
                  WHEN n.http.response.status IS NOT NULL
                      THEN 'http.response.status ' || n.http.response.status || ' is not an HTTP status'
-                 WHEN wrong_member IS NOT NULL THEN wrong_member || ' at depth ' || depth
                  ELSE 'start_time ' || n.start_time
             END AS detail
           FROM (SELECT *, {_WRONG_MEMBER} AS wrong_member FROM (
@@ -189,7 +189,7 @@ def parse_xray(con: duckdb.DuckDBPyConnection, lo_s: float, hi_s: float) -> int:
     dups = con.execute("SELECT count(*) FROM xr_keep WHERE rk > 1").fetchone()[0]
     con.execute(
         """CREATE TEMP TABLE xray_bad AS
-        SELECT d.source, NULL::BIGINT AS line, s.reason, s.detail, d.raw,
+        SELECT d.source, line_of(d.rec_id) AS line, s.reason, s.detail, d.raw,
                CASE WHEN d.n.start_time BETWEEN 0 AND 253402300799 THEN to_timestamp(d.n.start_time) END AS record_ts
         FROM xr_docs d JOIN xr_doc_status s USING (rec_id) WHERE s.reason IS NOT NULL"""
     )
