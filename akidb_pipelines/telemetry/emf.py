@@ -33,10 +33,25 @@ _AWS_TYPE = (
 # re-serialised it: no blanks) shows a non-string Namespace, Name or Unit, a StorageResolution that is no integer, or
 # an array element that is neither a string, an array nor an object get it. A dimension set that is not an array
 # reads as NULL and is caught without it.
-_SUSPECT = r'"(Namespace|Name|Unit)":[^"]|"StorageResolution":([^0-9n]|[0-9]+[.eE])|[\[,][^"\[{\]]'
+_SUSPECT = (r'"(Namespace|Name|Unit)":[^"]|"StorageResolution":([^0-9n]|[0-9]+[.eE])|[\[,][^"\[{\]]'
+            r'|"(Metrics|Dimensions)":[^\[]|"(CloudWatchMetrics|Metrics)":\[[^{\]]|\},"')
 _AWS_LEAVES = (
     '{"CloudWatchMetrics":[{"Namespace":"JSON","Dimensions":[["JSON"]],'
     '"Metrics":[{"Name":"JSON","Unit":"JSON","StorageResolution":"JSON"}]}]}'
+)
+# A directive or a metric that is no object, Metrics or Dimensions that are no array: the typed read above takes
+# each for absent ("Namespace missing"), but it is there, of the wrong type.
+_SHAPE = (
+    "list_filter(flatten(list_transform(json_transform(aws_json, '{\"CloudWatchMetrics\":[\"JSON\"]}')"
+    ".CloudWatchMetrics, d -> CASE WHEN json_type(d) <> 'OBJECT' "
+    "THEN ['a directive is ' || json_type(d) || ', not an object'] ELSE "
+    "[CASE WHEN json_type(d, '$.Metrics') NOT IN ('ARRAY', 'NULL') "
+    "THEN 'Metrics is ' || json_type(d, '$.Metrics') || ', not an array' "
+    "WHEN json_type(d, '$.Dimensions') NOT IN ('ARRAY', 'NULL') "
+    "THEN 'Dimensions is ' || json_type(d, '$.Dimensions') || ', not an array' END] "
+    "|| list_transform(CASE WHEN json_type(d, '$.Metrics') = 'ARRAY' THEN json_extract(d, '$.Metrics[*]') ELSE []::JSON[] END, "
+    "x -> CASE WHEN json_type(x) <> 'OBJECT' THEN 'a metric is ' || json_type(x) || ', not an object' END) END)), "
+    "v -> v IS NOT NULL)[1]"
 )
 _NOT = "json_type({v}) NOT IN ({ok})"
 _NAME = "json_extract_string(x.Name, '$')"
@@ -115,7 +130,7 @@ def parse_emf(con: duckdb.DuckDBPyConnection, lo_ms: int, hi_ms: int) -> int:
                 WHEN ts_ms < $lo_ms OR ts_ms >= $hi_ms THEN 'Timestamp ' || ts_ms
             END AS detail0,
             ts_ms,
-            CASE WHEN suspect AND starts_with(aws_json, '{{') THEN {_WRONG_TYPED} END AS wrong_typed,
+            CASE WHEN suspect AND starts_with(aws_json, '{{') THEN coalesce({_SHAPE}, {_WRONG_TYPED}) END AS wrong_typed,
             list_bool_or(list_transform(aws.CloudWatchMetrics, d -> list_bool_or(list_transform(d.Dimensions,
                 s -> s IS NULL)))) AS set_not_array,
             list_filter(dim_keys, (k, i) -> dim_vals[i] IS NULL) AS dim_missing,
@@ -157,9 +172,9 @@ def parse_emf(con: duckdb.DuckDBPyConnection, lo_ms: int, hi_ms: int) -> int:
             FROM v
         )
         SELECT rec_id,
-            CASE WHEN no_ns THEN '{Reason.MISSING_FIELD}'
+            CASE WHEN wrong_typed IS NOT NULL OR set_not_array THEN '{Reason.WRONG_TYPE}'
+                 WHEN no_ns THEN '{Reason.MISSING_FIELD}'
                  WHEN no_parts THEN '{Reason.MISSING_FIELD}'
-                 WHEN wrong_typed IS NOT NULL OR set_not_array THEN '{Reason.WRONG_TYPE}'
                  WHEN over_limit THEN '{Reason.LIMIT_EXCEEDED}'
                  WHEN unnamed THEN '{Reason.MISSING_FIELD}'
                  WHEN len(dim_missing) > 0 THEN '{Reason.MISSING_DIMENSION}'
@@ -172,10 +187,10 @@ def parse_emf(con: duckdb.DuckDBPyConnection, lo_ms: int, hi_ms: int) -> int:
                  WHEN list_bool_or(list_transform(bm.vals, v -> isnan(v) OR isinf(v))) THEN '{Reason.NON_FINITE}'
                  WHEN bm.name IS NOT NULL THEN '{Reason.WRONG_TYPE}'
             END AS reason,
-            CASE WHEN no_ns THEN 'Namespace missing in a CloudWatchMetrics directive'
-                 WHEN no_parts THEN 'Metrics or Dimensions missing in a CloudWatchMetrics directive'
-                 WHEN wrong_typed IS NOT NULL THEN 'CloudWatchMetrics: ' || wrong_typed
+            CASE WHEN wrong_typed IS NOT NULL THEN 'CloudWatchMetrics: ' || wrong_typed
                  WHEN set_not_array THEN 'CloudWatchMetrics: a dimension set is not an array'
+                 WHEN no_ns THEN 'Namespace missing in a CloudWatchMetrics directive'
+                 WHEN no_parts THEN 'Metrics or Dimensions missing in a CloudWatchMetrics directive'
                  WHEN over_limit THEN 'more than {EMF_MAX_METRICS} metrics or {EMF_MAX_DIMENSIONS} dimensions in a set'
                  WHEN unnamed THEN 'a metric without Name'
                  WHEN len(dim_missing) > 0 THEN 'dimension ' || dim_missing[1] || ' has no member'
