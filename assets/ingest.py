@@ -2,7 +2,8 @@
 
 One multi-asset per raw table, built by a factory. The body fetches the partition's files from the telemetry
 source, calls the core ingest, recounts what landed (the blocking conservation and schema check) and runs the
-Great Expectations suite on the stored rows. The spans table has two source kinds: X-Ray documents (``xray/``) and
+Great Expectations suite on the stored rows, and warns when more than a set share of the records read went to
+quarantine (``quarantine_share``). The spans table has two source kinds: X-Ray documents (``xray/``) and
 OpenTelemetry OTLP/JSON (``otlp/``), each ingested as its own batch (``landing`` and ``landing-otlp``), so either
 one replaces only its own rows; the checks cover both.
 """
@@ -16,7 +17,9 @@ import pandas as pd
 import dagster as dg
 
 from akidb_pipelines import quality
+from akidb_pipelines.config import quarantine_warn_share
 from akidb_pipelines.ingest import ingest_files, read_batch, verify_batch, write_manifest
+from akidb_pipelines.quarantine_share import quarantine_share
 from akidb_pipelines.storage import hour_partitions
 from akidb_pipelines.telemetry.conventions import QUARANTINE_TABLES, RAW_TABLES
 from assets.partitions import freshness, hourly, ingest_backfill_policy
@@ -61,6 +64,10 @@ def build_ingest_asset(kind: str) -> dg.AssetsDefinition:
                               description="the stored Parquet has every expected column"),
             dg.AssetCheckSpec("great_expectations", asset=raw,
                               description=f"Great Expectations suite for {table} on the stored rows"),
+            dg.AssetCheckSpec("quarantine_share", asset=raw,
+                              description="the share of the records read that went to quarantine is at most "
+                                          "AKIDB_QUARANTINE_WARN_SHARE (default 5%): above it a source's format "
+                                          "has likely changed and what is built on it is going blind"),
         ],
         partitions_def=hourly,
         backfill_policy=ingest_backfill_policy,
@@ -142,6 +149,12 @@ def build_ingest_asset(kind: str) -> dg.AssetsDefinition:
                     [{"expectation": o.expectation, "column": o.column, "unexpected": o.unexpected_count,
                       "sample": o.sample} for o in suite.failed]),
             },
+        )
+        share = quarantine_share(reports, quarantine_warn_share())
+        yield dg.AssetCheckResult(
+            check_name="quarantine_share", asset_key=raw, passed=share.passed, severity=dg.AssetCheckSeverity.WARN,
+            metadata={"limit": share.metadata["limit"], "over_limit": share.metadata["over_limit"],
+                      "by_kind": dg.MetadataValue.json(share.metadata["by_kind"])},
         )
         for r in reports:
             write_manifest(Path(lake.duckdb_path).parent, r)

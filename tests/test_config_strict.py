@@ -545,6 +545,7 @@ def test_config_check_reports_every_environment_problem_and_a_trigger_on_an_unkn
                                                                                            capsys):
     monkeypatch.setenv("AKIDB_PARTITIONS_START", "yesterday")
     monkeypatch.setenv("AKIDB_FRESHNESS_FAIL_MINUTES", "0")
+    monkeypatch.setenv("AKIDB_QUARANTINE_WARN_SHARE", "nan")
     monkeypatch.setenv("AKIDB_SOURCE", "kafka")
     rb = tmp_path / "runbooks.yaml"
     rb.write_text(edit("runbooks.yaml", "runbooks.0.trigger.0.cause", "spot_interuption"))  # a typo: never matches
@@ -556,6 +557,7 @@ def test_config_check_reports_every_environment_problem_and_a_trigger_on_an_unkn
         "synthetic)",
         "error settings: AKIDB_PARTITIONS_START=yesterday: expected YYYY-MM-DD-HH:MM, e.g. 2026-06-01-00:00",
         "error settings: AKIDB_FRESHNESS_FAIL_MINUTES=0: expected a positive whole number of minutes",
+        "error settings: AKIDB_QUARANTINE_WARN_SHARE=nan: expected a share in (0, 1], e.g. 0.05",
         f"error runbooks: {rb}: runbooks[0].trigger[0].cause: 'spot_interuption' is not a root-cause type of "
         f"{Path('akidb_pipelines/config/root_causes.yaml').resolve()} (known: ['dependency_fault', "
         "'edge_cold_start_storm', 'pipeline_failure', 'predictive_over_provisioning', 'spot_interruption', "

@@ -42,7 +42,7 @@ def test_ingest_graph_materializes_a_partition_range_and_all_checks_pass(tmp_pat
                          instance=instance, tags=RANGE_TAGS)
     assert res.success
     evals = res.get_asset_check_evaluations()
-    assert len(evals) == 9 and all(e.passed for e in evals)
+    assert len(evals) == 12 and all(e.passed for e in evals)
     counts = _counts(tmp_path)
     # The asset stores exactly what a direct ingest of the same files stores.
     direct = Lake(tmp_path / "direct")

@@ -61,6 +61,7 @@ def test_every_raw_table_carries_blocking_conservation_and_schema_checks():
         assert checks[(f"lake/raw/{t}", "records_conserved")] is True
         assert checks[(f"lake/raw/{t}", "schema_matches")] is True
         assert checks[(f"lake/raw/{t}", "great_expectations")] is False
+        assert checks[(f"lake/raw/{t}", "quarantine_share")] is False
 
 
 def test_jobs_and_sensors_are_registered():

@@ -15,6 +15,7 @@ This module imports nothing from the project but ``config.loader``: every other 
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import tempfile
@@ -147,6 +148,19 @@ def freshness_fail_minutes(env: Mapping[str, str] | None = None) -> int:
     if not v.isdigit() or int(v) <= 0:
         raise SettingsError(f"AKIDB_FRESHNESS_FAIL_MINUTES={v}: expected a positive whole number of minutes")
     return int(v)
+
+
+def quarantine_warn_share(env: Mapping[str, str] | None = None) -> float:
+    """``$AKIDB_QUARANTINE_WARN_SHARE``: the share of a partition's records in quarantine above which the ingest
+    asset's ``quarantine_share`` check warns, a number in (0, 1] (default 0.05)."""
+    v = (_env(env).get("AKIDB_QUARANTINE_WARN_SHARE") or "0.05").strip()
+    try:
+        share = float(v)
+    except ValueError:
+        share = math.nan
+    if not 0 < share <= 1:  # NaN fails too
+        raise SettingsError(f"AKIDB_QUARANTINE_WARN_SHARE={v}: expected a share in (0, 1], e.g. 0.05")
+    return share
 
 
 def dagster_home(akidb_home_dir: Path, env: Mapping[str, str] | None = None) -> Path:

@@ -40,7 +40,7 @@ def _settings() -> list[Result]:
     """The environment: the settings, the Dagster partitions and freshness, the PagerDuty client's settings (a
     routing key is not required: without one events wait in the outbox); one Result per problem."""
     from akidb_pipelines.clients.pagerduty import EventsClient, PagerDutyConfigError
-    from akidb_pipelines.config import freshness_fail_minutes, pagerduty_env, partitions_start
+    from akidb_pipelines.config import freshness_fail_minutes, pagerduty_env, partitions_start, quarantine_warn_share
 
     def pagerduty() -> None:
         env = pagerduty_env()
@@ -50,7 +50,7 @@ def _settings() -> list[Result]:
             raise ConfigError(f"environment: {exc}") from None
 
     out = [_one("settings", "environment", load)
-           for load in (Settings.from_env, partitions_start, freshness_fail_minutes, pagerduty)]
+           for load in (Settings.from_env, partitions_start, freshness_fail_minutes, quarantine_warn_share, pagerduty)]
     return [r for r in out if r.problem] or [out[0]]
 
 
