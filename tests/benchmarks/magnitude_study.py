@@ -57,17 +57,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cycle-seconds", type=float, default=20.0)
     ap.add_argument("--workdir", type=Path)
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--only", type=int, action="append", help="replay scenario K of the suite alone (repeatable)")
+    ap.add_argument("--keep", action="store_true", help="keep each scenario's lake, outbox and ledger")
     args = ap.parse_args(argv)
     gameday._incident = smaller(BANDS[args.band])
     home = Path(os.environ.get("AKIDB_HOME", ".akidb"))
     work = args.workdir or home / "magnitude" / f"{args.band}-{args.seed}"
     report = run_gameday(args.scenarios, args.seed, work, args.cycle_seconds, "given (--cycle-seconds)",
-                         lambda m: print(m, flush=True))
+                         lambda m: print(m, flush=True), keep=args.keep, only=args.only)
     report["band"] = {"name": args.band, **BANDS[args.band]}
     print(f"band {args.band}: {BANDS[args.band]}")
     print(summary_table(report["summary"]))
     print("scenario | type | magnitude | minutes | paged with cause after | pages | tickets")
-    for sc, drawn in zip(report["scenarios"], gameday.draw_suite(args.scenarios, args.seed)):
+    drawn_suite = [sc for k, sc in enumerate(gameday.draw_suite(args.scenarios, args.seed))
+                   if args.only is None or k in args.only]
+    for sc, drawn in zip(report["scenarios"], drawn_suite):
         for inc in drawn.doc["incidents"]:
             mttd = sc["matched"].get(inc["id"])
             print(f"{sc['name']} | {inc['type']} | {inc['magnitude']} | {inc['duration_minutes']} | "
