@@ -189,6 +189,30 @@ def test_a_dip_to_half_the_traffic_is_typed_as_nothing(hour):
         assert cause_of(tel, [alert("akidb-rest", at, 30, rule="akidb-rest.requests")]) == UNCLASSIFIED
 
 
+def test_an_unclassified_incident_says_which_conditions_of_a_type_held_and_how_far_the_others_went():
+    """Named nothing (no runbook runs), but the on-call reads what was seen: a dip where the autoscaler shed spot
+    instances (the spot count fell, capacity per request did not), and one spot instance of five reclaimed at 11:00
+    (capacity per request fell 20%, but by 3.9 spreads of its normal level where 4 are needed)."""
+    onset = DAY + timedelta(hours=10)
+    tel = telemetry(seed=6, traffic=((onset, 360, 0.5),))
+    (inc,) = correlate([alert("akidb-rest", onset + M, 30, rule="akidb-rest.requests")], SMAP)
+    cause, why = classify(inc, TYPES, frame(tel))
+    assert cause == UNCLASSIFIED
+    assert why.startswith("no type's conditions all hold; spot_interruption in part: akidb-rest instances_spot fell "
+                          "from 5 to 3 ")
+    assert ("not seen: akidb-rest provisioned_capacity_rps / used_capacity_rps did not fall: lowest 1.617 against "
+            "1.591 expected (10:01 +/- 30 min on 5 earlier weekday(s)); needs a fall of 10% and 4 spreads") in why
+
+    onset = DAY + timedelta(hours=11, minutes=7)
+    tel = telemetry(seed=14, spot_lost=((onset, 8, 1),))
+    (inc,) = correlate([alert("akidb-rest", onset + M, 15, source="slo", rule="availability", severity="P0")], SMAP)
+    cause, why = classify(inc, TYPES, frame(tel))
+    assert cause == UNCLASSIFIED
+    assert "in part: akidb-rest instances_spot fell from 5 to 4 " in why
+    assert re.search(r"not seen: akidb-rest provisioned_capacity_rps / used_capacity_rps fell from 1\.443 to 1\.155 "
+                     r"\(expected: .*; 3\.9 spreads of 0\.073\); needs a fall of 10% and 4 spreads$", why), why
+
+
 def test_noise_alone_types_nothing_on_a_quiet_day():
     tel = telemetry(seed=7)
     f = frame(tel)

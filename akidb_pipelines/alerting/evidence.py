@@ -232,6 +232,25 @@ def seen_in_part(conditions: list[Condition], frame: Mapping[tuple[str, str, str
     return any(check_edge(c, frame, onset, until) is not None for c in conditions)
 
 
+def how_far(c: Condition, frame: Mapping[tuple[str, str, str], Series], onset: datetime) -> str:
+    """How far ``c``'s signal went in its direction around ``onset`` (its most extreme level of :data:`SUSTAIN`
+    minutes) against what ``c`` needs: what an on-call reads when a type was seen only in part."""
+    want = (f"a fall of {c.by:.0%}" if c.change == "drop" else f"a rise to {c.by:g}x") + f" and {Z:g} spreads"
+    series = frame.get(c.key, {})
+    base = _baseline(frame, c.key, series, onset)
+    w = _window(series, onset)
+    minutes = sorted(w)
+    if base is None or len(minutes) < SUSTAIN:
+        return f"{c.tier} {c.metric}: too few values to tell (needs {want})"
+    levels = [statistics.median(w[t] for t in minutes[i:i + SUSTAIN]) for i in range(len(minutes) - SUSTAIN + 1)]
+    level = max(levels) if c.change == "rise" else min(levels)
+    if (level - base.expected) * (1 if c.change == "rise" else -1) <= 0:
+        extreme = "highest" if c.change == "rise" else "lowest"
+        return (f"{c.tier} {c.metric} did not {c.change.replace('drop', 'fall')}: {extreme} {level:.4g} against "
+                f"{base.expected:.4g} expected ({base.basis}); needs {want}")
+    return f"{_describe(c, base, level)}; needs {want}"
+
+
 def _describe(c: Condition, b: Baseline, level: float) -> str:
     delta = abs(level - b.expected)
     z = "inf" if b.spread == 0 else f"{delta / b.spread:.1f}"

@@ -21,7 +21,7 @@ from datetime import datetime
 
 from akidb_pipelines.alerting.correlate import ROOT_LEAD, Alert, Incident, ServiceMap, build_incident
 from akidb_pipelines.alerting.evidence import (
-    AGGREGATES, CHANGES, Condition, EvidenceFrame, check, check_edge, seen_in_part)
+    AGGREGATES, CHANGES, Condition, EvidenceFrame, check, check_edge, how_far, seen_in_part)
 from akidb_pipelines.alerting.golden_columns import metric_expr
 from akidb_pipelines.config import config_file, shipped_config
 from akidb_pipelines.config.loader import ConfigError, Fields, expect_list, load_yaml
@@ -183,7 +183,26 @@ def classify(inc: Incident, types: list[CauseType], frame: Frame) -> tuple[str, 
             continue
         return t.type, ("matching alerts" if t.alerts else
                         f"alerts on {', '.join(sorted(components & set(t.components)))}")
-    return UNCLASSIFIED, ""
+    return UNCLASSIFIED, _in_part(unseen, inc.alerts, frame)
+
+
+def _in_part(unseen: list[CauseType], alerts: list[Alert], frame: Frame) -> str:
+    """For an unclassified incident, what the on-call may want to know: the types of several conditions of which
+    some held around the onset (each alone), which did and which did not. Says nothing about single-condition
+    types (theirs did not hold) and names nothing: the cause stays unclassified and no runbook runs on it."""
+    out = []
+    for t in unseen:
+        onset = _onset(t, alerts)
+        if onset is None or len(t.evidence) < 2:
+            continue
+        seen = {c: check(c, frame, onset) for c in t.evidence}
+        held = [why for why in seen.values() if why]
+        if not held:
+            continue
+        missing = [how_far(c, frame, onset) for c, why in seen.items() if not why]
+        out.append(f"{t.type} in part: {'; '.join(held)}; "
+                   + (f"not seen: {'; '.join(missing)}" if missing else "each seen, but not in the same minutes"))
+    return ("no type's conditions all hold; " + " | ".join(out)) if out else ""
 
 
 def severity_floor(cause: str, types: list[CauseType]) -> str | None:
