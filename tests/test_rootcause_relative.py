@@ -198,19 +198,25 @@ def test_an_unclassified_incident_says_which_conditions_of_a_type_held_and_how_f
     (inc,) = correlate([alert("akidb-rest", onset + M, 30, rule="akidb-rest.requests")], SMAP)
     cause, why = classify(inc, TYPES, frame(tel))
     assert cause == UNCLASSIFIED
-    assert why.startswith("no type's conditions all hold; spot_interruption in part: akidb-rest instances_spot fell "
-                          "from 5 to 3 ")
-    assert ("not seen: akidb-rest provisioned_capacity_rps / used_capacity_rps did not fall: lowest 1.617 against "
-            "1.591 expected (10:01 +/- 30 min on 5 earlier weekday(s)); needs a fall of 10% and 4 spreads") in why
+    shed = re.match(r"no type's conditions all hold; spot_interruption in part: akidb-rest instances_spot fell from "
+                    r"(\d+) to (\d+) .*; not seen: akidb-rest provisioned_capacity_rps / used_capacity_rps did not "
+                    r"fall: lowest ([\d.]+) against ([\d.]+) expected \(10:01 \+/- 30 min on 5 earlier weekday\(s\)\); "
+                    r"needs a fall of 10% and 4 spreads$", why)
+    assert shed, why
+    assert int(shed[1]) > int(shed[2]) and float(shed[3]) >= float(shed[4])  # fewer spot, no less capacity/request
 
     onset = DAY + timedelta(hours=11, minutes=7)
     tel = telemetry(seed=14, spot_lost=((onset, 8, 1),))
+    assert tel["akidb-rest"]["instances_spot"][int((onset - START) / M) - 1] == 5
     (inc,) = correlate([alert("akidb-rest", onset + M, 15, source="slo", rule="availability", severity="P0")], SMAP)
     cause, why = classify(inc, TYPES, frame(tel))
     assert cause == UNCLASSIFIED
-    assert "in part: akidb-rest instances_spot fell from 5 to 4 " in why
-    assert re.search(r"not seen: akidb-rest provisioned_capacity_rps / used_capacity_rps fell from 1\.443 to 1\.155 "
-                     r"\(expected: .*; 3\.9 spreads of 0\.073\); needs a fall of 10% and 4 spreads$", why), why
+    assert "in part: akidb-rest instances_spot fell from 5 to 4 " in why  # the one instance of five injected
+    lost = re.search(r"not seen: akidb-rest provisioned_capacity_rps / used_capacity_rps fell from ([\d.]+) to "
+                     r"([\d.]+) \(expected: .*; ([\d.]+) spreads of [\d.]+\); needs a fall of 10% and 4 spreads$", why)
+    assert lost, why
+    # why it is not named: capacity per request fell by more than the 10% asked, but by fewer than 4 spreads
+    assert float(lost[2]) <= 0.9 * float(lost[1]) and float(lost[3]) < 4
 
 
 def test_noise_alone_types_nothing_on_a_quiet_day():
