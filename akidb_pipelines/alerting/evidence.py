@@ -236,12 +236,11 @@ def how_far(c: Condition, frame: Mapping[tuple[str, str, str], Series], onset: d
     """How far ``c``'s signal went in its direction around ``onset`` (its most extreme level of :data:`SUSTAIN`
     minutes) against what ``c`` needs: what an on-call reads when a type was seen only in part."""
     want = (f"a fall of {c.by:.0%}" if c.change == "drop" else f"a rise to {c.by:g}x") + f" and {Z:g} spreads"
-    series = frame.get(c.key, {})
-    base = _baseline(frame, c.key, series, onset)
-    w = _window(series, onset)
-    minutes = sorted(w)
-    if base is None or len(minutes) < SUSTAIN:
+    got = _bases_and_windows([c], frame, onset)
+    minutes = sorted(got[1][0]) if got else []
+    if len(minutes) < SUSTAIN:
         return f"{c.tier} {c.metric}: too few values to tell (needs {want})"
+    (base,), (w,) = got
     levels = [statistics.median(w[t] for t in minutes[i:i + SUSTAIN]) for i in range(len(minutes) - SUSTAIN + 1)]
     level = max(levels) if c.change == "rise" else min(levels)
     if (level - base.expected) * (1 if c.change == "rise" else -1) <= 0:

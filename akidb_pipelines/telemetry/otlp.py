@@ -389,8 +389,9 @@ def parse_otlp(con: duckdb.DuckDBPyConnection, lo_s: float, hi_s: float) -> Otlp
     empty = con.execute(
         """SELECT count(*) FROM ot_lines WHERE rec_id NOT IN (SELECT rec_id FROM ot_line_bad)
            AND rec_id NOT IN (SELECT line_id FROM ot_span)""").fetchone()[0]
-    for t in ("ot_rs", "ot_ss", "ot_sp", "ot_line_bad", "ot_span", "ot_good", "ot_walk"):
-        con.execute(f"DROP TABLE IF EXISTS {t}")
+    con.execute("DROP TABLE IF EXISTS ot_rs; DROP TABLE IF EXISTS ot_ss; DROP TABLE IF EXISTS ot_sp; "
+                "DROP TABLE IF EXISTS ot_line_bad; DROP TABLE IF EXISTS ot_span; DROP TABLE IF EXISTS ot_good; "
+                "DROP TABLE IF EXISTS ot_walk")
     return OtlpParse(int(records), int(dups), int(empty))
 
 
